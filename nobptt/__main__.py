@@ -1,0 +1,3 @@
+from nobptt.cli import main
+
+raise SystemExit(main())

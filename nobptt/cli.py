@@ -1,0 +1,183 @@
+"""The ``nobptt`` command: train, list, eval, report."""
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+DEFAULT_EXPERIMENT = "ssmnist_pbrsm"
+
+
+def format_ceilings(ceilings: dict[str, float]) -> str:
+    if not ceilings:
+        return ""
+    parts = [f"Bayes-optimal {100 * ceilings['bayes']:.2f}%"] if "bayes" in ceilings else []
+    orders = sorted(k for k in ceilings if k.startswith("order"))
+    if orders:
+        values = "/".join(f"{100 * ceilings[k]:.1f}" for k in orders)
+        parts.append(f"last-{','.join(k[5:] for k in orders)}-labels {values}%")
+    return "ceiling: " + "; ".join(parts)
+
+
+def format_row(row: dict[str, Any], ceilings: dict[str, float]) -> str:
+    bits = [f"step {row['step']}"]
+    for key, label in (("prequential_accuracy", "prequential"), ("heldout_accuracy", "held-out")):
+        if key in row:
+            bits.append(f"{label} {100 * row[key]:.2f}%")
+    bits.append(f"{row.get('wall_time_s', 0):.0f}s")
+    return ", ".join(bits) + ("  [" + format_ceilings(ceilings) + "]" if ceilings else "")
+
+
+def _progress_bar(total: int, start: int, ceilings: dict[str, float]):
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, initial=start, unit="batch", dynamic_ncols=True, file=sys.stderr)
+    bayes = ceilings.get("bayes")
+
+    def update(step: int, row: dict[str, Any]) -> None:
+        bar.update(step - bar.n)
+        if row:
+            post = {}
+            if "prequential_accuracy" in row:
+                post["acc"] = f"{100 * row['prequential_accuracy']:.2f}%"
+            if "heldout_accuracy" in row:
+                post["heldout"] = f"{100 * row['heldout_accuracy']:.2f}%"
+            if bayes is not None:
+                post["ceiling"] = f"{100 * bayes:.2f}%"
+            bar.set_postfix(post, refresh=False)
+        if step >= total:
+            bar.close()
+    return update
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from nobptt import config as cfg
+    from nobptt.run import new_run_dir, prepare, read_run_config
+
+    command = "nobptt " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    if args.resume:
+        meta = read_run_config(Path(args.resume))
+        experiment, raw = meta["experiment"], meta["config"]
+        overrides = args.overrides
+        run_dir = Path(args.resume)
+    else:
+        experiment, raw = cfg.load_experiment(args.experiment or DEFAULT_EXPERIMENT)
+        overrides = args.overrides
+        run_dir = None
+    for flag, key in ((args.device, "train.device"), (args.seed, "train.seed"), (args.steps, "train.steps")):
+        if flag is not None:
+            overrides = overrides + [f"{key}={flag}"]
+    resolved = cfg.resolve(cfg.apply_overrides(raw, overrides))
+    if run_dir is None:
+        run_dir = Path(args.run_dir) if args.run_dir else new_run_dir(experiment, resolved["train"]["seed"])
+    run = prepare(resolved, run_dir, resume=bool(args.resume), experiment=experiment, command=command)
+    trainer = run.trainer
+    print(f"{'resuming' if args.resume else 'training'} {experiment}: {resolved['model']['name']} on "
+          f"{resolved['task']['name']}, {resolved['train']['steps']} steps, run folder {run_dir}")
+    print(format_ceilings(run.ceilings))
+    bar = _progress_bar(resolved["train"]["steps"], trainer.step, run.ceilings) \
+        if resolved["train"]["progress"] else None
+
+    def progress(step: int, row: dict[str, Any]) -> None:
+        if bar:
+            bar(step, row)
+        if "heldout_accuracy" in row and not bar:
+            print(format_row(row, run.ceilings), flush=True)
+
+    last = trainer.run(progress)
+    print("final: " + format_row(last, run.ceilings))
+    print(f"metrics: {run_dir / 'metrics.jsonl'}; checkpoint: {trainer.checkpoint_path}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from nobptt.config import list_experiments
+    from nobptt.learners.registry import learner_specs
+    from nobptt.tasks.registry import task_specs
+
+    print("learners:")
+    for name, spec in sorted(learner_specs().items()):
+        print(f"  {name:12s} {spec.description}")
+    print("tasks:")
+    for name, spec in sorted(task_specs().items()):
+        print(f"  {name:12s} {spec.description}")
+    print("experiments (nobptt train NAME):")
+    for name, header in list_experiments().items():
+        mark = " (default)" if name == DEFAULT_EXPERIMENT else ""
+        print(f"  {name:22s} {header}{mark}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from nobptt.run import prepare, read_run_config
+
+    meta = read_run_config(Path(args.run_dir))
+    config = meta["config"]
+    if args.steps:
+        config["train"]["eval_steps"] = args.steps
+    if args.device:
+        config["train"]["device"] = args.device
+    run = prepare(config, Path(args.run_dir), resume=True)
+    accuracy = run.trainer.evaluate()
+    row = {"step": run.trainer.step, "wall_time_s": run.trainer.wall_time_s, "heldout_accuracy": accuracy}
+    print(format_row(row, run.ceilings))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from nobptt.report import record_result
+
+    path = record_result([Path(p) for p in args.run_dirs], args.name, Path(args.out), args.note)
+    print(f"wrote {path} and {path.with_suffix('.png')}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nobptt", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    train = sub.add_parser("train", help="train an experiment (default: %s)" % DEFAULT_EXPERIMENT)
+    train.add_argument("experiment", nargs="?", help="experiment name (see `nobptt list`) or .toml path")
+    train.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                       help="override a config field, e.g. --set model.k=60 (repeatable)")
+    train.add_argument("--run-dir", help="run folder (default: runs/EXPERIMENT-sSEED-TIME)")
+    train.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its checkpoint")
+    train.add_argument("--device", help="shortcut for --set train.device=...")
+    train.add_argument("--seed", type=int, help="shortcut for --set train.seed=...")
+    train.add_argument("--steps", type=int, help="shortcut for --set train.steps=...")
+    train.set_defaults(func=cmd_train)
+    sub.add_parser("list", help="list learners, tasks and experiments").set_defaults(func=cmd_list)
+    ev = sub.add_parser("eval", help="held-out accuracy of a run's checkpoint")
+    ev.add_argument("run_dir")
+    ev.add_argument("--steps", type=int, help="scored held-out steps (default: the run's eval_steps)")
+    ev.add_argument("--device")
+    ev.set_defaults(func=cmd_eval)
+    rep = sub.add_parser("report", help="record run(s) (one per seed) as results/NAME.json + .png")
+    rep.add_argument("run_dirs", nargs="+")
+    rep.add_argument("--name", required=True)
+    rep.add_argument("--out", default="results")
+    rep.add_argument("--note", default="", help="free text stored with the result")
+    rep.set_defaults(func=cmd_report)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from nobptt.config import ConfigError
+    from nobptt.train.trainer import DivergedError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ConfigError, DivergedError, FileNotFoundError) as err:
+        print(f"nobptt: error: {err}", file=sys.stderr)
+        return 2
+    except Exception as err:  # data errors and friends carry their own actionable message
+        if type(err).__name__ == "DataError":
+            print(f"nobptt: error: {err}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,68 @@
+"""The learner API the generic trainer relies on.
+
+A learner is an ``nn.Module`` whose recurrent state is explicit: the trainer owns the state and
+passes it in and out, so checkpointing, resuming and running several streams never need to
+reach inside a learner. Learning writes gradients into ``p.grad``; the trainer's optimizer applies
+them. Local learners (bRSM) write a gradient every step; BPTT-family learners may accumulate
+over a window and say when an update is ready.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from nobptt.tasks.base import Batch
+
+State = dict[str, Any]
+
+
+@dataclass
+class StepOutput:
+    """What one training step returns to the trainer."""
+
+    logits: torch.Tensor  # (B, n_classes), computed BEFORE this step's update (prequential)
+    losses: dict[str, float] = field(default_factory=dict)
+    update: bool = True  # True when p.grad holds a gradient the optimizer should apply now
+
+
+class Learner(nn.Module):
+    """Base class: subclasses implement the five methods below."""
+
+    def initial_state(self, batch_size: int, device: torch.device | str) -> State:
+        raise NotImplementedError
+
+    def learn(self, state: State, batch: Batch) -> tuple[State, StepOutput]:
+        """One time step of training: predict, then write gradients into ``p.grad``."""
+        raise NotImplementedError
+
+    def infer(self, state: State, batch: Batch) -> tuple[State, torch.Tensor]:
+        """One time step without learning (no gradients, no duty-cycle updates); returns logits."""
+        raise NotImplementedError
+
+    def param_groups(self) -> list[dict[str, Any]]:
+        """Optimizer parameter groups, each with its own learning rate."""
+        raise NotImplementedError
+
+    def on_epoch_end(self) -> None:
+        """Called every ``train.epoch_steps`` steps (schedules such as boost decay)."""
+
+
+def detach_state(state: State) -> State:
+    """Cut every tensor in ``state`` from the graph: no gradient crosses this point in time."""
+    return {k: (v.detach() if isinstance(v, torch.Tensor) else v) for k, v in state.items()}
+
+
+def forget_streams(state: State, reset: torch.Tensor | None) -> State:
+    """Zero the per-stream state tensors of streams flagged in ``reset`` (B,) bool."""
+    if reset is None or not bool(reset.any()):
+        return state
+    keep = (~reset).to(next(v for v in state.values() if isinstance(v, torch.Tensor)).dtype)
+    return {k: (v * keep.view(-1, *([1] * (v.dim() - 1))) if isinstance(v, torch.Tensor) else v)
+            for k, v in state.items()}
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())

@@ -1,0 +1,132 @@
+"""RSM-family learners: flat bRSM, partitioned bRSM and the original RSM (brsm.md §1-2, §4.1).
+
+The learner = an RSM memory layer, a linear decoder predicting the next input (MSE), and a
+classifier head trained on the *detached* recurrent output to predict the next label. One
+optimizer step per time step; no gradient crosses a time step (see ``rsm_layer``).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nobptt.learners.base import Learner, State, StepOutput, detach_state, forget_streams
+from nobptt.learners.heads import ClassifierHead
+from nobptt.learners.registry import register_learner
+from nobptt.learners.rsm_layer import RSMLayer
+from nobptt.tasks.base import Batch
+
+
+@dataclass
+class RSMConfig:
+    """Fields shared by the RSM family; defaults are the flat bRSM on ssMNIST (Flat_PAGI9)."""
+
+    groups: int = 1000  # m
+    cells_per_group: int = 1  # n (1 = "flattened")
+    k: int = 120  # winning groups per step
+    selection: str = "boost"  # boost | inhibition | none
+    boost_strength: float = 1.2  # beta_0
+    boost_decay: float = 0.85  # beta <- beta * boost_decay every epoch
+    duty_cycle_period: int = 1000  # samples
+    inhibition_decay: float = 0.0  # gamma (selection = inhibition)
+    ff_fraction: float = 0.0  # partitioned bRSM: share of feed-forward-only groups
+    rec_fraction: float = 0.0  # partitioned bRSM: share of recurrent-only groups
+    trace_decay: float = 0.0  # eps; with trainable_decay, the initial logit theta_0
+    trainable_decay: bool = False
+    decay_floor: float = 0.0
+    normalise: bool = True
+    input_bias: bool = False
+    recurrent_bias: bool = False
+    decoder_bias: bool = True
+    init_std: float = 0.03
+    classifier_hidden: int = 1200
+    classifier_slope: float = 0.01
+    classifier_logit_leaky: bool = False
+    lr: float = 5e-4  # memory (Adam)
+    classifier_lr: float = 5e-4
+
+
+@dataclass
+class PartitionedBRSMConfig(RSMConfig):
+    """Flat_PAGI9_FP: 7% feed-forward-only, 8% integrating, 85% recurrent-only (brsm.md §2.3)."""
+
+    ff_fraction: float = 0.07
+    rec_fraction: float = 0.85
+
+
+@dataclass
+class OriginalRSMConfig(RSMConfig):
+    """ORSM_PAGI9: 200 groups x 6 cells, k = 25, inhibition gamma = 0.5 (brsm.md §4.1)."""
+
+    groups: int = 200
+    cells_per_group: int = 6
+    k: int = 25
+    selection: str = "inhibition"
+    inhibition_decay: float = 0.5
+    boost_strength: float = 0.0
+
+
+class RSMLearner(Learner):
+    def __init__(self, config: RSMConfig, input_dim: int, n_classes: int) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        self.layer = RSMLayer(
+            input_dim, c.groups, c.cells_per_group, c.k, c.selection, c.boost_strength,
+            c.boost_decay, c.duty_cycle_period, c.inhibition_decay, c.ff_fraction, c.rec_fraction,
+            c.trace_decay, c.trainable_decay, c.decay_floor, c.normalise, c.input_bias,
+            c.recurrent_bias, c.init_std)
+        # The decoder reads one value per group (the winning cell's), brsm.md §1.2 step 10.
+        self.decoder = nn.Linear(c.groups, input_dim, bias=c.decoder_bias)
+        nn.init.normal_(self.decoder.weight, std=c.init_std)
+        if self.decoder.bias is not None:
+            nn.init.zeros_(self.decoder.bias)
+        self.classifier = ClassifierHead(self.layer.units, c.classifier_hidden, n_classes,
+                                         c.classifier_slope, c.init_std, c.classifier_logit_leaky)
+
+    def initial_state(self, batch_size: int, device: torch.device | str) -> State:
+        return self.layer.initial_state(batch_size, device)
+
+    def _step(self, state: State, batch: Batch, learn: bool):
+        state = detach_state(forget_streams(state, batch.reset))  # 1-step truncation
+        out, new_state = self.layer(batch.x, state, learn=learn)
+        prediction = self.decoder(out.group_y)
+        logits = self.classifier(new_state["yhat"])  # new_state is detached
+        return out, new_state, prediction, logits
+
+    def learn(self, state: State, batch: Batch) -> tuple[State, StepOutput]:
+        _, new_state, prediction, logits = self._step(state, batch, learn=True)
+        memory_loss = F.mse_loss(prediction, batch.target_x)
+        classifier_loss = F.cross_entropy(logits, batch.target_label)
+        # The two losses share no parameters (the classifier reads a detached state), so one
+        # backward of their sum gives each part exactly its own gradient.
+        (memory_loss + classifier_loss).backward()
+        losses = {"memory_mse": memory_loss.item(), "classifier_ce": classifier_loss.item()}
+        return new_state, StepOutput(logits.detach(), losses)
+
+    @torch.no_grad()
+    def infer(self, state: State, batch: Batch) -> tuple[State, torch.Tensor]:
+        _, new_state, _, logits = self._step(state, batch, learn=False)
+        return new_state, logits
+
+    def param_groups(self) -> list[dict]:
+        memory = list(self.layer.parameters()) + list(self.decoder.parameters())
+        return [{"params": memory, "lr": self.config.lr, "name": "memory"},
+                {"params": list(self.classifier.parameters()), "lr": self.config.classifier_lr,
+                 "name": "classifier"}]
+
+    def on_epoch_end(self) -> None:
+        self.layer.winners.decay_boost()
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v}" for k, v in asdict(self.config).items())
+
+
+register_learner("brsm", RSMLearner, RSMConfig,
+                 "flat bRSM: one k-WTA population with boosting (Gordon et al. 2019)")
+register_learner("pbrsm", RSMLearner, PartitionedBRSMConfig,
+                 "partitioned bRSM: feed-forward-only / integrating / recurrent-only cell blocks")
+register_learner("rsm", RSMLearner, OriginalRSMConfig,
+                 "original RSM: groups x cells with inhibition (Rawlinson et al. 2019)")

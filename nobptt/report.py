@@ -1,0 +1,118 @@
+"""Record finished runs as ``results/NAME.json`` + ``results/NAME.png`` (one run per seed).
+
+The JSON carries everything needed to trust and reproduce the number: the command, the resolved
+config, the seeds, the code commit, torch version, hardware and wall time; headline metrics are
+given per seed and as mean and standard deviation over seeds.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+from nobptt.run import read_run_config
+from nobptt.train.metrics import MetricsLog
+
+HEADLINES = ("prequential_accuracy", "heldout_accuracy")
+
+
+def run_summary(run_dir: Path) -> dict[str, Any]:
+    meta = read_run_config(run_dir)
+    rows = MetricsLog(Path(run_dir) / "metrics.jsonl").rows()
+    if not rows:
+        raise FileNotFoundError(f"{run_dir}/metrics.jsonl is empty: the run logged nothing yet")
+    epochs = [r for r in rows if "prequential_accuracy" in r]
+    heldout = [r for r in rows if "heldout_accuracy" in r]
+    metrics = {
+        "prequential_accuracy": epochs[-1]["prequential_accuracy"] if epochs else None,
+        "prequential_accuracy_best": max((r["prequential_accuracy"] for r in epochs), default=None),
+        "heldout_accuracy": heldout[-1]["heldout_accuracy"] if heldout else None,
+        "heldout_accuracy_best": max((r["heldout_accuracy"] for r in heldout), default=None),
+    }
+    first_at = {}
+    for threshold in (0.80, 0.85, 0.88, 0.885):
+        hit = next((r for r in epochs if r["prequential_accuracy"] >= threshold), None)
+        first_at[f"{threshold:.3f}"] = {"step": hit["step"], "wall_time_s": hit["wall_time_s"]} if hit else None
+    return {"run_dir": str(run_dir), "meta": meta, "rows": rows, "metrics": metrics,
+            "steps": rows[-1]["step"], "wall_time_s": rows[-1]["wall_time_s"],
+            "first_reached_prequential": first_at}
+
+
+def _spread(values: list[float]) -> dict[str, Any]:
+    values = [v for v in values if v is not None]
+    if not values:
+        return {"mean": None, "std": None, "per_seed": []}
+    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+            "per_seed": values}
+
+
+def record_result(run_dirs: list[Path], name: str, out_dir: Path, note: str = "") -> Path:
+    runs = [run_summary(d) for d in run_dirs]
+    first = runs[0]["meta"]
+    metric_names = runs[0]["metrics"].keys()
+    result = {
+        "experiment": first["experiment"],
+        "name": name,
+        "command": [r["meta"]["command"] for r in runs],
+        "config": first["config"],
+        "seeds": [r["meta"]["config"]["train"]["seed"] for r in runs],
+        "steps": [r["steps"] for r in runs],
+        "wall_time_s": [r["wall_time_s"] for r in runs],
+        "metrics": {m: _spread([r["metrics"][m] for r in runs]) for m in metric_names},
+        "first_reached_prequential": [r["first_reached_prequential"] for r in runs],
+        "ceilings": first.get("ceilings", {}),
+        "parameters": first.get("parameters"),
+        "hardware": first.get("hardware"),
+        "device": first.get("device"),
+        "torch": first.get("torch"),
+        "commit": first.get("commit"),
+        "note": note,
+        "curves": [{"seed": r["meta"]["config"]["train"]["seed"], "rows": r["rows"]} for r in runs],
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{name}.json"
+    path.write_text(json.dumps(result, indent=1))
+    plot_curves([runs_to_curve(r) for r in runs], result["ceilings"], path.with_suffix(".png"), name)
+    return path
+
+
+def runs_to_curve(run: dict[str, Any]) -> dict[str, Any]:
+    rows = [r for r in run["rows"] if "prequential_accuracy" in r]
+    held = [r for r in run["rows"] if "heldout_accuracy" in r]
+    return {"seed": run["meta"]["config"]["train"]["seed"],
+            "step": [r["step"] for r in rows], "time": [r["wall_time_s"] for r in rows],
+            "acc": [r["prequential_accuracy"] for r in rows],
+            "held_step": [r["step"] for r in held], "held_time": [r["wall_time_s"] for r in held],
+            "held_acc": [r["heldout_accuracy"] for r in held]}
+
+
+def plot_curves(curves: list[dict[str, Any]], ceilings: dict[str, float], path: Path, title: str,
+                labels: list[str] | None = None) -> None:
+    """Accuracy vs batches and vs wall seconds, with the Bayes ceiling drawn."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    for i, curve in enumerate(curves):
+        label = labels[i] if labels else f"seed {curve['seed']}"
+        for ax, x, hx in ((axes[0], "step", "held_step"), (axes[1], "time", "held_time")):
+            line, = ax.plot(curve[x], [100 * a for a in curve["acc"]], lw=1, label=f"{label} prequential")
+            if curve["held_acc"]:
+                ax.plot(curve[hx], [100 * a for a in curve["held_acc"]], "o--", ms=3, color=line.get_color(),
+                        label=f"{label} held-out")
+    for ax, xlabel in zip(axes, ("batches (time steps)", "training wall time (s)")):
+        if "bayes" in ceilings:
+            ax.axhline(100 * ceilings["bayes"], color="k", ls=":", lw=1,
+                       label=f"Bayes ceiling {100 * ceilings['bayes']:.2f}%")
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("next-label accuracy (%)")
+    axes[0].set_ylim(0, 100)
+    axes[1].legend(fontsize=7, loc="lower right")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

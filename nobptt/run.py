@@ -1,0 +1,78 @@
+"""Glue between a resolved config and the trainer: build the task, learner and run folder."""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from nobptt.config import ConfigError, TrainConfig
+from nobptt.environment import environment
+from nobptt.learners.base import Learner, count_parameters
+from nobptt.learners.registry import build_learner
+from nobptt.tasks.base import Stream
+from nobptt.tasks.registry import get_task_spec
+from nobptt.train.trainer import Trainer, seed_everything
+
+
+@dataclass
+class Run:
+    trainer: Trainer
+    config: dict[str, dict[str, Any]]
+    ceilings: dict[str, float]
+
+
+def _check_device(device: str) -> None:
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"train.device={device!r} but CUDA is not available here; use train.device=cpu")
+
+
+def build_streams(config: dict[str, dict[str, Any]], device: str) -> tuple[Stream, Any]:
+    task = dict(config["task"])
+    spec = get_task_spec(task.pop("name"))
+    task_cfg = spec.config_cls(**task)
+    seed = config["train"]["seed"]
+    train = spec.factory(task_cfg, "train", seed, device)
+    return train, lambda: spec.factory(task_cfg, "heldout", seed, device)
+
+
+def build_model(config: dict[str, dict[str, Any]], stream: Stream) -> Learner:
+    model = dict(config["model"])
+    return build_learner(model.pop("name"), model, stream.input_dim, stream.n_classes)
+
+
+def new_run_dir(experiment: str, seed: int, root: Path = Path("runs")) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return root / f"{experiment}-s{seed}-{stamp}"
+
+
+def prepare(config: dict[str, dict[str, Any]], run_dir: Path, resume: bool = False,
+            experiment: str = "", command: str = "") -> Run:
+    """Build everything for ``config``; when ``resume``, restore the run folder's checkpoint."""
+    train_cfg = TrainConfig(**config["train"])
+    _check_device(train_cfg.device)
+    if train_cfg.threads:
+        torch.set_num_threads(train_cfg.threads)
+    seed_everything(train_cfg.seed)
+    stream, make_eval = build_streams(config, train_cfg.device)
+    learner = build_model(config, stream)
+    ceilings = stream.ceilings()
+    trainer = Trainer(learner, stream, train_cfg, run_dir, make_eval, ceilings)
+    if resume:
+        trainer.resume()
+    else:
+        meta = {"experiment": experiment, "command": command, "config": config,
+                "parameters": count_parameters(learner), "ceilings": ceilings,
+                **environment(train_cfg.device)}
+        (Path(run_dir) / "config.json").write_text(json.dumps(meta, indent=2))
+    return Run(trainer, config, ceilings)
+
+
+def read_run_config(run_dir: Path) -> dict[str, Any]:
+    path = Path(run_dir) / "config.json"
+    if not path.exists():
+        raise ConfigError(f"{path} not found: {run_dir} is not a run folder made by `nobptt train`")
+    return json.loads(path.read_text())

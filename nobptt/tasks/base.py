@@ -1,0 +1,44 @@
+"""What every task hands the trainer: a stream of batches, one time step at a time."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import torch
+
+
+@dataclass
+class Batch:
+    """One time step of B parallel streams.
+
+    The learner sees ``x`` (the input at step t) and is scored on predicting ``target_x``
+    (the input at step t+1) and ``target_label`` (the label at step t+1).
+    """
+
+    x: torch.Tensor  # (B, input_dim) float, input at step t
+    label: torch.Tensor  # (B,) long, label of x
+    target_x: torch.Tensor  # (B, input_dim) float, input at step t+1
+    target_label: torch.Tensor  # (B,) long, label at step t+1
+    reset: torch.Tensor | None = None  # (B,) bool: streams whose history must be forgotten first
+
+    def to(self, device: torch.device | str) -> "Batch":
+        moved = {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in vars(self).items()}
+        return Batch(**moved)
+
+
+class Stream(Protocol):
+    """An endless, checkpointable source of batches."""
+
+    batch_size: int
+    input_dim: int
+    n_classes: int
+
+    def next_batch(self) -> Batch: ...
+
+    def ceilings(self) -> dict[str, float]:
+        """Named accuracy ceilings (fractions in [0, 1]) to print next to measured accuracy."""
+        ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...

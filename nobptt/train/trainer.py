@@ -1,0 +1,158 @@
+"""A generic streaming trainer. It knows nothing about any learner beyond ``learners.base``.
+
+Every step: take the next batch of B parallel streams, let the learner predict and write its
+gradients (``Learner.learn``), score the prediction *before* the update (prequential accuracy, as
+the bRSM paper reports its curves), and apply the optimizer when the learner says an update is
+ready. Every epoch a metrics row is logged; every ``eval_every`` steps the learner is evaluated,
+without learning, on a held-out stream that is rebuilt identically each time.
+"""
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from nobptt.config import TrainConfig
+from nobptt.learners.base import Learner
+from nobptt.tasks.base import Stream
+from nobptt.train.checkpoint import load_checkpoint, save_checkpoint
+from nobptt.train.metrics import MetricsLog, RunningMean, first_non_finite
+
+CHECKPOINT = "checkpoint.pt"
+
+
+class DivergedError(RuntimeError):
+    """Training produced a non-finite loss; the last good checkpoint is left untouched."""
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class Trainer:
+    def __init__(self, learner: Learner, stream: Stream, config: TrainConfig, run_dir: Path,
+                 make_eval_stream: Callable[[], Stream] | None = None,
+                 ceilings: dict[str, float] | None = None) -> None:
+        self.learner, self.stream, self.config = learner, stream, config
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.make_eval_stream = make_eval_stream
+        self.ceilings = ceilings or {}
+        self.device = torch.device(config.device)
+        self.learner.to(self.device)
+        self.optimizer = torch.optim.Adam(learner.param_groups())
+        self.state = learner.initial_state(stream.batch_size, self.device)
+        self.step, self.wall_time_s = 0, 0.0
+        self.epoch = RunningMean()
+        self.log = MetricsLog(self.run_dir / "metrics.jsonl")
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.run_dir / CHECKPOINT
+
+    def save(self) -> None:
+        save_checkpoint({
+            "step": self.step, "wall_time_s": self.wall_time_s, "config": asdict(self.config),
+            "learner": self.learner.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "learner_state": self.state, "stream": self.stream.state_dict(),
+            "epoch_sums": (self.epoch.sums, self.epoch.counts),
+            "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
+                    "python": random.getstate()},
+        }, self.checkpoint_path)
+
+    def resume(self) -> None:
+        """Continue exactly where the last checkpoint left off."""
+        ckpt = load_checkpoint(self.checkpoint_path, self.device)
+        self.learner.load_state_dict(ckpt["learner"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.state = ckpt["learner_state"]
+        self.stream.load_state_dict(ckpt["stream"])
+        self.epoch.sums, self.epoch.counts = ckpt["epoch_sums"]
+        self.step, self.wall_time_s = ckpt["step"], ckpt["wall_time_s"]
+        torch.set_rng_state(ckpt["rng"]["torch"].cpu())
+        np.random.set_state(ckpt["rng"]["numpy"])
+        random.setstate(ckpt["rng"]["python"])
+        self.log.truncate_after(self.step)
+
+    # -- training ------------------------------------------------------------------------------
+    def train_step(self) -> None:
+        batch = self.stream.next_batch().to(self.device)
+        self.state, out = self.learner.learn(self.state, batch)
+        bad = first_non_finite(out.losses)
+        if bad is not None or not bool(torch.isfinite(out.logits).all()):
+            self._diverged(bad or "logits")
+        if out.update:
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+        correct = (out.logits.argmax(dim=-1) == batch.target_label).sum().item()
+        self.epoch.add("prequential_accuracy", correct, batch.target_label.numel())
+        for name, value in out.losses.items():
+            self.epoch.add(name, value)
+        self.step += 1
+
+    def _diverged(self, what: str) -> None:
+        where = (f"the last good checkpoint is {self.checkpoint_path}"
+                 if self.checkpoint_path.exists() else "no checkpoint was written yet")
+        raise DivergedError(
+            f"training diverged: non-finite {what} at step {self.step + 1}; {where}. Lower the "
+            f"learning rate (e.g. --set model.lr=...) and resume with `nobptt train --resume "
+            f"{self.run_dir}` or start again.")
+
+    def evaluate(self) -> float:
+        """Held-out accuracy: a fresh state on a freshly built evaluation stream, no learning."""
+        if self.make_eval_stream is None:
+            return float("nan")
+        stream = self.make_eval_stream()
+        state = self.learner.initial_state(stream.batch_size, self.device)
+        correct = total = 0
+        self.learner.eval()
+        for i in range(self.config.eval_warmup + self.config.eval_steps):
+            batch = stream.next_batch().to(self.device)
+            state, logits = self.learner.infer(state, batch)
+            if i >= self.config.eval_warmup:
+                correct += (logits.argmax(dim=-1) == batch.target_label).sum().item()
+                total += batch.target_label.numel()
+        self.learner.train()
+        return correct / total
+
+    def _end_epoch(self) -> dict[str, Any]:
+        self.learner.on_epoch_end()
+        row = {"step": self.step, "wall_time_s": round(self.wall_time_s, 3), **self.epoch.means()}
+        self.epoch.reset()
+        return row
+
+    def run(self, progress: Callable[[int, dict[str, Any]], None] | None = None) -> dict[str, Any]:
+        """Train to ``config.steps``; returns the last metrics row (with held-out accuracy)."""
+        cfg = self.config
+        last: dict[str, Any] = {}
+        self.learner.train()
+        while self.step < cfg.steps:
+            started = time.perf_counter()
+            self.train_step()
+            self.wall_time_s += time.perf_counter() - started
+            row: dict[str, Any] = {}
+            if self.step % cfg.epoch_steps == 0:
+                row = self._end_epoch()
+            if (cfg.eval_every and self.step % cfg.eval_every == 0) or self.step == cfg.steps:
+                row = {"step": self.step, "wall_time_s": round(self.wall_time_s, 3), **row,
+                       "heldout_accuracy": self.evaluate()}
+            if row:
+                self.log.write(row)
+                last.update(row)
+                if progress:
+                    progress(self.step, row)
+            if (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0) or self.step == cfg.steps:
+                self.save()
+            elif progress and not row:
+                progress(self.step, {})
+        (self.run_dir / "summary.json").write_text(json.dumps(last, indent=2))
+        return last
