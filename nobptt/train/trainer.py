@@ -37,6 +37,18 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def make_optimizer(learner: Learner) -> torch.optim.Optimizer:
+    """Adam over the learner's parameter groups; the fused kernel where torch has one.
+
+    With one small update per time step, Adam's element-wise arithmetic is about a third of a
+    bRSM step on a CPU; the fused implementation (same maths) removes most of it.
+    """
+    try:
+        return torch.optim.Adam(learner.param_groups(), fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(learner.param_groups())
+
+
 class Trainer:
     def __init__(self, learner: Learner, stream: Stream, config: TrainConfig, run_dir: Path,
                  make_eval_stream: Callable[[], Stream] | None = None,
@@ -48,7 +60,7 @@ class Trainer:
         self.ceilings = ceilings or {}
         self.device = torch.device(config.device)
         self.learner.to(self.device)
-        self.optimizer = torch.optim.Adam(learner.param_groups())
+        self.optimizer = make_optimizer(learner)
         self.state = learner.initial_state(stream.batch_size, self.device)
         self.step, self.wall_time_s = 0, 0.0
         self.epoch = RunningMean()
