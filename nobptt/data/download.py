@@ -1,0 +1,52 @@
+"""Checksummed downloads, written atomically, with errors that say what to do."""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import urllib.request
+from pathlib import Path
+
+
+class DataError(RuntimeError):
+    """A dataset file is missing, corrupt or cannot be fetched; the message says how to fix it."""
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify(path: Path, sha256: str) -> None:
+    actual = sha256_of(path)
+    if actual != sha256:
+        raise DataError(f"{path}: checksum mismatch (sha256 {actual}, expected {sha256}). The file is "
+                        f"corrupt or a different version: delete it so it is downloaded again, or point "
+                        f"NOBPTT_DATA at a folder with a good copy.")
+
+
+def download(urls: list[str], dest: Path, sha256: str, timeout: float = 30.0) -> Path:
+    """Fetch ``dest`` from the first mirror that works; the file appears only once verified."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    failures = []
+    for url in urls:
+        fd, tmp = tempfile.mkstemp(prefix=dest.name, suffix=".part", dir=dest.parent)
+        try:
+            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+                for block in iter(lambda: response.read(1 << 20), b""):
+                    out.write(block)
+            verify(Path(tmp), sha256)
+            os.replace(tmp, dest)
+            return dest
+        except (OSError, DataError) as err:
+            failures.append(f"{url}: {err}")
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    raise DataError(f"could not download {dest.name} (the machine may be offline). Tried:\n  "
+                    + "\n  ".join(failures)
+                    + f"\nCopy the file into {dest.parent}, or set NOBPTT_DATA to a folder that has it.")

@@ -1,0 +1,79 @@
+"""MNIST from the four canonical idx ``.gz`` files, checksummed."""
+from __future__ import annotations
+
+import functools
+import gzip
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from nobptt.data.download import DataError, download, verify
+from nobptt.data.paths import ENV_VAR, find_dataset_dir
+
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
+FILES = {
+    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+}
+SHA256 = {
+    "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+    "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+    "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+    "train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+}
+MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/",
+           "https://storage.googleapis.com/cvdf-datasets/mnist/")
+_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Parse an idx file (optionally gzip'ed): magic 0x0000TTDD, then DD big-endian int32 sizes."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    try:
+        with opener(path, "rb") as handle:
+            raw = handle.read()
+    except (OSError, EOFError) as err:
+        raise DataError(f"{path}: cannot read ({err}); delete it so it is downloaded again") from err
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
+        raise DataError(f"{path}: not an idx file (bad magic number {raw[:4].hex()})")
+    ndim = raw[3]
+    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    dtype = np.dtype(_IDX_DTYPES[raw[2]])
+    offset, count = 4 + 4 * ndim, int(np.prod(shape))
+    if len(raw) - offset != count * dtype.itemsize:
+        raise DataError(f"{path}: truncated or padded: {len(raw) - offset} bytes of data for shape {shape}")
+    return np.frombuffer(raw, dtype=dtype, offset=offset).reshape(shape)
+
+
+def _ensure(folder: Path, name: str, allow_download: bool, check: bool) -> Path:
+    path = folder / name
+    if not path.exists():
+        if not allow_download:
+            raise DataError(f"{path} not found. Provide MNIST by passing a data folder (task.data_dir), "
+                            f"setting {ENV_VAR} to a folder containing mnist/{name}, or allowing the "
+                            f"download.")
+        download([m + name for m in MIRRORS], path, SHA256[name])
+    elif check:
+        verify(path, SHA256[name])
+    return path
+
+
+@functools.lru_cache(maxsize=4)
+def _load(folder: str, split: str, allow_download: bool, check: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    image_file, label_file = FILES[split]
+    images = read_idx(_ensure(Path(folder), image_file, allow_download, check))
+    labels = read_idx(_ensure(Path(folder), label_file, allow_download, check))
+    if images.shape[0] != labels.shape[0] or images.shape[1:] != (28, 28):
+        raise DataError(f"{folder}: MNIST {split} images {images.shape} and labels {labels.shape} do not match")
+    return torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64))
+
+
+def load_mnist(split: str, data_dir: str | os.PathLike | None = None, download: bool = True,
+               verify_checksum: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """MNIST ``split`` ("train": 60k, "test": 10k) as uint8 images (N, 28, 28) and int64 labels."""
+    if split not in FILES:
+        raise ValueError(f"MNIST split {split!r} must be one of {sorted(FILES)}")
+    folder = find_dataset_dir("mnist", data_dir).resolve()
+    return _load(str(folder), split, download, verify_checksum)
