@@ -129,7 +129,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from nobptt.report import record_result
 
-    path = record_result([Path(p) for p in args.run_dirs], args.name, Path(args.out), args.note)
+    labels = args.labels.split(",") if args.labels else None
+    path = record_result([Path(p) for p in args.run_dirs], args.name, Path(args.out), args.note, labels)
     print(f"wrote {path} and {path.with_suffix('.png')}")
     return 0
 
@@ -158,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--name", required=True)
     rep.add_argument("--out", default="results")
     rep.add_argument("--note", default="", help="free text stored with the result")
+    rep.add_argument("--labels", help="comma-separated labels: runs are different configs, not seeds")
     rep.set_defaults(func=cmd_report)
     return parser
 

@@ -47,19 +47,26 @@ def _spread(values: list[float]) -> dict[str, Any]:
             "per_seed": values}
 
 
-def record_result(run_dirs: list[Path], name: str, out_dir: Path, note: str = "") -> Path:
+def record_result(run_dirs: list[Path], name: str, out_dir: Path, note: str = "",
+                  labels: list[str] | None = None) -> Path:
+    """Write ``out_dir/NAME.json`` and ``NAME.png``. Runs are seeds of one config, or, with
+    ``labels``, different configs shown side by side (metrics are then listed per run)."""
     runs = [run_summary(d) for d in run_dirs]
+    if labels is not None and len(labels) != len(runs):
+        raise ValueError(f"{len(labels)} labels for {len(runs)} runs")
     first = runs[0]["meta"]
     metric_names = runs[0]["metrics"].keys()
     result = {
-        "experiment": first["experiment"],
+        "experiment": first["experiment"] if labels is None else [r["meta"]["experiment"] for r in runs],
         "name": name,
+        "labels": labels,
         "command": [r["meta"]["command"] for r in runs],
-        "config": first["config"],
+        "config": first["config"] if labels is None else [r["meta"]["config"] for r in runs],
         "seeds": [r["meta"]["config"]["train"]["seed"] for r in runs],
         "steps": [r["steps"] for r in runs],
         "wall_time_s": [r["wall_time_s"] for r in runs],
         "metrics": {m: _spread([r["metrics"][m] for r in runs]) for m in metric_names},
+        "hardware_per_run": [r["meta"].get("hardware") for r in runs],
         "first_reached_prequential": [r["first_reached_prequential"] for r in runs],
         "ceilings": first.get("ceilings", {}),
         "parameters": first.get("parameters"),
@@ -68,12 +75,13 @@ def record_result(run_dirs: list[Path], name: str, out_dir: Path, note: str = ""
         "torch": first.get("torch"),
         "commit": first.get("commit"),
         "note": note,
+        "run_dirs": [r["run_dir"] for r in runs],
         "curves": [{"seed": r["meta"]["config"]["train"]["seed"], "rows": r["rows"]} for r in runs],
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}.json"
     path.write_text(json.dumps(result, indent=1))
-    plot_curves([runs_to_curve(r) for r in runs], result["ceilings"], path.with_suffix(".png"), name)
+    plot_curves([runs_to_curve(r) for r in runs], result["ceilings"], path.with_suffix(".png"), name, labels)
     return path
 
 

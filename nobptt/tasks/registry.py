@@ -24,6 +24,7 @@ class SSMNISTConfig:
     eval_batch_size: int = 300
     eval_seed: int = 12345  # the held-out stream is rebuilt from this seed at every evaluation
     data_dir: str = ""  # "" = argument-free resolution: NOBPTT_DATA, then the project's defaults
+    download: bool = True  # fetch missing MNIST files (checksummed) when online
 
 
 def _make_ssmnist(config: SSMNISTConfig, split: str, seed: int, device: str) -> Stream:
@@ -37,7 +38,7 @@ def _make_ssmnist(config: SSMNISTConfig, split: str, seed: int, device: str) -> 
                         batch_size=config.eval_batch_size if heldout else config.batch_size,
                         seed=config.eval_seed if heldout else seed,
                         fixed_exemplar=config.fixed_exemplar, data_dir=config.data_dir or None,
-                        device=device)
+                        download=config.download, device=device)
 
 
 _TASKS = {

@@ -112,10 +112,10 @@ class SSMNISTStream:
 
 def make_ssmnist(split: str = "train", grammar: str | list[list[int]] = "pagi9", batch_size: int = 300,
                  seed: int = 0, fixed_exemplar: bool = False, data_dir: str | os.PathLike | None = None,
-                 device: torch.device | str = "cpu") -> SSMNISTStream:
+                 download: bool = True, device: torch.device | str = "cpu") -> SSMNISTStream:
     """An ssMNIST stream over MNIST ``split`` images ("train" for training, "test" held out)."""
     from nobptt.data.mnist import load_mnist
 
-    images, labels = load_mnist(split, data_dir)
+    images, labels = load_mnist(split, data_dir, download=download)
     return SSMNISTStream(images, labels, grammars.parse_grammar(grammar), batch_size, seed,
                          fixed_exemplar, device)
