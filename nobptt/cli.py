@@ -135,6 +135,23 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_memory(args: argparse.Namespace) -> int:
+    from nobptt.bench.memory import bench_names, sweep
+    from nobptt.bench.plots import plot_memory_vs_length
+    from nobptt.config import ConfigError
+
+    names = args.learners.split(",") if args.learners else bench_names()
+    unknown = [n for n in names if n not in bench_names()]
+    if unknown:
+        raise ConfigError(f"unknown learner(s) {unknown} for the benchmark; choose from {bench_names()}")
+    lengths = [int(t) for t in args.lengths.split(",")]
+    out = Path(args.out)
+    rows = sweep(names, lengths, args.batch, args.device, out)
+    plot_memory_vs_length([r for r in rows if "error" not in r], out.with_suffix(".png"))
+    print(f"wrote {out} and {out.with_suffix('.png')}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nobptt", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -161,24 +178,30 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--note", default="", help="free text stored with the result")
     rep.add_argument("--labels", help="comma-separated labels: runs are different configs, not seeds")
     rep.set_defaults(func=cmd_report)
+    bench = sub.add_parser("bench", help="measure memory of every learner").add_subparsers(
+        dest="bench", required=True)
+    mem = bench.add_parser("memory", help="training memory vs sequence length T, one fresh process per config")
+    mem.add_argument("--learners", help="comma-separated (default: every registered learner and BPTT variant)")
+    mem.add_argument("--lengths", default="100,1000,10000", help="comma-separated sequence lengths T")
+    mem.add_argument("--batch", type=int, default=16, help="parallel streams")
+    mem.add_argument("--device", default="cpu")
+    mem.add_argument("--out", default="results/bench_memory.csv")
+    mem.set_defaults(func=cmd_bench_memory)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     from nobptt.config import ConfigError
+    from nobptt.data.download import DataError
     from nobptt.train.trainer import DivergedError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, DivergedError, FileNotFoundError) as err:
+    except (ConfigError, DataError, DivergedError, FileNotFoundError) as err:
+        # these carry an actionable message; a traceback would only hide it
         print(f"nobptt: error: {err}", file=sys.stderr)
         return 2
-    except Exception as err:  # data errors and friends carry their own actionable message
-        if type(err).__name__ == "DataError":
-            print(f"nobptt: error: {err}", file=sys.stderr)
-            return 2
-        raise
 
 
 if __name__ == "__main__":

@@ -57,8 +57,11 @@ def prepare(config: dict[str, dict[str, Any]], run_dir: Path, resume: bool = Fal
     if train_cfg.threads:
         torch.set_num_threads(train_cfg.threads)
     seed_everything(train_cfg.seed)
-    stream, make_eval = build_streams(config, train_cfg.device)
-    learner = build_model(config, stream)
+    try:
+        stream, make_eval = build_streams(config, train_cfg.device)
+        learner = build_model(config, stream)
+    except ValueError as err:  # values that pass type checks but not the learner's or task's own
+        raise ConfigError(f"invalid config value: {err}") from err
     ceilings = stream.ceilings()
     trainer = Trainer(learner, stream, train_cfg, run_dir, make_eval, ceilings)
     if resume:

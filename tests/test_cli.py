@@ -53,6 +53,9 @@ def test_resume_continues_a_run(tmp_path):
     (["train", "no_such_experiment"], "unknown experiment 'no_such_experiment'"),
     (["train", "--device", "cuda:7"] , "CUDA is not available"),
     (["eval", "/nonexistent/run"], "not a run folder"),
+    (["train", "--set", "model.k=5000"], "k=5000 must be between 1 and the number of units (1000)"),
+    (["train", "--set", "model.selection=winner"], "selection='winner' must be one of"),
+    (["train", "--set", "task.grammar=2 x 4"], "token 'x'"),
 ])
 def test_bad_input_gives_a_clear_error_and_exit_code_2(args, message, capsys):
     import torch

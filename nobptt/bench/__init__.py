@@ -1,0 +1,1 @@
+"""Measured memory and speed of every registered learner (issue 3)."""

@@ -1,0 +1,54 @@
+"""Memory meters: exact counts on known graphs; BPTT grows with T, bRSM does not."""
+import torch
+
+from nobptt.bench.memory import measure
+from nobptt.bench.meters import SavedTensorMeter, tensor_bytes
+
+
+def test_meter_counts_known_saved_tensors():
+    x = torch.randn(100, requires_grad=True)
+    with SavedTensorMeter() as meter:
+        y = torch.tanh(x)  # tanh saves its output: 100 float32
+    assert meter.peak == 400
+    with SavedTensorMeter() as meter:
+        z = (x * x).sum()  # mul saves both operands, here one storage counted once
+    assert meter.peak == 400
+    y.sum().backward()
+    z.backward()
+
+
+def test_meter_excludes_parameters_and_resets():
+    layer = torch.nn.Linear(10, 5)
+    x = torch.randn(4, 10)
+    with SavedTensorMeter(exclude=layer) as meter:
+        layer(x).sum().backward()  # saves the input (160 bytes) and the weight (excluded)
+        assert meter.peak == 160
+        meter.reset()
+        assert meter.current == 0
+        layer(torch.randn(8, 10)).sum().backward()
+    assert meter.peak == 320
+
+
+def test_tensor_bytes_deduplicates_shared_storage():
+    a = torch.zeros(10)
+    assert tensor_bytes({"a": a, "view": a[:5]}, [a]) == 40
+    assert tensor_bytes([torch.zeros(3, dtype=torch.float64)], {"x": (torch.zeros(2),)}) == 32
+
+
+def test_bptt_saved_bytes_grow_with_T_and_brsm_stay_flat():
+    bptt = [measure("lstm_bptt", T, 2)["saved_bytes"] for T in (4, 16)]
+    brsm = [measure("brsm", T, 2)["saved_bytes"] for T in (4, 16)]
+    assert bptt[1] > 3.5 * bptt[0]
+    assert brsm[0] == brsm[1] > 0
+
+
+def test_bench_cli_writes_csv_and_plot(tmp_path):
+    from nobptt.cli import main
+
+    out = tmp_path / "mem.csv"
+    assert main(["bench", "memory", "--learners", "brsm,lstm_bptt", "--lengths", "2,4", "--batch", "2",
+                 "--out", str(out)]) == 0
+    lines = out.read_text().splitlines()
+    assert len(lines) == 5 and "saved_bytes" in lines[0] and "commit" in lines[0]
+    assert out.with_suffix(".png").exists()
+    assert main(["bench", "memory", "--learners", "nosuch"]) == 2
