@@ -81,7 +81,11 @@ class LSTMLearner(Learner):
         h, c = state["h"], state["c"]
         if batch.reset is not None:
             h, c = (forget_streams({"h": h, "c": c}, batch.reset)[k] for k in ("h", "c"))
-        state["starts"] = (state["starts"] + [(h.detach(), c.detach())])[-cfg.k2:]
+        if cfg.k1 == cfg.k2:  # windows do not overlap: only the state at the window's start is needed
+            if state["steps"] % cfg.k1 == 0:
+                state["starts"], state["window"] = [(h.detach(), c.detach())], []
+        else:  # sliding window: the state before each of the last k2 steps
+            state["starts"] = (state["starts"] + [(h.detach(), c.detach())])[-cfg.k2:]
         state["window"] = (state["window"] + [batch])[-cfg.k2:]
         keep_graph = cfg.k1 == cfg.k2 and (state["steps"] % cfg.k1 == 0 or "_graph" in state)
         with torch.set_grad_enabled(keep_graph):
