@@ -31,6 +31,9 @@ def test_resolution_order(tmp_path, monkeypatch):
     assert paths.resolve_data_dir() == tmp_path / "env"
     assert paths.resolve_data_dir(tmp_path / "arg") == tmp_path / "arg"
     assert paths.find_dataset_dir("mnist", tmp_path) == tmp_path / "mnist"
+    monkeypatch.delenv(paths.ENV_VAR)
+    monkeypatch.setattr(paths, "REPO_DATA", tmp_path / "no-such-checkout" / "data")
+    assert paths.resolve_data_dir() == paths.CACHE_DATA
 
 
 def test_missing_file_without_download_names_the_path(tmp_path):
@@ -57,6 +60,12 @@ def test_read_idx_rejects_bad_magic_and_truncation(tmp_path):
     short.write_bytes(b"\x00\x00\x08\x01" + (10).to_bytes(4, "big") + b"abc")
     with pytest.raises(DataError, match="short.idx: truncated"):
         mnist.read_idx(short)
+    garbled = tmp_path / "garbled.idx.gz"
+    body = gzip.compress(bytes(range(256)) * 8)
+    for cut in (body[:10] + b"\xff" * (len(body) - 10), body[:-20]):  # zlib.error, then EOFError
+        garbled.write_bytes(cut)
+        with pytest.raises(DataError, match="garbled.idx.gz: cannot read"):
+            mnist.read_idx(garbled)
     good = tmp_path / "good.idx"
     good.write_bytes(b"\x00\x00\x08\x02" + (2).to_bytes(4, "big") + (3).to_bytes(4, "big") + bytes(range(6)))
     assert mnist.read_idx(good).tolist() == [[0, 1, 2], [3, 4, 5]]
@@ -67,3 +76,14 @@ def test_download_offline_gives_a_clear_error_and_leaves_nothing(tmp_path):
     with pytest.raises(DataError, match=r"(?s)could not download file.gz.*127.0.0.1.*NOBPTT_DATA"):
         download(["http://127.0.0.1:9/file.gz"], dest, "0" * 64, timeout=2)
     assert not dest.exists() and not list(dest.parent.glob("*.part"))
+
+
+def test_notmnist_sample_when_available():
+    try:
+        images, labels = mnist.load_notmnist_sample(download=False)
+    except DataError as err:
+        if "not found" not in str(err):
+            raise
+        pytest.skip("notMNIST sample not in the data folder (it is not shipped; CI's NOBPTT_DATA has it)")
+    assert images.shape == (10000, 28, 28) and images.dtype == torch.uint8
+    assert torch.bincount(labels).tolist() == [1000] * 10

@@ -13,6 +13,7 @@ class DataError(RuntimeError):
 
 
 def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks so large files need little memory."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -21,6 +22,7 @@ def sha256_of(path: Path) -> str:
 
 
 def verify(path: Path, sha256: str) -> None:
+    """Raise DataError unless ``path`` has this sha256: a silently corrupt dataset skews every result."""
     actual = sha256_of(path)
     if actual != sha256:
         raise DataError(f"{path}: checksum mismatch (sha256 {actual}, expected {sha256}). The file is "

@@ -1,9 +1,10 @@
-"""MNIST from the four canonical idx ``.gz`` files, checksummed."""
+"""MNIST from the four canonical idx ``.gz`` files, checksummed (plus the notMNIST sample in the same format)."""
 from __future__ import annotations
 
 import functools
 import gzip
 import os
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,18 @@ SHA256 = {
 }
 MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/",
            "https://storage.googleapis.com/cvdf-datasets/mnist/")
+# notMNIST sample (10,000 letters A-J, 1,000 each); upstream keeps MNIST's file names, so local names differ.
+NOTMNIST_FILES = ("notmnist-small-10k-t10k-images-idx3-ubyte.gz", "notmnist-small-10k-t10k-labels-idx1-ubyte.gz")
+SHA256.update({
+    NOTMNIST_FILES[0]: "70ae9e06201f2827e5b0a3781a3169d735dd2efc69996b9eeaee7f10ed4044d7",
+    NOTMNIST_FILES[1]: "1fa03836e01c862542f8eb83463bb951bebec6fcb3efa28dad748c6b38a9021b",
+})
+NOTMNIST_URLS = {
+    NOTMNIST_FILES[0]: ["https://raw.githubusercontent.com/davidflanagan/notMNIST-to-MNIST/master/"
+                        "t10k-images-idx3-ubyte.gz"],
+    NOTMNIST_FILES[1]: ["https://raw.githubusercontent.com/davidflanagan/notMNIST-to-MNIST/master/"
+                        "t10k-labels-idx1-ubyte.gz"],
+}
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
@@ -34,7 +47,7 @@ def read_idx(path: Path) -> np.ndarray:
     try:
         with opener(path, "rb") as handle:
             raw = handle.read()
-    except (OSError, EOFError) as err:
+    except (OSError, EOFError, zlib.error) as err:  # BadGzipFile is an OSError
         raise DataError(f"{path}: cannot read ({err}); delete it so it is downloaded again") from err
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
         raise DataError(f"{path}: not an idx file (bad magic number {raw[:4].hex()})")
@@ -47,24 +60,29 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=dtype, offset=offset).reshape(shape)
 
 
-def _ensure(folder: Path, name: str, allow_download: bool, check: bool) -> Path:
+def _ensure(folder: Path, name: str, urls: list[str], allow_download: bool, check: bool) -> Path:
+    """The local path of ``name``, downloaded first if allowed; checked so a bad copy fails loudly here."""
     path = folder / name
     if not path.exists():
         if not allow_download:
-            raise DataError(f"{path} not found. Provide MNIST by passing a data folder (task.data_dir), "
-                            f"setting {ENV_VAR} to a folder containing mnist/{name}, or allowing the "
+            raise DataError(f"{path} not found. Provide it by passing a data folder (task.data_dir), "
+                            f"setting {ENV_VAR} to a folder containing {folder.name}/{name}, or allowing the "
                             f"download.")
-        download([m + name for m in MIRRORS], path, SHA256[name])
+        download(urls, path, SHA256[name])
     elif check:
         verify(path, SHA256[name])
     return path
 
 
+def _mnist_file(folder: Path, name: str, allow_download: bool, check: bool) -> Path:
+    return _ensure(folder, name, [m + name for m in MIRRORS], allow_download, check)
+
+
 @functools.lru_cache(maxsize=4)
 def _load(folder: str, split: str, allow_download: bool, check: bool) -> tuple[torch.Tensor, torch.Tensor]:
     image_file, label_file = FILES[split]
-    images = read_idx(_ensure(Path(folder), image_file, allow_download, check))
-    labels = read_idx(_ensure(Path(folder), label_file, allow_download, check))
+    images = read_idx(_mnist_file(Path(folder), image_file, allow_download, check))
+    labels = read_idx(_mnist_file(Path(folder), label_file, allow_download, check))
     if images.shape[0] != labels.shape[0] or images.shape[1:] != (28, 28):
         raise DataError(f"{folder}: MNIST {split} images {images.shape} and labels {labels.shape} do not match")
     return torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64))
@@ -77,3 +95,22 @@ def load_mnist(split: str, data_dir: str | os.PathLike | None = None, download: 
         raise ValueError(f"MNIST split {split!r} must be one of {sorted(FILES)}")
     folder = find_dataset_dir("mnist", data_dir).resolve()
     return _load(str(folder), split, download, verify_checksum)
+
+
+@functools.lru_cache(maxsize=1)
+def _load_notmnist(folder: str, allow_download: bool, check: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    images, labels = (read_idx(_ensure(Path(folder), name, NOTMNIST_URLS[name], allow_download, check))
+                      for name in NOTMNIST_FILES)
+    if images.shape != (labels.shape[0], 28, 28):
+        raise DataError(f"{folder}: notMNIST images {images.shape} and labels {labels.shape} do not match")
+    return torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64))
+
+
+def load_notmnist_sample(data_dir: str | os.PathLike | None = None, download: bool = True,
+                         verify_checksum: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """The 10,000-image notMNIST sample (letters A-J as labels 0-9), uint8 (N, 28, 28) and int64 labels.
+
+    Same idx format and folder rules as MNIST (folder ``notmnist``); useful as out-of-distribution
+    digits-shaped input. It is not shipped in the repository's ``data/`` folder."""
+    folder = find_dataset_dir("notmnist", data_dir).resolve()
+    return _load_notmnist(str(folder), download, verify_checksum)

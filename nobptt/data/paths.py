@@ -20,4 +20,5 @@ def resolve_data_dir(explicit: str | os.PathLike | None = None) -> Path:
 
 
 def find_dataset_dir(name: str, explicit: str | os.PathLike | None = None) -> Path:
+    """The folder of dataset ``name`` (e.g. ``"mnist"``) under the resolved data root."""
     return resolve_data_dir(explicit) / name
