@@ -135,19 +135,51 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_bench_memory(args: argparse.Namespace) -> int:
-    from nobptt.bench.memory import bench_names, sweep
-    from nobptt.bench.plots import plot_memory_vs_length
+def _bench_names(args: argparse.Namespace) -> list[str]:
+    from nobptt.bench.variants import bench_names, check_names
     from nobptt.config import ConfigError
 
     names = args.learners.split(",") if args.learners else bench_names()
-    unknown = [n for n in names if n not in bench_names()]
-    if unknown:
-        raise ConfigError(f"unknown learner(s) {unknown} for the benchmark; choose from {bench_names()}")
+    try:
+        check_names(names)
+    except ValueError as err:
+        raise ConfigError(str(err)) from err
+    return names
+
+
+def _scales(text: str | None) -> list[float | None]:
+    from nobptt.config import ConfigError
+
+    try:
+        return [float(s) for s in text.split(",")] if text else [None]
+    except ValueError as err:
+        raise ConfigError(f"--scales {text!r}: give comma-separated numbers such as 0.5,1,2") from err
+
+
+def cmd_bench_memory(args: argparse.Namespace) -> int:
+    from nobptt.bench.memory import sweep
+    from nobptt.bench.plots import plot_memory_vs_length, plot_memory_vs_parameters
+
+    names, scales = _bench_names(args), _scales(args.scales)
     lengths = [int(t) for t in args.lengths.split(",")]
     out = Path(args.out)
-    rows = sweep(names, lengths, args.batch, args.device, out)
-    plot_memory_vs_length([r for r in rows if "error" not in r], out.with_suffix(".png"))
+    rows = [r for r in sweep(names, lengths, args.batch, args.device, out, scales) if "error" not in r]
+    if len(scales) > 1:
+        plot_memory_vs_parameters(rows, out.with_suffix(".png"))
+    else:
+        plot_memory_vs_length(rows, out.with_suffix(".png"))
+    print(f"wrote {out} and {out.with_suffix('.png')}")
+    return 0
+
+
+def cmd_bench_speed(args: argparse.Namespace) -> int:
+    from nobptt.bench.plots import plot_speed
+    from nobptt.bench.speed import sweep
+
+    names, scales = _bench_names(args), _scales(args.scales)
+    out = Path(args.out)
+    rows = [r for r in sweep(names, args.batch, args.steps, args.device, out, scales) if "error" not in r]
+    plot_speed(rows, out.with_suffix(".png"))
     print(f"wrote {out} and {out.with_suffix('.png')}")
     return 0
 
@@ -178,15 +210,24 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--note", default="", help="free text stored with the result")
     rep.add_argument("--labels", help="comma-separated labels: runs are different configs, not seeds")
     rep.set_defaults(func=cmd_report)
-    bench = sub.add_parser("bench", help="measure memory of every learner").add_subparsers(
+    bench = sub.add_parser("bench", help="measure memory and speed of every learner").add_subparsers(
         dest="bench", required=True)
     mem = bench.add_parser("memory", help="training memory vs sequence length T, one fresh process per config")
-    mem.add_argument("--learners", help="comma-separated (default: every registered learner and BPTT variant)")
     mem.add_argument("--lengths", default="100,1000,10000", help="comma-separated sequence lengths T")
     mem.add_argument("--batch", type=int, default=16, help="parallel streams")
-    mem.add_argument("--device", default="cpu")
     mem.add_argument("--out", default="results/bench_memory.csv")
     mem.set_defaults(func=cmd_bench_memory)
+    speed = bench.add_parser("speed", help="train/infer throughput and share of the measured matmul rate")
+    speed.add_argument("--batch", type=int, default=300, help="parallel streams (ssMNIST: 300)")
+    speed.add_argument("--steps", type=int, default=60,
+                       help="steps per timed pass; a multiple of every BPTT window (default 60)")
+    speed.add_argument("--out", default="results/bench_speed.csv")
+    speed.set_defaults(func=cmd_bench_speed)
+    for command in (mem, speed):
+        command.add_argument("--learners", help="comma-separated (default: every registered learner and variant)")
+        command.add_argument("--scales", help="model sizes, e.g. 0.5,1,2: RSM family scaled, LSTM "
+                             "parameter-matched to the flat bRSM (default: each learner's own config)")
+        command.add_argument("--device", default="cpu")
     return parser
 
 

@@ -52,3 +52,41 @@ def test_bench_cli_writes_csv_and_plot(tmp_path):
     assert len(lines) == 5 and "saved_bytes" in lines[0] and "commit" in lines[0]
     assert out.with_suffix(".png").exists()
     assert main(["bench", "memory", "--learners", "nosuch"]) == 2
+
+
+def test_flop_count_matches_the_analytic_count_of_an_rsm_inference_step(monkeypatch):
+    from nobptt.bench import variants
+    from nobptt.bench.speed import measure_speed
+    from nobptt.bench.variants import INPUT_DIM
+
+    B, groups, hidden = 3, 20, 8
+    options = {"groups": groups, "k": 3, "classifier_hidden": hidden}
+    monkeypatch.setitem(variants.VARIANTS, "tiny", ("brsm", lambda T: options))
+    row = measure_speed("tiny", B, steps=2)
+    # feed-forward, recurrent, decoder and classifier products; 2 FLOPs per multiply-add
+    expected = 2 * B * (INPUT_DIM * groups + groups * groups + groups * INPUT_DIM + groups * hidden + hidden * 10)
+    assert row["infer_flops_per_step"] == expected
+    assert row["train_flops_per_step"] > 2 * expected  # backward adds the gradient products
+    assert row["matmul_flops_per_s"] > 1e8 and 0 < row["infer_matmul_fraction"] < 1.5
+
+
+def test_lstm_is_parameter_matched_to_brsm_at_every_scale():
+    from nobptt.bench.variants import parameter_count, resolve
+
+    for scale in (0.05, 0.1):
+        brsm = parameter_count(*resolve("brsm", 10, scale))
+        lstm = parameter_count(*resolve("lstm_tbptt30", 10, scale))
+        assert abs(lstm - brsm) / brsm < 0.02
+    assert resolve("lstm_bptt", 100, None) == ("lstm", {"k1": 100, "k2": 100})
+
+
+def test_bench_speed_cli_writes_csv_and_plot(tmp_path):
+    from nobptt.cli import main
+
+    out = tmp_path / "speed.csv"
+    assert main(["bench", "speed", "--learners", "pbrsm_sparse", "--batch", "2", "--steps", "2",
+                 "--scales", "0.05", "--out", str(out)]) == 0
+    header, row = out.read_text().splitlines()
+    assert "train_matmul_fraction" in header and "torch" in header and "error" not in header
+    assert out.with_suffix(".png").exists()
+    assert main(["bench", "speed", "--scales", "big"]) == 2

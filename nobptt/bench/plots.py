@@ -7,11 +7,7 @@ from typing import Any
 
 def plot_memory_vs_length(rows: list[dict[str, Any]], path: Path) -> None:
     """Log-log: saved-for-backward bytes and peak RSS above idle against T, one line per learner."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, key, title in ((axes[0], "saved_bytes", "saved for backward, per update"),
                            (axes[1], "peak_rss_above_idle", "peak resident memory above idle")):
@@ -25,6 +21,57 @@ def plot_memory_vs_length(rows: list[dict[str, Any]], path: Path) -> None:
         ax.set_title(title)
         ax.grid(alpha=0.3, which="both")
     axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_memory_vs_parameters(rows: list[dict[str, Any]], path: Path) -> None:
+    """Log-log: saved bytes and peak RSS against parameter count, one line per (learner, T)."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, key, title in ((axes[0], "saved_bytes", "saved for backward, per update"),
+                           (axes[1], "peak_rss_above_idle", "peak resident memory above idle")):
+        for name, T in sorted({(r["learner"], int(r["T"])) for r in rows}):
+            points = sorted((int(r["parameters"]), float(r[key])) for r in rows
+                            if r["learner"] == name and int(r["T"]) == T)
+            ax.loglog([p for p, _ in points], [v / 2**20 for _, v in points], "o-", label=f"{name}, T={T}")
+        ax.set_xlabel("parameters")
+        ax.set_ylabel("MiB")
+        ax.set_title(title)
+        ax.grid(alpha=0.3, which="both")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_speed(rows: list[dict[str, Any]], path: Path) -> None:
+    """Bars: training and inference samples/s per learner, labelled with the share of the matmul rate."""
+    plt = _pyplot()
+    labels = [f"{r['learner']}" + (f"\nx{r['scale']}" if r.get("scale") not in (None, "") else "") for r in rows]
+    fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(rows)), 4.5))
+    width = 0.4
+    for offset, phase in ((-width / 2, "train"), (width / 2, "infer")):
+        values = [float(r[f"{phase}_samples_per_s"]) for r in rows]
+        bars = ax.bar([i + offset for i in range(len(rows))], values, width, label=phase)
+        for bar, r in zip(bars, rows):
+            ax.annotate(f"{100 * float(r[f'{phase}_matmul_fraction']):.0f}%", (bar.get_x() + width / 2,
+                        bar.get_height()), ha="center", va="bottom", fontsize=7)
+    ax.set_xticks(range(len(rows)), labels, rotation=30, ha="right", fontsize=8)
+    ax.set_yscale("log")
+    ax.set_ylabel("samples / s (label: % of measured matmul FLOP/s)")
+    ax.set_title(f"throughput, batch {rows[0]['batch_size']}, {rows[0]['device']}" if rows else "throughput")
+    ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -16,6 +16,7 @@ from nobptt.learners.base import Learner, State, StepOutput, detach_state, forge
 from nobptt.learners.heads import ClassifierHead
 from nobptt.learners.registry import register_learner
 from nobptt.learners.rsm_layer import RSMLayer
+from nobptt.learners.sparse_linear import sparse_input_linear
 from nobptt.tasks.base import Batch
 
 
@@ -46,6 +47,9 @@ class RSMConfig:
     classifier_logit_leaky: bool = False
     lr: float = 5e-4  # memory (Adam)
     classifier_lr: float = 5e-4
+    # Compute the recurrent and decoder products from the active units only (sparse_linear.py);
+    # exact up to float summation order. Off by default: the recorded results used dense products.
+    sparse_products: bool = False
 
 
 @dataclass
@@ -77,7 +81,7 @@ class RSMLearner(Learner):
             input_dim, c.groups, c.cells_per_group, c.k, c.selection, c.boost_strength,
             c.boost_decay, c.duty_cycle_period, c.inhibition_decay, c.ff_fraction, c.rec_fraction,
             c.trace_decay, c.trainable_decay, c.decay_floor, c.normalise, c.input_bias,
-            c.recurrent_bias, c.init_std)
+            c.recurrent_bias, c.init_std, c.sparse_products)
         # The decoder reads one value per group (the winning cell's), brsm.md §1.2 step 10.
         self.decoder = nn.Linear(c.groups, input_dim, bias=c.decoder_bias)
         nn.init.normal_(self.decoder.weight, std=c.init_std)
@@ -92,7 +96,8 @@ class RSMLearner(Learner):
     def _step(self, state: State, batch: Batch, learn: bool):
         state = detach_state(forget_streams(state, batch.reset))  # 1-step truncation
         out, new_state = self.layer(batch.x, state, learn=learn)
-        prediction = self.decoder(out.group_y)
+        prediction = (sparse_input_linear(self.decoder, out.group_y) if self.config.sparse_products
+                      else self.decoder(out.group_y))
         logits = self.classifier(new_state["yhat"])  # new_state is detached
         return out, new_state, prediction, logits
 

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from nobptt.learners.kwinners import BoostedKWinners, shifted_scores
+from nobptt.learners.sparse_linear import sparse_input_linear
 
 SELECTIONS = ("boost", "inhibition", "none")
 
@@ -51,7 +52,8 @@ class RSMLayer(nn.Module):
                  duty_cycle_period: int = 1000, inhibition_decay: float = 0.0,
                  ff_fraction: float = 0.0, rec_fraction: float = 0.0, trace_decay: float = 0.0,
                  trainable_decay: bool = False, decay_floor: float = 0.0, normalise: bool = True,
-                 input_bias: bool = False, recurrent_bias: bool = False, init_std: float = 0.03) -> None:
+                 input_bias: bool = False, recurrent_bias: bool = False, init_std: float = 0.03,
+                 sparse_products: bool = False) -> None:
         super().__init__()
         if selection not in SELECTIONS:
             raise ValueError(f"selection={selection!r} must be one of {SELECTIONS}")
@@ -59,6 +61,7 @@ class RSMLayer(nn.Module):
         self.units = groups * cells_per_group
         self.selection, self.inhibition_decay = selection, inhibition_decay
         self.normalise, self.decay_floor = normalise, decay_floor
+        self.sparse_products = sparse_products
         self.part = Partition(groups, ff_fraction, rec_fraction)
         ff_groups = self.part.ff_only + self.part.integrating
         rec_cells = (self.part.integrating + self.part.rec_only) * cells_per_group
@@ -106,7 +109,9 @@ class RSMLayer(nn.Module):
         n, p = self.cells, self.part
         parts = []
         ff = self.feedforward(x).repeat_interleave(n, dim=1) if self.feedforward else None
-        rec = self.recurrent(r) if self.recurrent else None
+        rec = None
+        if self.recurrent is not None:  # r is k-sparse when the trace does not decay slowly
+            rec = sparse_input_linear(self.recurrent, r) if self.sparse_products else self.recurrent(r)
         if p.ff_only:
             parts.append(ff[:, : p.ff_only * n])
         if p.integrating:

@@ -1,0 +1,119 @@
+"""``nobptt bench speed``: training and inference throughput, set against the machine's matmul rate.
+
+Per configuration, in a fresh process: the float32 matrix-multiply rate of the device is measured
+first (the physical limit the learners' GEMMs run against, at the precision they use), then the
+learner runs ``steps`` warm-up steps, ``steps`` timed training steps (learn + optimizer update),
+``steps`` timed inference steps, and the same two passes again under
+``torch.utils.flop_counter.FlopCounterMode`` to count the floating-point work per step. The
+count covers the matrix products (mm/addmm/bmm and the sparse products' embedding_bag), not
+elementwise ops, so ``*_matmul_fraction`` = counted FLOP/s / measured matmul FLOP/s reads as the
+share of the machine's GEMM limit the learner reaches. ``steps`` should be a multiple of every
+BPTT window benchmarked (60 covers 1, 10, 30), so a window's backward falls inside each pass.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from nobptt.bench.memory import random_batches
+from nobptt.bench.runner import run_all
+from nobptt.bench.variants import CLASSES, INPUT_DIM, resolve
+from nobptt.learners.base import Learner
+from nobptt.learners.registry import build_learner
+from nobptt.tasks.base import Batch
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def matmul_rate(device: str, size: int | None = None, repeats: int = 5) -> float:
+    """Best FLOP/s of an n x n float32 matmul on ``device`` (n = 2048 on CPU, 8192 on GPU)."""
+    n = size or (8192 if device.startswith("cuda") else 2048)
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    best = math.inf
+    for _ in range(repeats + 1):  # the first is a warm-up
+        _sync(device)
+        started = time.perf_counter()
+        torch.mm(a, b)
+        _sync(device)
+        best = min(best, time.perf_counter() - started)
+    return 2 * n**3 / best
+
+
+def _embedding_bag_flops(weight, indices, *args, out_shape=None, **kwargs) -> int:
+    return 2 * math.prod(indices) * weight[1]  # one multiply-add per gathered row entry
+
+
+def _train_pass(learner: Learner, optimizer, state, batches: Iterator[Batch], steps: int):
+    for _ in range(steps):
+        state, out = learner.learn(state, next(batches))
+        if out.update:
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+    return state
+
+
+def _infer_pass(learner: Learner, state, batches: Iterator[Batch], steps: int):
+    with torch.no_grad():
+        for _ in range(steps):
+            state, _ = learner.infer(state, next(batches))
+    return state
+
+
+def _timed(device: str, run: Callable[[], Any]) -> tuple[float, Any]:
+    _sync(device)
+    started = time.perf_counter()
+    result = run()
+    _sync(device)
+    return time.perf_counter() - started, result
+
+
+def _counted(run: Callable[[], Any]) -> tuple[int, Any]:
+    counter = FlopCounterMode(display=False,
+                              custom_mapping={torch.ops.aten._embedding_bag: _embedding_bag_flops})
+    with counter:
+        result = run()
+    return counter.get_total_flops(), result
+
+
+def measure_speed(name: str, batch_size: int, steps: int = 60, device: str = "cpu", seed: int = 0,
+                  scale: float | None = None) -> dict[str, Any]:
+    """Throughput and counted FLOPs of ``name`` (run in a fresh process)."""
+    from nobptt.train.trainer import make_optimizer
+
+    torch.manual_seed(seed)
+    peak = matmul_rate(device)
+    learner_name, options = resolve(name, steps, scale)
+    learner = build_learner(learner_name, options, INPUT_DIM, CLASSES).to(device)
+    optimizer = make_optimizer(learner)
+    batches = random_batches(batch_size, device, seed)
+    state = _train_pass(learner, optimizer, learner.initial_state(batch_size, device), batches, steps)
+    train_s, state = _timed(device, lambda: _train_pass(learner, optimizer, state, batches, steps))
+    infer_s, state = _timed(device, lambda: _infer_pass(learner, state, batches, steps))
+    train_flops, state = _counted(lambda: _train_pass(learner, optimizer, state, batches, steps))
+    infer_flops, state = _counted(lambda: _infer_pass(learner, state, batches, steps))
+    row: dict[str, Any] = {"learner": name, "batch_size": batch_size, "steps": steps, "scale": scale,
+                           "options": json.dumps(options), "device": device,
+                           "parameters": sum(p.numel() for p in learner.parameters()),
+                           "matmul_flops_per_s": round(peak)}
+    for phase, seconds, flops in (("train", train_s, train_flops), ("infer", infer_s, infer_flops)):
+        row[f"{phase}_steps_per_s"] = round(steps / seconds, 3)
+        row[f"{phase}_samples_per_s"] = round(steps * batch_size / seconds, 1)
+        row[f"{phase}_flops_per_step"] = flops // steps
+        row[f"{phase}_matmul_fraction"] = round(flops / seconds / peak, 4)
+    return row
+
+
+def sweep(names: list[str], batch_size: int, steps: int, device: str, out_csv: Path,
+          scales: list[float | None] = (None,), echo: Callable[[str], None] = print) -> list[dict[str, Any]]:
+    """Every (learner, size) in a fresh process; rows to ``out_csv``."""
+    configs = [{"name": n, "batch_size": batch_size, "steps": steps, "scale": s} for n in names for s in scales]
+    return run_all("speed.measure_speed", configs, device, out_csv, echo)

@@ -1,0 +1,82 @@
+"""What the benchmarks run: every registered learner, plus named variants, at a chosen model size.
+
+Driven by the learner registry, so a learner registered later is benchmarked with its default
+config without new code. Variants add what a default config cannot show: BPTT windows that depend
+on the sequence length T, and the RSM family's sparse products next to their dense reference.
+
+Model size (``scale``): the RSM family scales its groups, winners k and classifier width by
+``scale`` (k/m, the sparsity, stays 12%); a learner whose config has a ``hidden`` field (the LSTM)
+gets the hidden size whose total parameter count is closest to the flat bRSM's at that scale, so
+memory and speed are compared at matched parameters. ``scale=None`` means the default config.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any, Callable
+
+from nobptt.learners.registry import build_learner, get_learner_spec, learner_specs
+
+INPUT_DIM, CLASSES = 784, 10  # ssMNIST shapes; the benchmarks feed synthetic input of this size
+SIZE_REFERENCE = "brsm"
+_RSM_SIZE_FIELDS = ("groups", "k", "classifier_hidden")
+
+# name -> (learner, options as a function of T)
+VARIANTS: dict[str, tuple[str, Callable[[int], dict[str, Any]]]] = {
+    "lstm_bptt": ("lstm", lambda T: {"k1": T, "k2": T}),  # full BPTT over the whole sequence
+    "lstm_tbptt30": ("lstm", lambda T: {"k1": min(30, T), "k2": min(30, T)}),
+    "lstm_tbptt10": ("lstm", lambda T: {"k1": min(10, T), "k2": min(10, T)}),  # ssmnist_lstm.toml
+    "brsm_sparse": ("brsm", lambda T: {"sparse_products": True}),
+    "pbrsm_sparse": ("pbrsm", lambda T: {"sparse_products": True}),
+}
+
+
+def bench_names() -> list[str]:
+    """Every registered learner (default config) plus the variants."""
+    return sorted(learner_specs()) + sorted(VARIANTS)
+
+
+def check_names(names: list[str]) -> None:
+    unknown = [n for n in names if n not in bench_names()]
+    if unknown:
+        raise ValueError(f"unknown learner(s) {unknown} for the benchmark; choose from {bench_names()}")
+
+
+def parameter_count(learner: str, options: dict[str, Any]) -> int:
+    return sum(p.numel() for p in build_learner(learner, options, INPUT_DIM, CLASSES).parameters())
+
+
+def _scaled_rsm(learner: str, scale: float) -> dict[str, Any]:
+    defaults = get_learner_spec(learner).config_cls()
+    return {f: max(1, round(getattr(defaults, f) * scale)) for f in _RSM_SIZE_FIELDS}
+
+
+@functools.lru_cache(maxsize=None)
+def matched_hidden(learner: str, target: int) -> int:
+    """The ``hidden`` size giving ``learner`` the parameter count closest to ``target`` (bisection)."""
+    low, high = 1, 8
+    while parameter_count(learner, {"hidden": high}) < target:
+        low, high = high, high * 2
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (mid, high) if parameter_count(learner, {"hidden": mid}) < target else (low, mid)
+    return min((low, high), key=lambda h: abs(parameter_count(learner, {"hidden": h}) - target))
+
+
+def size_options(learner: str, scale: float | None) -> dict[str, Any]:
+    """Config fields that set ``learner``'s size at ``scale`` (see the module docstring)."""
+    if scale is None:
+        return {}
+    fields = {f.name for f in dataclasses.fields(get_learner_spec(learner).config_cls)}
+    if set(_RSM_SIZE_FIELDS) <= fields:
+        return _scaled_rsm(learner, scale)
+    if "hidden" in fields:
+        target = parameter_count(SIZE_REFERENCE, _scaled_rsm(SIZE_REFERENCE, scale))
+        return {"hidden": matched_hidden(learner, target)}
+    return {}  # no known size knob: benchmarked at its default size
+
+
+def resolve(name: str, T: int, scale: float | None = None) -> tuple[str, dict[str, Any]]:
+    """(registered learner, config options) for benchmark entry ``name``."""
+    learner, options = (VARIANTS[name][0], VARIANTS[name][1](T)) if name in VARIANTS else (name, {})
+    return learner, {**size_options(learner, scale), **options}
