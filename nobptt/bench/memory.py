@@ -63,7 +63,8 @@ def measure(name: str, T: int, batch_size: int, device: str = "cpu", seed: int =
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
                 meter.reset()
-    row = {"learner": name, "T": T, "batch_size": batch_size, "scale": scale, "options": json.dumps(options),
+    row = {"learner": name, "T": T, "batch_size": batch_size, "scale": scale, "seed": seed,
+           "options": json.dumps(options),
            "parameters": sum(p.numel() for p in learner.parameters()),
            "saved_bytes": meter.peak,
            "persistent_bytes": tensor_bytes(learner.state_dict(), optimizer.state_dict()["state"], state),

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -32,15 +33,20 @@ def run_isolated(function: str, **kwargs: Any) -> dict[str, Any]:
 
 
 def run_all(function: str, configs: list[dict[str, Any]], device: str, out_csv: Path,
-            echo: Callable[[str], None] = print) -> list[dict[str, Any]]:
-    """Run every config isolated; stamp each row with torch, device, commit and hardware; write CSV."""
+            echo: Callable[[str], None] = print, command: str | None = None) -> list[dict[str, Any]]:
+    """Run every config isolated; stamp each row with the command, torch, device, commit, hardware
+    and the configuration's wall time (process start included); write the CSV atomically."""
     env = environment(device)
-    stamp = {"torch": env["torch"], "commit": env["commit"], "hardware": json.dumps(env["hardware"])}
+    stamp = {"torch": env["torch"], "commit": env["commit"], "hardware": json.dumps(env["hardware"]),
+             "command": command or " ".join(["nobptt", *sys.argv[1:]])}
     rows = []
     for config in configs:
-        row = {**run_isolated(function, device=device, **config), **stamp}
+        started = time.perf_counter()
+        row = run_isolated(function, device=device, **config)
+        row = {**row, **stamp, "wall_seconds": round(time.perf_counter() - started, 2)}
         rows.append(row)
-        echo(", ".join(f"{k}={v}" for k, v in row.items() if k not in ("hardware", "commit", "options")))
+        echo(", ".join(f"{k}={v}" for k, v in row.items()
+                       if k not in ("hardware", "commit", "options", "command")))
     fields = sorted({k for r in rows for k in r}, key=lambda k: (k not in ("learner", "T", "scale"), k))
     out_csv.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_csv.with_suffix(".csv.tmp")

@@ -101,7 +101,7 @@ def measure_speed(name: str, batch_size: int, steps: int = 60, device: str = "cp
     train_flops, state = _counted(lambda: _train_pass(learner, optimizer, state, batches, steps))
     infer_flops, state = _counted(lambda: _infer_pass(learner, state, batches, steps))
     row: dict[str, Any] = {"learner": name, "batch_size": batch_size, "steps": steps, "scale": scale,
-                           "options": json.dumps(options), "device": device,
+                           "seed": seed, "options": json.dumps(options), "device": device,
                            "parameters": sum(p.numel() for p in learner.parameters()),
                            "matmul_flops_per_s": round(peak)}
     for phase, seconds, flops in (("train", train_s, train_flops), ("infer", infer_s, infer_flops)):

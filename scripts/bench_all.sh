@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The benchmarks recorded in results/bench_*.csv/png (issue 3): CPU, 2 cores, about 75 minutes.
+# Run on an otherwise idle machine: the speed figures are timings.
+set -euo pipefail
+# Speed at the ssMNIST configuration (B=300), every learner and variant at its own config.
+nobptt bench speed --out results/bench_speed.csv
+# Speed at matched parameters (LSTM hidden size chosen to match the flat bRSM's parameter count).
+nobptt bench speed --learners brsm,pbrsm,lstm_tbptt10,lstm_tbptt30 --scales 1 --out results/bench_speed_matched.csv
+# bRSM : LSTM-tBPTT memory at the ssMNIST configuration (B=300), parameter-matched.
+nobptt bench memory --learners brsm,pbrsm,pbrsm_sparse,lstm_tbptt30,lstm_tbptt10 --lengths 100 --batch 300 \
+  --scales 1 --out results/bench_memory_ssmnist.csv
+# Model size at matched parameters.
+nobptt bench memory --learners brsm,pbrsm,lstm_tbptt30,lstm_bptt --lengths 1000 --batch 16 \
+  --scales 0.25,0.5,1,2 --out results/bench_memory_sizes.csv
+# Sequence length 10^2..10^4, every learner at its own (ssMNIST) config.
+nobptt bench memory --lengths 100,1000,10000 --batch 16 --out results/bench_memory.csv
+# 10^5 steps, where the CPU budget allows (about 30 minutes).
+nobptt bench memory --learners pbrsm,lstm_tbptt30 --lengths 100000 --batch 16 --out results/bench_memory_1e5.csv
