@@ -156,6 +156,15 @@ def _scales(text: str | None) -> list[float | None]:
         raise ConfigError(f"--scales {text!r}: give comma-separated numbers such as 0.5,1,2") from err
 
 
+def _bench_done(rows: list[dict], out: Path) -> int:
+    failed = [f"{r.get('learner')}: {r['error'].splitlines()[-1]}" for r in rows if "error" in r]
+    print(f"wrote {out} and {out.with_suffix('.png')}")
+    if failed:
+        print("nobptt: error: these configurations failed (their rows carry the error):\n  "
+              + "\n  ".join(failed), file=sys.stderr)
+    return 1 if failed else 0
+
+
 def cmd_bench_memory(args: argparse.Namespace) -> int:
     from nobptt.bench.memory import sweep
     from nobptt.bench.plots import plot_memory_vs_length, plot_memory_vs_parameters
@@ -163,13 +172,10 @@ def cmd_bench_memory(args: argparse.Namespace) -> int:
     names, scales = _bench_names(args), _scales(args.scales)
     lengths = [int(t) for t in args.lengths.split(",")]
     out = Path(args.out)
-    rows = [r for r in sweep(names, lengths, args.batch, args.device, out, scales) if "error" not in r]
-    if len(scales) > 1:
-        plot_memory_vs_parameters(rows, out.with_suffix(".png"))
-    else:
-        plot_memory_vs_length(rows, out.with_suffix(".png"))
-    print(f"wrote {out} and {out.with_suffix('.png')}")
-    return 0
+    rows = sweep(names, lengths, args.batch, args.device, out, scales)
+    plot = plot_memory_vs_parameters if len(scales) > 1 else plot_memory_vs_length
+    plot([r for r in rows if "error" not in r], out.with_suffix(".png"))
+    return _bench_done(rows, out)
 
 
 def cmd_bench_speed(args: argparse.Namespace) -> int:
@@ -178,10 +184,9 @@ def cmd_bench_speed(args: argparse.Namespace) -> int:
 
     names, scales = _bench_names(args), _scales(args.scales)
     out = Path(args.out)
-    rows = [r for r in sweep(names, args.batch, args.steps, args.device, out, scales) if "error" not in r]
-    plot_speed(rows, out.with_suffix(".png"))
-    print(f"wrote {out} and {out.with_suffix('.png')}")
-    return 0
+    rows = sweep(names, args.batch, args.steps, args.device, out, scales)
+    plot_speed([r for r in rows if "error" not in r], out.with_suffix(".png"))
+    return _bench_done(rows, out)
 
 
 def build_parser() -> argparse.ArgumentParser:

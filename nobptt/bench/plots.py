@@ -20,7 +20,8 @@ def plot_memory_vs_length(rows: list[dict[str, Any]], path: Path) -> None:
         ax.set_ylabel("MiB")
         ax.set_title(title)
         ax.grid(alpha=0.3, which="both")
-    axes[0].legend(fontsize=8)
+    if rows:
+        axes[0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
