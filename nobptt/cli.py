@@ -157,7 +157,8 @@ def _scales(text: str | None) -> list[float | None]:
 
 
 def _bench_done(rows: list[dict], out: Path) -> int:
-    failed = [f"{r.get('learner')}: {r['error'].splitlines()[-1]}" for r in rows if "error" in r]
+    failed = [f"{r.get('learner')} (T={r.get('T', '-')}): {(r['error'].splitlines() or ['no message'])[-1]}"
+              for r in rows if "error" in r]
     print(f"wrote {out} and {out.with_suffix('.png')}")
     if failed:
         print("nobptt: error: these configurations failed (their rows carry the error):\n  "

@@ -28,7 +28,8 @@ def run_isolated(function: str, **kwargs: Any) -> dict[str, Any]:
     env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072"}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     if done.returncode != 0:
-        return {"learner": kwargs.get("name"), **kwargs, "error": done.stderr.strip()[-400:]}
+        reason = done.stderr.strip()[-400:] or f"the process exited with status {done.returncode}"
+        return {"learner": kwargs.get("name"), **kwargs, "error": reason}
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
