@@ -21,7 +21,7 @@ from typing import Any, Callable
 import torch
 
 from nobptt.bench.meters import SavedTensorMeter, peak_rss_bytes, reset_peak_rss, tensor_bytes
-from nobptt.bench.runner import run_all
+from nobptt.bench.runner import PINNED_MALLOC, run_all
 from nobptt.bench.variants import CLASSES, INPUT_DIM, resolve
 from nobptt.learners.registry import build_learner
 from nobptt.tasks.base import Batch
@@ -80,4 +80,4 @@ def sweep(names: list[str], lengths: list[int], batch_size: int, device: str, ou
     """Every (learner, size, T) in a fresh process; rows to ``out_csv``."""
     configs = [{"name": n, "T": T, "batch_size": batch_size, "scale": s}
                for n in names for s in scales for T in lengths]
-    return run_all("memory.measure", configs, device, out_csv, echo)
+    return run_all("memory.measure", configs, device, out_csv, echo, env=PINNED_MALLOC)

@@ -13,20 +13,22 @@ from typing import Any, Callable
 from nobptt.environment import environment
 
 
-def run_isolated(function: str, **kwargs: Any) -> dict[str, Any]:
-    """Call ``nobptt.bench.<function>(**kwargs)`` in a fresh Python process; return its row.
+# glibc's mmap threshold, pinned for memory measurements so that freed large blocks go back to
+# the system at once: with its default dynamic threshold they stay in the heap and the resident
+# high-water mark drifts by several MB with fragmentation, unrelated to what the learner holds
+# (measured: bRSM's peak above idle went 67 -> 75 MB from T=100 to 10^4 with it, flat without).
+# Not for speed runs: every large allocation then costs an mmap and page faults (~1.5x slower).
+PINNED_MALLOC = {"MALLOC_MMAP_THRESHOLD_": "131072"}
 
-    A fresh process per configuration because peak resident memory only ever goes up within a
-    process. glibc's mmap threshold is pinned so that freed large blocks go back to the system at
-    once: with its default dynamic threshold they stay in the heap and the resident high-water
-    mark drifts by several MB with fragmentation, unrelated to what the learner holds (measured:
-    bRSM's peak above idle went 67 -> 75 MB from T=100 to 10^4 with it, flat without).
-    """
+
+def run_isolated(function: str, env: dict[str, str] | None = None, **kwargs: Any) -> dict[str, Any]:
+    """Call ``nobptt.bench.<function>(**kwargs)`` in a fresh Python process (peak resident memory
+    only ever goes up within a process), with ``env`` added to its environment; return its row."""
     module, func = function.rsplit(".", 1)
     code = (f"import json; from nobptt.bench.{module} import {func}; "
             f"print(json.dumps({func}(**json.loads({json.dumps(json.dumps(kwargs))}))))")
-    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072"}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})})
     if done.returncode != 0:
         reason = done.stderr.strip()[-400:] or f"the process exited with status {done.returncode}"
         return {"learner": kwargs.get("name"), **kwargs, "error": reason}
@@ -34,7 +36,8 @@ def run_isolated(function: str, **kwargs: Any) -> dict[str, Any]:
 
 
 def run_all(function: str, configs: list[dict[str, Any]], device: str, out_csv: Path,
-            echo: Callable[[str], None] = print, command: str | None = None) -> list[dict[str, Any]]:
+            echo: Callable[[str], None] = print, command: str | None = None,
+            env: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """Run every config isolated; stamp each row with the command, torch, device, commit, hardware
     and the configuration's wall time (process start included); write the CSV atomically."""
     env = environment(device)
@@ -43,7 +46,7 @@ def run_all(function: str, configs: list[dict[str, Any]], device: str, out_csv: 
     rows = []
     for config in configs:
         started = time.perf_counter()
-        row = run_isolated(function, device=device, **config)
+        row = run_isolated(function, env=env, device=device, **config)
         row = {**row, **stamp, "wall_seconds": round(time.perf_counter() - started, 2)}
         rows.append(row)
         echo(", ".join(f"{k}={v}" for k, v in row.items()
