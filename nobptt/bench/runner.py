@@ -40,8 +40,8 @@ def run_all(function: str, configs: list[dict[str, Any]], device: str, out_csv: 
             env: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """Run every config isolated; stamp each row with the command, torch, device, commit, hardware
     and the configuration's wall time (process start included); write the CSV atomically."""
-    env = environment(device)
-    stamp = {"torch": env["torch"], "commit": env["commit"], "hardware": json.dumps(env["hardware"]),
+    machine = environment(device)
+    stamp = {"torch": machine["torch"], "commit": machine["commit"], "hardware": json.dumps(machine["hardware"]),
              "command": command or " ".join(["nobptt", *sys.argv[1:]])}
     rows = []
     for config in configs:
