@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The benchmarks recorded in results/bench_*.csv/png (issue 3): CPU, 2 cores, about 95 minutes (the LSTM
-# with k1 = 1, k2 = 30 at T = 10^4 alone takes ~40 minutes more; it was stopped in the recorded run).
+# The benchmarks recorded in results/bench_*.csv/png (issue 3): CPU, 2 cores, about 2.5 hours (the LSTM
+# with k1 = 1, k2 = 30 at T = 10^4 alone takes ~40 minutes; it was stopped in the recorded run).
 # Run on an otherwise idle machine: the speed figures are timings.
 set -euo pipefail
 # Speed at the ssMNIST configuration (B=300), every learner and variant at its own config.
@@ -15,5 +15,5 @@ nobptt bench memory --learners brsm,pbrsm,lstm_tbptt30,lstm_bptt --lengths 1000 
   --scales 0.25,0.5,1,2 --out results/bench_memory_sizes.csv
 # Sequence length 10^2..10^4, every learner at its own (ssMNIST) config.
 nobptt bench memory --lengths 100,1000,10000 --batch 16 --out results/bench_memory.csv
-# 10^5 steps for one learner of each kind (about 35 minutes).
+# 10^5 steps for one learner of each kind (about 50 minutes).
 nobptt bench memory --learners pbrsm,lstm_tbptt30 --lengths 100000 --batch 16 --out results/bench_memory_1e5.csv
