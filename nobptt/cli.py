@@ -136,9 +136,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def _bench_names(args: argparse.Namespace) -> list[str]:
+    import torch
+
     from nobptt.bench.variants import bench_names, check_names
     from nobptt.config import ConfigError
 
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {args.device} but CUDA is not available here; use --device cpu")
     names = args.learners.split(",") if args.learners else bench_names()
     try:
         check_names(names)

@@ -95,3 +95,5 @@ def test_bench_speed_cli_writes_csv_and_plot(tmp_path):
     assert "train_matmul_fraction" in header and "torch" in header and "error" not in header
     assert out.with_suffix(".png").exists()
     assert main(["bench", "speed", "--scales", "big"]) == 2
+    if not torch.cuda.is_available():
+        assert main(["bench", "speed", "--device", "cuda"]) == 2
