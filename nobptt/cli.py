@@ -1,7 +1,8 @@
-"""The ``nobptt`` command: train, list, eval, report."""
+"""The ``nobptt`` command: train, list, eval, report, lm, bench."""
 from __future__ import annotations
 
 import argparse
+import math
 import shlex
 import sys
 from pathlib import Path
@@ -26,6 +27,11 @@ def format_row(row: dict[str, Any], ceilings: dict[str, float]) -> str:
     for key, label in (("prequential_accuracy", "prequential"), ("heldout_accuracy", "held-out")):
         if key in row:
             bits.append(f"{label} {100 * row[key]:.2f}%")
+    if "heldout_nll" in row:
+        bits.append(f"held-out perplexity {math.exp(row['heldout_nll']):.2f}")
+    for key in ("memory_mse", "classifier_ce"):
+        if key in row:
+            bits.append(f"{key} {row[key]:.4g}")
     bits.append(f"{row.get('wall_time_s', 0):.0f}s")
     return ", ".join(bits) + ("  [" + format_ceilings(ceilings) + "]" if ceilings else "")
 
@@ -44,6 +50,8 @@ def _progress_bar(total: int, start: int, ceilings: dict[str, float]):
                 post["acc"] = f"{100 * row['prequential_accuracy']:.2f}%"
             if "heldout_accuracy" in row:
                 post["heldout"] = f"{100 * row['heldout_accuracy']:.2f}%"
+            if "heldout_nll" in row:
+                post["ppl"] = f"{math.exp(row['heldout_nll']):.1f}"
             if bayes is not None:
                 post["ceiling"] = f"{100 * bayes:.2f}%"
             bar.set_postfix(post, refresh=False)
@@ -120,8 +128,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.device:
         config["train"]["device"] = args.device
     run = prepare(config, Path(args.run_dir), resume=True)
-    accuracy = run.trainer.evaluate()
-    row = {"step": run.trainer.step, "wall_time_s": run.trainer.wall_time_s, "heldout_accuracy": accuracy}
+    row = {"step": run.trainer.step, "wall_time_s": run.trainer.wall_time_s, **run.trainer.evaluate()}
     print(format_row(row, run.ceilings))
     return 0
 
@@ -194,6 +201,22 @@ def cmd_bench_speed(args: argparse.Namespace) -> int:
     return _bench_done(rows, out)
 
 
+def cmd_lm_evaluate(args: argparse.Namespace) -> int:
+    from nobptt.lm.evaluate import evaluate_run
+
+    command = "nobptt " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    result = evaluate_run(Path(args.run_dir), args.checkpoint, args.device or "", command=command)
+    mix = result["mixture"]
+    print(f"step {result['step']} ({args.checkpoint}); mixture fitted on validation: model {mix['model']:.4f}, "
+          f"cache {mix['cache']:.4f} (decay {mix['cache_decay']}), uniform {mix['uniform']:.4f}")
+    for split in ("valid", "test"):
+        r = result[split]
+        print(f"{split}: {r['tokens']} tokens, perplexity {r['perplexity_model']:.2f} (model alone), "
+              f"{r['perplexity_mixture']:.2f} (mixture)")
+    print(f"wrote {Path(args.run_dir) / ('lm_evaluation_' + Path(args.checkpoint).stem + '.json')}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nobptt", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -220,6 +243,13 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--note", default="", help="free text stored with the result")
     rep.add_argument("--labels", help="comma-separated labels: runs are different configs, not seeds")
     rep.set_defaults(func=cmd_report)
+    lm = sub.add_parser("lm", help="language-model evaluation").add_subparsers(dest="lm", required=True)
+    lm_eval = lm.add_parser("evaluate", help="validation-fitted cache/uniform mixture, then one test pass")
+    lm_eval.add_argument("run_dir")
+    lm_eval.add_argument("--checkpoint", default="best.pt",
+                         help="file in the run folder (default best.pt: best validation perplexity)")
+    lm_eval.add_argument("--device")
+    lm_eval.set_defaults(func=cmd_lm_evaluate)
     bench = sub.add_parser("bench", help="measure memory and speed of every learner").add_subparsers(
         dest="bench", required=True)
     mem = bench.add_parser("memory", help="training memory vs sequence length T, one fresh process per config")

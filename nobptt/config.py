@@ -29,6 +29,7 @@ class TrainConfig:
     steps: int = 10_000  # time steps (= batches of parallel streams = optimizer steps)
     epoch_steps: int = 100  # metrics row + learner.on_epoch_end() every this many steps
     eval_every: int = 1000  # held-out evaluation interval in steps; 0 = only at the end
+    eval_from_step: int = 0  # no held-out evaluation before this step (e.g. before a read-out learns)
     eval_steps: int = 100  # scored held-out steps per evaluation
     eval_warmup: int = 20  # unscored held-out steps first, so the memory has some context
     checkpoint_every: int = 1000  # steps; the final step is always checkpointed
@@ -36,6 +37,9 @@ class TrainConfig:
     device: str = "cpu"  # cpu | cuda | cuda:N
     threads: int = 0  # torch.set_num_threads; 0 = leave torch's default
     progress: bool = True  # tqdm progress bar
+    # Keep a copy of the checkpoint with the best held-out value of this metric (best.pt):
+    # "heldout_nll" (lower is better) or "heldout_accuracy" (higher is better); "" = none.
+    best_metric: str = ""
 
 
 def experiments_dir() -> Path:

@@ -30,13 +30,15 @@ def _check_device(device: str) -> None:
         raise ConfigError(f"train.device={device!r} but CUDA is not available here; use train.device=cpu")
 
 
-def build_streams(config: dict[str, dict[str, Any]], device: str) -> tuple[Stream, Any]:
+def build_stream(config: dict[str, dict[str, Any]], split: str, device: str) -> Stream:
+    """The task's stream for ``split``: "train", "heldout" or (where the task has one) "test"."""
     task = dict(config["task"])
     spec = get_task_spec(task.pop("name"))
-    task_cfg = spec.config_cls(**task)
-    seed = config["train"]["seed"]
-    train = spec.factory(task_cfg, "train", seed, device)
-    return train, lambda: spec.factory(task_cfg, "heldout", seed, device)
+    return spec.factory(spec.config_cls(**task), split, config["train"]["seed"], device)
+
+
+def build_streams(config: dict[str, dict[str, Any]], device: str) -> tuple[Stream, Any]:
+    return build_stream(config, "train", device), lambda: build_stream(config, "heldout", device)
 
 
 def build_model(config: dict[str, dict[str, Any]], stream: Stream) -> Learner:
@@ -50,8 +52,9 @@ def new_run_dir(experiment: str, seed: int, root: Path = Path("runs")) -> Path:
 
 
 def prepare(config: dict[str, dict[str, Any]], run_dir: Path, resume: bool = False,
-            experiment: str = "", command: str = "") -> Run:
-    """Build everything for ``config``; when ``resume``, restore the run folder's checkpoint."""
+            experiment: str = "", command: str = "", checkpoint: str = "") -> Run:
+    """Build everything for ``config``; when ``resume``, restore the run folder's checkpoint
+    (``checkpoint``: a file name in the run folder, default the latest one)."""
     train_cfg = TrainConfig(**config["train"])
     _check_device(train_cfg.device)
     if train_cfg.threads:
@@ -65,7 +68,7 @@ def prepare(config: dict[str, dict[str, Any]], run_dir: Path, resume: bool = Fal
     ceilings = stream.ceilings()
     trainer = Trainer(learner, stream, train_cfg, run_dir, make_eval, ceilings)
     if resume:
-        trainer.resume()
+        trainer.resume(Path(run_dir) / checkpoint if checkpoint else None)
     else:
         meta = {"experiment": experiment, "command": command, "config": config,
                 "parameters": count_parameters(learner), "ceilings": ceilings,

@@ -23,7 +23,9 @@ State = dict[str, Any]
 class StepOutput:
     """What one training step returns to the trainer."""
 
-    logits: torch.Tensor  # (B, n_classes), computed BEFORE this step's update (prequential)
+    # (B, n_classes), computed BEFORE this step's update (prequential); None when the learner made
+    # no prediction this step (e.g. a bRSM whose classifier has not started learning yet)
+    logits: torch.Tensor | None
     losses: dict[str, float] = field(default_factory=dict)
     update: bool = True  # True when p.grad holds a gradient the optimizer should apply now
 

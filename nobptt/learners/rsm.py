@@ -50,6 +50,13 @@ class RSMConfig:
     # Compute the recurrent and decoder products from the active units only (sparse_linear.py);
     # exact up to float summation order. Off by default: the recorded results used dense products.
     sparse_products: bool = False
+    # Schedules (brsm.md §2.4). The memory learns for ``memory_steps`` training steps, then is
+    # frozen with boosting switched off (0 = never frozen); the classifier learns from step
+    # ``classifier_from_step`` on. The classifier reads a detached state, so training it only
+    # after the memory is frozen gives the same model at a fraction of the cost (the reference
+    # trained both from step 0; its classifier's early updates chase a moving representation).
+    memory_steps: int = 0
+    classifier_from_step: int = 0
 
 
 @dataclass
@@ -89,32 +96,51 @@ class RSMLearner(Learner):
             nn.init.zeros_(self.decoder.bias)
         self.classifier = ClassifierHead(self.layer.units, c.classifier_hidden, n_classes,
                                          c.classifier_slope, c.init_std, c.classifier_logit_leaky)
+        self.register_buffer("steps_learned", torch.zeros((), dtype=torch.long))
+
+    def memory_learning(self) -> bool:
+        return self.config.memory_steps == 0 or int(self.steps_learned) < self.config.memory_steps
+
+    def classifier_learning(self) -> bool:
+        return int(self.steps_learned) >= self.config.classifier_from_step
 
     def initial_state(self, batch_size: int, device: torch.device | str) -> State:
         return self.layer.initial_state(batch_size, device)
 
-    def _step(self, state: State, batch: Batch, learn: bool):
+    def _memory_step(self, state: State, batch: Batch, learn: bool):
         state = detach_state(forget_streams(state, batch.reset))  # 1-step truncation
         out, new_state = self.layer(batch.x, state, learn=learn)
         prediction = (sparse_input_linear(self.decoder, out.group_y) if self.config.sparse_products
                       else self.decoder(out.group_y))
-        logits = self.classifier(new_state["yhat"])  # new_state is detached
-        return out, new_state, prediction, logits
+        return new_state, prediction
 
     def learn(self, state: State, batch: Batch) -> tuple[State, StepOutput]:
-        _, new_state, prediction, logits = self._step(state, batch, learn=True)
-        memory_loss = F.mse_loss(prediction, batch.target_x)
-        classifier_loss = F.cross_entropy(logits, batch.target_label)
+        memory, classifier = self.memory_learning(), self.classifier_learning()
+        losses: dict[str, float] = {}
+        with torch.set_grad_enabled(memory):
+            new_state, prediction = self._memory_step(state, batch, learn=memory)
+        total = torch.zeros((), device=batch.x.device)
+        if memory:
+            memory_loss = F.mse_loss(prediction, batch.target_x)
+            losses["memory_mse"], total = memory_loss.item(), total + memory_loss
+        logits = None
+        if classifier:
+            logits = self.classifier(new_state["yhat"])  # new_state is detached
+            classifier_loss = F.cross_entropy(logits, batch.target_label)
+            losses["classifier_ce"], total = classifier_loss.item(), total + classifier_loss
         # The two losses share no parameters (the classifier reads a detached state), so one
         # backward of their sum gives each part exactly its own gradient.
-        (memory_loss + classifier_loss).backward()
-        losses = {"memory_mse": memory_loss.item(), "classifier_ce": classifier_loss.item()}
-        return new_state, StepOutput(logits.detach(), losses)
+        if total.requires_grad:
+            total.backward()
+        self.steps_learned += 1
+        if self.config.memory_steps and int(self.steps_learned) == self.config.memory_steps:
+            self.layer.winners.beta.zero_()  # boosting ends with memory learning (brsm.md §2.4)
+        return new_state, StepOutput(None if logits is None else logits.detach(), losses)
 
     @torch.no_grad()
     def infer(self, state: State, batch: Batch) -> tuple[State, torch.Tensor]:
-        _, new_state, _, logits = self._step(state, batch, learn=False)
-        return new_state, logits
+        new_state, _ = self._memory_step(state, batch, learn=False)
+        return new_state, self.classifier(new_state["yhat"])
 
     def param_groups(self) -> list[dict]:
         memory = list(self.layer.parameters()) + list(self.decoder.parameters())

@@ -20,6 +20,7 @@ class Batch:
     target_x: torch.Tensor  # (B, input_dim) float, input at step t+1
     target_label: torch.Tensor  # (B,) long, label at step t+1
     reset: torch.Tensor | None = None  # (B,) bool: streams whose history must be forgotten first
+    weight: torch.Tensor | None = None  # (B,) float: how much each target counts when scoring (0 = padding)
 
     def to(self, device: torch.device | str) -> "Batch":
         moved = {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in vars(self).items()}
@@ -32,6 +33,7 @@ class Stream(Protocol):
     batch_size: int
     input_dim: int
     n_classes: int
+    length: int | None  # steps in one pass of a finite stream (an evaluation set); None = endless
 
     def next_batch(self) -> Batch: ...
 

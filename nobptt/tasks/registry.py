@@ -11,7 +11,8 @@ from nobptt.tasks.base import Stream
 class TaskSpec:
     name: str
     config_cls: type
-    # factory(config, split, seed, device) -> Stream; split is "train" or "heldout"
+    # factory(config, split, seed, device) -> Stream; split is "train" or "heldout" (tasks with a
+    # separate test set also accept "test", read only by the final evaluation)
     factory: Callable[..., Stream]
     description: str
 
@@ -41,10 +42,34 @@ def _make_ssmnist(config: SSMNISTConfig, split: str, seed: int, device: str) -> 
                         download=config.download, device=device)
 
 
+@dataclass
+class PTBWordConfig:
+    batch_size: int = 300  # parallel training streams at random offsets
+    embedding: str = "skipgram"  # skipgram (fastText-style, 100-d) | binary (28-bit) | path to vectors
+    embedding_seed: int = 0
+    forget_prob: float = 0.025  # per stream-step probability of forgetting its history (brsm.md §2.4)
+    max_length: int = 0  # steps before a stream jumps to a new random offset; 0 = only at the end
+    eval_batch_size: int = 10  # held-out pass = ptb.valid.txt cut into this many contiguous chunks
+    data_dir: str = ""
+    download: bool = True
+
+
+def _make_ptb_word(config: PTBWordConfig, split: str, seed: int, device: str) -> Stream:
+    from nobptt.tasks.ptb import make_ptb_word
+
+    split = "valid" if split == "heldout" else split
+    return make_ptb_word(split, config.batch_size if split == "train" else config.eval_batch_size, seed,
+                         config.embedding, config.embedding_seed, config.forget_prob, config.max_length,
+                         config.data_dir or None, config.download, device)
+
+
 _TASKS = {
     "ssmnist": TaskSpec("ssmnist", SSMNISTConfig, _make_ssmnist,
                         "stochastic sequential MNIST: a high-Markov-order digit grammar rendered "
                         "as MNIST exemplars (held-out stream: MNIST test images)"),
+    "ptb_word": TaskSpec("ptb_word", PTBWordConfig, _make_ptb_word,
+                         "Penn Treebank word level (Mikolov's files): next word from the current word's "
+                         "embedding (held-out stream: one pass over ptb.valid.txt)"),
 }
 
 

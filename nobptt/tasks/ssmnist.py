@@ -21,6 +21,7 @@ MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # same constants as nobptt.data.mnist
 
 class SSMNISTStream:
     input_dim = 784
+    length = None  # endless
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, grammar: list[list[int]],
                  batch_size: int = 300, seed: int = 0, fixed_exemplar: bool = False,

@@ -25,6 +25,8 @@ from nobptt.train.checkpoint import load_checkpoint, save_checkpoint
 from nobptt.train.metrics import MetricsLog, RunningMean, first_non_finite
 
 CHECKPOINT = "checkpoint.pt"
+BEST = "best.pt"
+BEST_METRICS = {"heldout_nll": min, "heldout_accuracy": max}
 
 
 class DivergedError(RuntimeError):
@@ -62,7 +64,10 @@ class Trainer:
         self.learner.to(self.device)
         self.optimizer = make_optimizer(learner)
         self.state = learner.initial_state(stream.batch_size, self.device)
+        if config.best_metric and config.best_metric not in BEST_METRICS:
+            raise ValueError(f"train.best_metric={config.best_metric!r} must be one of {sorted(BEST_METRICS)} or ''")
         self.step, self.wall_time_s = 0, 0.0
+        self.best: dict[str, Any] = {}  # {"step", metric: value} of best.pt
         self.epoch = RunningMean()
         self.log = MetricsLog(self.run_dir / "metrics.jsonl")
 
@@ -71,7 +76,7 @@ class Trainer:
     def checkpoint_path(self) -> Path:
         return self.run_dir / CHECKPOINT
 
-    def save(self) -> None:
+    def save(self, path: Path | None = None) -> None:
         save_checkpoint({
             "step": self.step, "wall_time_s": self.wall_time_s, "config": asdict(self.config),
             "learner": self.learner.state_dict(), "optimizer": self.optimizer.state_dict(),
@@ -79,17 +84,19 @@ class Trainer:
             "epoch_sums": (self.epoch.sums, self.epoch.counts),
             "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
                     "python": random.getstate()},
-        }, self.checkpoint_path)
+            "best": self.best,
+        }, path or self.checkpoint_path)
 
-    def resume(self) -> None:
-        """Continue exactly where the last checkpoint left off."""
-        ckpt = load_checkpoint(self.checkpoint_path, self.device)
+    def resume(self, path: Path | None = None) -> None:
+        """Continue exactly where the last checkpoint (or the one at ``path``) left off."""
+        ckpt = load_checkpoint(path or self.checkpoint_path, self.device)
         self.learner.load_state_dict(ckpt["learner"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.state = ckpt["learner_state"]
         self.stream.load_state_dict(ckpt["stream"])
         self.epoch.sums, self.epoch.counts = ckpt["epoch_sums"]
         self.step, self.wall_time_s = ckpt["step"], ckpt["wall_time_s"]
+        self.best = ckpt.get("best", {})
         torch.set_rng_state(ckpt["rng"]["torch"].cpu())
         np.random.set_state(ckpt["rng"]["numpy"])
         random.setstate(ckpt["rng"]["python"])
@@ -100,13 +107,14 @@ class Trainer:
         batch = self.stream.next_batch().to(self.device)
         self.state, out = self.learner.learn(self.state, batch)
         bad = first_non_finite(out.losses)
-        if bad is not None or not bool(torch.isfinite(out.logits).all()):
+        if bad is not None or (out.logits is not None and not bool(torch.isfinite(out.logits).all())):
             self._diverged(bad or "logits")
         if out.update:
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
-        correct = (out.logits.argmax(dim=-1) == batch.target_label).sum().item()
-        self.epoch.add("prequential_accuracy", correct, batch.target_label.numel())
+        if out.logits is not None:
+            correct = (out.logits.argmax(dim=-1) == batch.target_label).sum().item()
+            self.epoch.add("prequential_accuracy", correct, batch.target_label.numel())
         for name, value in out.losses.items():
             self.epoch.add(name, value)
         self.step += 1
@@ -119,22 +127,40 @@ class Trainer:
             f"learning rate (e.g. --set model.lr=...) and resume with `nobptt train --resume "
             f"{self.run_dir}` or start again.")
 
-    def evaluate(self) -> float:
-        """Held-out accuracy: a fresh state on a freshly built evaluation stream, no learning."""
+    def evaluate(self) -> dict[str, float]:
+        """Held-out accuracy and mean negative log-likelihood (nats per target): a fresh state on a
+        freshly built evaluation stream, no learning. A finite stream (``length``) is read once,
+        whole, and its targets are weighted by ``batch.weight``; an endless one for ``eval_steps``
+        after ``eval_warmup`` unscored steps."""
         if self.make_eval_stream is None:
-            return float("nan")
+            return {}
         stream = self.make_eval_stream()
         state = self.learner.initial_state(stream.batch_size, self.device)
-        correct = total = 0
+        length = getattr(stream, "length", None)  # streams written before finite ones existed lack it
+        warmup = 0 if length else self.config.eval_warmup
+        steps = length or self.config.eval_warmup + self.config.eval_steps
+        correct = nll = total = 0.0
         self.learner.eval()
-        for i in range(self.config.eval_warmup + self.config.eval_steps):
+        for i in range(steps):
             batch = stream.next_batch().to(self.device)
             state, logits = self.learner.infer(state, batch)
-            if i >= self.config.eval_warmup:
-                correct += (logits.argmax(dim=-1) == batch.target_label).sum().item()
-                total += batch.target_label.numel()
+            if i >= warmup:
+                weight = batch.weight if batch.weight is not None else torch.ones_like(batch.target_label, dtype=torch.float)
+                losses = torch.nn.functional.cross_entropy(logits.float(), batch.target_label, reduction="none")
+                correct += float(((logits.argmax(dim=-1) == batch.target_label).float() * weight).sum())
+                nll += float((losses * weight).sum())
+                total += float(weight.sum())
         self.learner.train()
-        return correct / total
+        return {"heldout_accuracy": correct / total, "heldout_nll": nll / total}
+
+    def _keep_best(self, row: dict[str, Any]) -> None:
+        metric = self.config.best_metric
+        if not metric or metric not in row:
+            return
+        better = BEST_METRICS[metric]
+        if not self.best or better(row[metric], self.best[metric]) != self.best[metric]:
+            self.best = {"step": self.step, metric: row[metric]}
+            self.save(self.run_dir / BEST)
 
     def _end_epoch(self) -> dict[str, Any]:
         self.learner.on_epoch_end()
@@ -154,9 +180,11 @@ class Trainer:
             row: dict[str, Any] = {}
             if self.step % cfg.epoch_steps == 0:
                 row = self._end_epoch()
-            if (cfg.eval_every and self.step % cfg.eval_every == 0) or self.step == cfg.steps:
+            due = cfg.eval_every and self.step % cfg.eval_every == 0 and self.step >= cfg.eval_from_step
+            if due or self.step == cfg.steps:
                 row = {"step": self.step, "wall_time_s": round(self.wall_time_s, 3), **row,
-                       "heldout_accuracy": self.evaluate()}
+                       **self.evaluate()}
+                self._keep_best(row)
             if row:
                 self.log.write(row)
                 last.update(row)

@@ -1,0 +1,1 @@
+"""Language-model evaluation: perplexity, a recency cache and validation-fitted mixtures."""

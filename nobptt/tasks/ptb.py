@@ -1,0 +1,52 @@
+"""Penn Treebank word-level language modelling as a token stream (brsm.md §2.4-2.6).
+
+Training streams read ``ptb.train.txt`` at random offsets (with stochastic forgetting); the
+held-out stream is one full pass over ``ptb.valid.txt``. The test split is only read by
+``nobptt lm evaluate``, once per reported model: nothing is ever chosen on it.
+"""
+from __future__ import annotations
+
+import os
+
+import torch
+
+from nobptt.data.embeddings import binary_code, cached_skipgram, load_text_vectors
+from nobptt.data.ptb import EOS, Corpus, load_ptb
+from nobptt.tasks.tokens import ChunkedTokenStream, TokenStream
+
+
+def sentences(corpus: Corpus) -> list[list[str]]:
+    """The corpus as lists of words, each closed by ``<eos>`` (what the skip-gram trains on)."""
+    out, current = [], []
+    for i in corpus.ids.tolist():
+        current.append(corpus.vocab[i])
+        if corpus.vocab[i] == EOS:
+            out.append(current)
+            current = []
+    return out + ([current] if current else [])
+
+
+def word_embedding(kind: str, train: Corpus, seed: int = 0) -> torch.Tensor:
+    """(V, d) table: "skipgram" (100-d, trained on train, cached), "binary" (28-bit) or a file path."""
+    if kind == "skipgram":
+        return cached_skipgram(sentences(train), train.vocab, corpus_id="ptb-word-train", seed=seed)
+    if kind == "binary":
+        return binary_code(len(train.vocab))
+    if os.path.exists(kind):
+        return load_text_vectors(kind, train.vocab)
+    raise ValueError(f"embedding={kind!r} must be 'skipgram', 'binary' or the path of a word2vec text file")
+
+
+def make_ptb_word(split: str, batch_size: int, seed: int = 0, embedding: str = "skipgram",
+                  embedding_seed: int = 0, forget_prob: float = 0.0, max_length: int = 0,
+                  data_dir: str | os.PathLike | None = None, download: bool = True,
+                  device: torch.device | str = "cpu") -> TokenStream | ChunkedTokenStream:
+    """A training stream over PTB train, or one evaluation pass over "valid" or "test"."""
+    train = load_ptb("train", "word", data_dir, download)
+    table = word_embedding(embedding, train, embedding_seed)
+    if split == "train":
+        return TokenStream(train.ids, table, batch_size, seed, forget_prob, max_length, device)
+    if split not in ("valid", "test"):
+        raise ValueError(f"PTB split {split!r} must be train, valid or test")
+    corpus = load_ptb(split, "word", data_dir, download)
+    return ChunkedTokenStream(corpus.ids, table, batch_size, train.vocab.index(EOS), device)
