@@ -217,6 +217,18 @@ def cmd_lm_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lm_ngram(args: argparse.Namespace) -> int:
+    from nobptt.lm.ngram import evaluate_ngram
+
+    command = "nobptt " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    result = evaluate_ngram(args.order, args.data_dir, Path(args.out), command=command)
+    for split in ("valid", "test"):
+        r = result[split]
+        print(f"{split}: {r['tokens']} tokens, perplexity {r['perplexity']:.2f}")
+    print(f"wrote {args.out} ({result['wall_seconds']:.0f} s)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nobptt", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -250,6 +262,11 @@ def build_parser() -> argparse.ArgumentParser:
                          help="file in the run folder (default best.pt: best validation perplexity)")
     lm_eval.add_argument("--device")
     lm_eval.set_defaults(func=cmd_lm_evaluate)
+    ngram = lm.add_parser("ngram", help="Kneser-Ney n-gram baseline on PTB (fit on train; valid and test)")
+    ngram.add_argument("--order", type=int, default=5)
+    ngram.add_argument("--data-dir", help="folder holding ptb_word/ (default: $NOBPTT_DATA, then the defaults)")
+    ngram.add_argument("--out", default="results/ptb_kn5.json")
+    ngram.set_defaults(func=cmd_lm_ngram)
     bench = sub.add_parser("bench", help="measure memory and speed of every learner").add_subparsers(
         dest="bench", required=True)
     mem = bench.add_parser("memory", help="training memory vs sequence length T, one fresh process per config")

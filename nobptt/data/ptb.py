@@ -53,6 +53,17 @@ class Corpus:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def sentences(self) -> list[list[int]]:
+        """The ids split into lines, each closed by its ``<eos>`` / ``<eol>``."""
+        closing = {self.vocab.index(t) for t in (EOS, EOL) if t in self.vocab}
+        out, current = [], []
+        for i in self.ids.tolist():
+            current.append(i)
+            if i in closing:
+                out.append(current)
+                current = []
+        return out + ([current] if current else [])
+
 
 def _fetch_word_file(path: Path) -> None:
     download([WORD_MIRROR + path.name], path, SHA256[path.name])

@@ -17,13 +17,7 @@ from nobptt.tasks.tokens import ChunkedTokenStream, TokenStream
 
 def sentences(corpus: Corpus) -> list[list[str]]:
     """The corpus as lists of words, each closed by ``<eos>`` (what the skip-gram trains on)."""
-    out, current = [], []
-    for i in corpus.ids.tolist():
-        current.append(corpus.vocab[i])
-        if corpus.vocab[i] == EOS:
-            out.append(current)
-            current = []
-    return out + ([current] if current else [])
+    return [[corpus.vocab[i] for i in ids] for ids in corpus.sentences()]
 
 
 def word_embedding(kind: str, train: Corpus, seed: int = 0) -> torch.Tensor:
