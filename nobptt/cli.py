@@ -214,6 +214,10 @@ def cmd_lm_evaluate(args: argparse.Namespace) -> int:
         print(f"{split}: {r['tokens']} tokens, perplexity {r['perplexity_model']:.2f} (model alone), "
               f"{r['perplexity_mixture']:.2f} (mixture)")
     print(f"wrote {Path(args.run_dir) / ('lm_evaluation_' + Path(args.checkpoint).stem + '.json')}")
+    if args.out:
+        from nobptt.lm.record import record_lm_result
+
+        print(f"recorded {record_lm_result(result, Path(args.run_dir), Path(args.out))} (+ .png)")
     return 0
 
 
@@ -261,6 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     lm_eval.add_argument("--checkpoint", default="best.pt",
                          help="file in the run folder (default best.pt: best validation perplexity)")
     lm_eval.add_argument("--device")
+    lm_eval.add_argument("--out", help="also record the result with the run's curve, e.g. results/ptb_brsm.json")
     lm_eval.set_defaults(func=cmd_lm_evaluate)
     ngram = lm.add_parser("ngram", help="Kneser-Ney n-gram baseline on PTB (fit on train; valid and test)")
     ngram.add_argument("--order", type=int, default=5)

@@ -40,6 +40,12 @@ class TrainConfig:
     # Keep a copy of the checkpoint with the best held-out value of this metric (best.pt):
     # "heldout_nll" (lower is better) or "heldout_accuracy" (higher is better); "" = none.
     best_metric: str = ""
+    optimizer: str = "adam"  # adam | sgd (plain SGD, e.g. for Zaremba et al.'s LSTM language model)
+    # Step decay of every group's learning rate: x lr_decay every lr_decay_every steps from step
+    # lr_decay_from on (the first decay happens at lr_decay_from); lr_decay_every = 0: constant.
+    lr_decay: float = 1.0
+    lr_decay_every: int = 0
+    lr_decay_from: int = 0
 
 
 def experiments_dir() -> Path:

@@ -115,3 +115,26 @@ def test_chunked_stream_predicts_every_token_once():
     assert torch.equal(batches[1].label, batches[0].target_label)
     with pytest.raises(StopIteration):
         stream.next_batch()
+
+
+@needs_ptb
+def test_lstm_language_model_trains_and_is_evaluated_end_to_end(tmp_path):
+    """``nobptt train`` then ``nobptt lm evaluate --out`` on real PTB with a tiny LSTM."""
+    import json
+
+    from nobptt.cli import main
+
+    run = tmp_path / "run"
+    assert main(["train", "ptb_lstm_small", "--run-dir", str(run), "--steps", "300",
+                 "--set", "model.hidden=16", "--set", "model.window=10", "--set", "train.eval_every=300",
+                 "--set", "train.progress=false", "--set", "train.checkpoint_every=300"]) == 0
+    out = tmp_path / "results" / "tiny.json"
+    assert main(["lm", "evaluate", str(run), "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["test"]["tokens"] == 82_430 and result["valid"]["tokens"] == 73_760
+    assert result["mixture_fitted_on"] == "validation"
+    # after 3,000 tokens of SGD a tiny LSTM is far from good, but better than uniform guessing
+    assert result["valid"]["perplexity_model"] < 10_000
+    assert result["test"]["perplexity_mixture"] <= result["test"]["perplexity_model"] * 1.01
+    assert result["curve"] and out.with_suffix(".png").exists()
+    assert result["training"]["experiment"] == "ptb_lstm_small"

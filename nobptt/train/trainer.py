@@ -39,16 +39,22 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def make_optimizer(learner: Learner) -> torch.optim.Optimizer:
-    """Adam over the learner's parameter groups; the fused kernel where torch has one.
+OPTIMIZERS = ("adam", "sgd")
+
+
+def make_optimizer(learner: Learner, name: str = "adam") -> torch.optim.Optimizer:
+    """Adam (or plain SGD) over the learner's parameter groups; the fused kernel where torch has one.
 
     With one small update per time step, Adam's element-wise arithmetic is about a third of a
     bRSM step on a CPU; the fused implementation (same maths) removes most of it.
     """
+    if name not in OPTIMIZERS:
+        raise ValueError(f"train.optimizer={name!r} must be one of {OPTIMIZERS}")
+    cls = torch.optim.Adam if name == "adam" else torch.optim.SGD
     try:
-        return torch.optim.Adam(learner.param_groups(), fused=True)
+        return cls(learner.param_groups(), fused=True)
     except (RuntimeError, TypeError, ValueError):
-        return torch.optim.Adam(learner.param_groups())
+        return cls(learner.param_groups())
 
 
 class Trainer:
@@ -62,7 +68,7 @@ class Trainer:
         self.ceilings = ceilings or {}
         self.device = torch.device(config.device)
         self.learner.to(self.device)
-        self.optimizer = make_optimizer(learner)
+        self.optimizer = make_optimizer(learner, config.optimizer)
         self.state = learner.initial_state(stream.batch_size, self.device)
         if config.best_metric and config.best_metric not in BEST_METRICS:
             raise ValueError(f"train.best_metric={config.best_metric!r} must be one of {sorted(BEST_METRICS)} or ''")
@@ -112,12 +118,20 @@ class Trainer:
         if out.update:
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
+        self._decay_learning_rate()
         if out.logits is not None:
             correct = (out.logits.argmax(dim=-1) == batch.target_label).sum().item()
             self.epoch.add("prequential_accuracy", correct, batch.target_label.numel())
         for name, value in out.losses.items():
             self.epoch.add(name, value)
         self.step += 1
+
+    def _decay_learning_rate(self) -> None:
+        """``lr_decay`` at steps lr_decay_from, + lr_decay_every, ... (counted after this step)."""
+        cfg, done = self.config, self.step + 1
+        if cfg.lr_decay_every and done >= cfg.lr_decay_from and (done - cfg.lr_decay_from) % cfg.lr_decay_every == 0:
+            for group in self.optimizer.param_groups:
+                group["lr"] *= cfg.lr_decay
 
     def _diverged(self, what: str) -> None:
         where = (f"the last good checkpoint is {self.checkpoint_path}"
