@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The Penn Treebank results recorded in results/ptb_*.json/png (issue 4), as run on the 2-core CPU
+# machine. Needs NOBPTT_DATA pointing at a folder with ptb_word/ (PTB is never shipped).
+set -euo pipefail
+# Kneser-Ney 5-gram: fit on train, validation and test perplexity (~15 s).
+nobptt lm ngram --order 5 --out results/ptb_kn5.json
+# Flat bRSM on a CPU budget: memory learns 30k steps, then the classifier 30k steps on the frozen
+# memory (the paper's schedule is 55k + 45k: `nobptt train ptb_brsm`). ~1 h 45 min.
+nobptt train ptb_brsm --run-dir runs/ptb_brsm_cpu30k --set model.memory_steps=30000 \
+  --set model.classifier_from_step=30000 --set train.steps=60000 --set train.eval_from_step=32500
+nobptt lm evaluate runs/ptb_brsm_cpu30k --out results/ptb_brsm_cpu30k.json
+# Zaremba et al.'s small LSTM (13 passes, SGD). ~40 min.
+nobptt train ptb_lstm_small --run-dir runs/ptb_lstm_small
+nobptt lm evaluate runs/ptb_lstm_small --out results/ptb_lstm_small.json
