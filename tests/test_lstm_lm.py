@@ -34,7 +34,7 @@ def stepwise_loss(lm, steps):
         keep = (~batch.reset).float().view(1, -1, 1)
         out, (h, c) = lm.lstm(lm.embedding(batch.label).unsqueeze(0), (h * keep, c * keep))
         losses.append(F.cross_entropy(lm.output(out[0]), batch.target_label))
-    return torch.stack(losses).mean()
+    return torch.stack(losses).sum()  # summed over the window, averaged over streams (Zaremba et al.)
 
 
 @pytest.mark.parametrize("reset_at", [(), (0,), (2,), (2, 3)])

@@ -79,12 +79,14 @@ class LSTMLanguageModel(Learner):
             return state, StepOutput(logits=None, update=False)
         logits, h, c = self._run(torch.stack(state["inputs"]), state["h"], state["c"], state["resets"])
         targets = torch.stack(state["targets"])
-        loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten())
-        loss.backward()
+        token_loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten())
+        # Zaremba et al. minimise the loss summed over the window's steps and averaged over the
+        # streams, so their learning rate 1 is per step of the window: scale the mean to match.
+        (token_loss * len(state["inputs"])).backward()
         if self.config.grad_clip > 0:
             nn.utils.clip_grad_norm_(self.parameters(), self.config.grad_clip)
         fresh = {"h": h.detach(), "c": c.detach(), "inputs": [], "targets": [], "resets": []}
-        return fresh, StepOutput(logits[-1].detach(), {"cross_entropy": loss.item()}, update=True)
+        return fresh, StepOutput(logits[-1].detach(), {"cross_entropy": token_loss.item()}, update=True)
 
     @torch.no_grad()
     def infer(self, state: State, batch: Batch) -> tuple[State, torch.Tensor]:
