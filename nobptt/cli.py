@@ -127,7 +127,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         config["train"]["eval_steps"] = args.steps
     if args.device:
         config["train"]["device"] = args.device
-    run = prepare(config, Path(args.run_dir), resume=True)
+    run = prepare(config, Path(args.run_dir), resume=True, read_only=True)
     row = {"step": run.trainer.step, "wall_time_s": run.trainer.wall_time_s, **run.trainer.evaluate()}
     print(format_row(row, run.ceilings))
     return 0

@@ -52,9 +52,10 @@ def new_run_dir(experiment: str, seed: int, root: Path = Path("runs")) -> Path:
 
 
 def prepare(config: dict[str, dict[str, Any]], run_dir: Path, resume: bool = False,
-            experiment: str = "", command: str = "", checkpoint: str = "") -> Run:
+            experiment: str = "", command: str = "", checkpoint: str = "", read_only: bool = False) -> Run:
     """Build everything for ``config``; when ``resume``, restore the run folder's checkpoint
-    (``checkpoint``: a file name in the run folder, default the latest one)."""
+    (``checkpoint``: a file name in the run folder, default the latest one). ``read_only``: the
+    checkpoint is loaded to be evaluated, so the run folder (its metrics log) is left untouched."""
     train_cfg = TrainConfig(**config["train"])
     _check_device(train_cfg.device)
     if train_cfg.threads:
@@ -68,7 +69,7 @@ def prepare(config: dict[str, dict[str, Any]], run_dir: Path, resume: bool = Fal
     ceilings = stream.ceilings()
     trainer = Trainer(learner, stream, train_cfg, run_dir, make_eval, ceilings)
     if resume:
-        trainer.resume(Path(run_dir) / checkpoint if checkpoint else None)
+        trainer.resume(Path(run_dir) / checkpoint if checkpoint else None, truncate_log=not read_only)
     else:
         meta = {"experiment": experiment, "command": command, "config": config,
                 "parameters": count_parameters(learner), "ceilings": ceilings,

@@ -77,3 +77,17 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
         trainer.save()
     assert (tmp_path / "checkpoint.pt").read_bytes() == good
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_loading_an_earlier_checkpoint_to_evaluate_keeps_the_metrics_log(tmp_path):
+    trainer = make_trainer(tmp_path, steps=20)
+    trainer.run()
+    trainer.save(tmp_path / "early.pt")
+    trainer.config.steps = 60
+    trainer.run()
+    log = (tmp_path / "metrics.jsonl").read_text()
+    reader = make_trainer(tmp_path, steps=60)
+    reader.resume(tmp_path / "early.pt", truncate_log=False)
+    assert reader.step == 20 and (tmp_path / "metrics.jsonl").read_text() == log
+    reader.resume(tmp_path / "early.pt")  # continuing from it: the later rows will be redone
+    assert max(json.loads(r)["step"] for r in (tmp_path / "metrics.jsonl").read_text().splitlines()) == 20

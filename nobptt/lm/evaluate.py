@@ -59,7 +59,7 @@ def evaluate_run(run_dir: Path, checkpoint: str = "best.pt", device: str = "",
     config = meta["config"]
     if device:
         config["train"]["device"] = device
-    run = prepare(config, run_dir, resume=True, checkpoint=checkpoint)
+    run = prepare(config, run_dir, resume=True, checkpoint=checkpoint, read_only=True)
     learner, dev = run.trainer.learner, run.trainer.device
     passes = {split: target_log_probs(learner, build_stream(config, split, str(dev)), dev)
               for split in ("heldout", "test")}

@@ -93,8 +93,11 @@ class Trainer:
             "best": self.best,
         }, path or self.checkpoint_path)
 
-    def resume(self, path: Path | None = None) -> None:
-        """Continue exactly where the last checkpoint (or the one at ``path``) left off."""
+    def resume(self, path: Path | None = None, truncate_log: bool = True) -> None:
+        """Continue exactly where the last checkpoint (or the one at ``path``) left off.
+
+        ``truncate_log`` drops the metrics rows logged after the checkpoint (work a continued run
+        will redo); pass False to load a checkpoint only to read or evaluate it."""
         ckpt = load_checkpoint(path or self.checkpoint_path, self.device)
         self.learner.load_state_dict(ckpt["learner"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
@@ -106,7 +109,8 @@ class Trainer:
         torch.set_rng_state(ckpt["rng"]["torch"].cpu())
         np.random.set_state(ckpt["rng"]["numpy"])
         random.setstate(ckpt["rng"]["python"])
-        self.log.truncate_after(self.step)
+        if truncate_log:
+            self.log.truncate_after(self.step)
 
     # -- training ------------------------------------------------------------------------------
     def train_step(self) -> None:
