@@ -19,7 +19,10 @@ def format_ceilings(ceilings: dict[str, float]) -> str:
     if orders:
         values = "/".join(f"{100 * ceilings[k]:.1f}" for k in orders)
         parts.append(f"last-{','.join(k[5:] for k in orders)}-labels {values}%")
-    return "ceiling: " + "; ".join(parts)
+    chance = [f"accuracy {100 * ceilings['chance']:.1f}%"] if "chance" in ceilings else []
+    chance += [f"cross-entropy {ceilings['chance_nll']:.3f}"] if "chance_nll" in ceilings else []
+    chance += [f"MSE {ceilings['chance_mse']:.4f}"] if "chance_mse" in ceilings else []
+    return "; ".join((["ceiling: " + "; ".join(parts)] if parts else []) + (["chance: " + ", ".join(chance)] if chance else []))
 
 
 def format_row(row: dict[str, Any], ceilings: dict[str, float]) -> str:
@@ -28,7 +31,10 @@ def format_row(row: dict[str, Any], ceilings: dict[str, float]) -> str:
         if key in row:
             bits.append(f"{label} {100 * row[key]:.2f}%")
     if "heldout_nll" in row:
-        bits.append(f"held-out perplexity {math.exp(row['heldout_nll']):.2f}")
+        bits.append(f"held-out perplexity {math.exp(row['heldout_nll']):.2f}"
+                    + (f" (cross-entropy {row['heldout_nll']:.4f})" if "chance_nll" in ceilings else ""))
+    if "heldout_mse" in row:
+        bits.append(f"held-out MSE {row['heldout_mse']:.5f}")
     for key in ("memory_mse", "classifier_ce"):
         if key in row:
             bits.append(f"{key} {row[key]:.4g}")
@@ -52,6 +58,8 @@ def _progress_bar(total: int, start: int, ceilings: dict[str, float]):
                 post["heldout"] = f"{100 * row['heldout_accuracy']:.2f}%"
             if "heldout_nll" in row:
                 post["ppl"] = f"{math.exp(row['heldout_nll']):.1f}"
+            if "heldout_mse" in row:
+                post["mse"] = f"{row['heldout_mse']:.4f}"
             if bayes is not None:
                 post["ceiling"] = f"{100 * bayes:.2f}%"
             bar.set_postfix(post, refresh=False)
@@ -91,7 +99,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     def progress(step: int, row: dict[str, Any]) -> None:
         if bar:
             bar(step, row)
-        if "heldout_accuracy" in row and not bar:
+        if ("heldout_accuracy" in row or "heldout_mse" in row) and not bar:
             print(format_row(row, run.ceilings), flush=True)
 
     last = trainer.run(progress)
@@ -119,17 +127,45 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from nobptt.run import prepare, read_run_config
+    import time
 
-    meta = read_run_config(Path(args.run_dir))
+    from nobptt import config as cfg
+    from nobptt.run import build_stream, prepare, read_run_config
+
+    run_dir = Path(args.run_dir)
+    meta = read_run_config(run_dir)
     config = meta["config"]
     if args.steps:
         config["train"]["eval_steps"] = args.steps
     if args.device:
         config["train"]["device"] = args.device
-    run = prepare(config, Path(args.run_dir), resume=True, read_only=True)
-    row = {"step": run.trainer.step, "wall_time_s": run.trainer.wall_time_s, **run.trainer.evaluate()}
-    print(format_row(row, run.ceilings))
+    not_task = [o for o in args.overrides if not o.startswith("task.")]
+    if not_task:
+        raise cfg.ConfigError(f"eval --set changes only the evaluation stream (task.* fields), not {not_task}")
+    config = cfg.resolve(cfg.apply_overrides(config, args.overrides))
+    if not (run_dir / args.checkpoint).exists():
+        raise cfg.ConfigError(f"{run_dir / args.checkpoint} not found; checkpoints there: "
+                              f"{sorted(p.name for p in run_dir.glob('*.pt')) or 'none'}")
+    run = prepare(config, run_dir, resume=True, read_only=True, checkpoint=args.checkpoint)
+    device = config["train"]["device"]
+    if args.split != "heldout":
+        try:
+            build_stream(config, args.split, device)
+        except ValueError as err:
+            raise cfg.ConfigError(f"--split {args.split}: {err}") from err
+        run.trainer.make_eval_stream = lambda: build_stream(config, args.split, device)
+    started = time.perf_counter()
+    metrics = run.trainer.evaluate()
+    seconds = time.perf_counter() - started
+    print(f"{args.split} ({args.checkpoint}): " + format_row({"step": run.trainer.step, **metrics,
+                                                            "wall_time_s": seconds}, run.ceilings))
+    if args.out:
+        from nobptt.report import append_eval_record
+
+        command = "nobptt " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        path = append_eval_record(Path(args.out), run_dir, meta, config, command, args.checkpoint,
+                                  run.trainer.step, args.split, metrics, seconds, args.overrides)
+        print(f"recorded in {path}")
     return 0
 
 
@@ -247,8 +283,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--steps", type=int, help="shortcut for --set train.steps=...")
     train.set_defaults(func=cmd_train)
     sub.add_parser("list", help="list learners, tasks and experiments").set_defaults(func=cmd_list)
-    ev = sub.add_parser("eval", help="held-out accuracy of a run's checkpoint")
+    ev = sub.add_parser("eval", help="held-out (or test) accuracy, cross-entropy or MSE of a run's checkpoint")
     ev.add_argument("run_dir")
+    ev.add_argument("--checkpoint", default="checkpoint.pt",
+                    help="file in the run folder (default: the latest; best.pt: the best held-out one)")
+    ev.add_argument("--split", default="heldout", choices=("heldout", "test"),
+                    help="test: the task's separate test stream, where it has one (touch it once per model)")
+    ev.add_argument("--set", dest="overrides", action="append", default=[], metavar="task.KEY=VALUE",
+                    help="change the evaluation stream, e.g. --set task.eval_T=1000 (transfer; repeatable)")
+    ev.add_argument("--out", help="append the result, with the run's provenance, to this JSON file")
     ev.add_argument("--steps", type=int, help="scored held-out steps (default: the run's eval_steps)")
     ev.add_argument("--device")
     ev.set_defaults(func=cmd_eval)

@@ -7,10 +7,13 @@ given per seed and as mean and standard deviation over seeds.
 from __future__ import annotations
 
 import json
+import os
 import statistics
+import time
 from pathlib import Path
 from typing import Any
 
+from nobptt.environment import environment
 from nobptt.run import read_run_config
 from nobptt.train.metrics import MetricsLog
 
@@ -124,3 +127,32 @@ def plot_curves(curves: list[dict[str, Any]], ceilings: dict[str, float], path: 
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def append_eval_record(path: Path, run_dir: Path, meta: dict[str, Any], config: dict[str, Any], command: str,
+                       checkpoint: str, step: int, split: str, metrics: dict[str, float], seconds: float,
+                       overrides: list[str]) -> Path:
+    """Add one evaluation of a run's checkpoint to the JSON list at ``path`` (written atomically),
+    replacing an earlier record of the same run, checkpoint, split and overrides."""
+    rows = MetricsLog(Path(run_dir) / "metrics.jsonl").rows()
+    record = {
+        "run_dir": str(run_dir), "experiment": meta.get("experiment"), "train_command": meta.get("command"),
+        "eval_command": command, "config": config, "seed": config["train"]["seed"], "checkpoint": checkpoint,
+        "step": step, "split": split, "overrides": overrides, "metrics": metrics,
+        "ceilings": meta.get("ceilings", {}), "parameters": meta.get("parameters"),
+        "train_wall_time_s": rows[-1]["wall_time_s"] if rows else None, "eval_wall_time_s": round(seconds, 2),
+        "trained_on": {k: meta.get(k) for k in ("hardware", "device", "torch", "commit")},
+        "evaluated_on": environment(config["train"]["device"]),
+        "evaluated_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "heldout_curve": [{k: r[k] for k in r if k == "step" or k == "wall_time_s" or k.startswith("heldout")}
+                          for r in rows if any(k.startswith("heldout") for k in r)],
+    }
+    path = Path(path)
+    records = json.loads(path.read_text()) if path.exists() else []
+    key = (str(run_dir), checkpoint, split, overrides)
+    records = [r for r in records if (r["run_dir"], r["checkpoint"], r["split"], r["overrides"]) != key] + [record]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(records, indent=1))
+    os.replace(tmp, path)
+    return path

@@ -16,6 +16,7 @@ SMALL = {  # small sizes so the contract test is fast; unknown learners use thei
     "rsm": dict(groups=10, cells_per_group=3, k=3, classifier_hidden=16),
     "lstm": dict(hidden=8, k1=2, k2=3, classifier_hidden=16),
     "lstm_lm": dict(hidden=8, window=3),
+    "sab": dict(hidden=8, attn_dim=4, k_trunc=2, window=3),
 }
 
 

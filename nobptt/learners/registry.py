@@ -34,7 +34,7 @@ def register_learner(name: str, factory: Callable[..., Learner], config_cls: typ
 
 def _load_builtin() -> None:
     # Importing the modules registers their learners; kept lazy to avoid import cycles.
-    from nobptt.learners import lstm, lstm_lm, rsm  # noqa: F401
+    from nobptt.learners import lstm, lstm_lm, rsm, sab  # noqa: F401
 
 
 def learner_specs() -> dict[str, LearnerSpec]:

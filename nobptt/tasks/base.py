@@ -21,6 +21,10 @@ class Batch:
     target_label: torch.Tensor  # (B,) long, label at step t+1
     reset: torch.Tensor | None = None  # (B,) bool: streams whose history must be forgotten first
     weight: torch.Tensor | None = None  # (B,) float: how much each target counts when scoring (0 = padding)
+    # (B, n_outputs) float: a regression target (e.g. the adding problem's sum); when present the
+    # learner's outputs are read as values, scored by squared error, not as logits
+    target_value: torch.Tensor | None = None
+    ends_sequence: bool = False  # every stream's episode ends with this step (synchronised episodes)
 
     def to(self, device: torch.device | str) -> "Batch":
         moved = {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in vars(self).items()}
@@ -38,7 +42,8 @@ class Stream(Protocol):
     def next_batch(self) -> Batch: ...
 
     def ceilings(self) -> dict[str, float]:
-        """Named accuracy ceilings (fractions in [0, 1]) to print next to measured accuracy."""
+        """Named reference levels printed next to measured results: accuracy ceilings ("bayes",
+        "orderN") and chance levels ("chance" accuracy, "chance_nll" nats, "chance_mse")."""
         ...
 
     def state_dict(self) -> dict[str, Any]: ...

@@ -31,6 +31,8 @@ class SSMNISTConfig:
 def _make_ssmnist(config: SSMNISTConfig, split: str, seed: int, device: str) -> Stream:
     from nobptt.tasks.ssmnist import make_ssmnist
 
+    if split not in ("train", "heldout"):
+        raise ValueError(f"ssmnist has no {split!r} stream: its held-out stream already renders MNIST test images")
     heldout = split == "heldout"
     # Held-out streams render MNIST test images; with fixed exemplars there are no unseen images
     # to render, so the held-out stream shows the same fixed training exemplars (a fresh stream).
@@ -63,6 +65,34 @@ def _make_ptb_word(config: PTBWordConfig, split: str, seed: int, device: str) ->
                          config.data_dir or None, config.download, device)
 
 
+@dataclass
+class EpisodeConfig:
+    T: int = 100  # copying: blanks between the symbols and the marker (length T+20); adding: length
+    batch_size: int = 64  # parallel synchronised episodes per update
+    encoding: str = "onehot"  # copying input: onehot (10 values) | scalar (the SAB release's one real input)
+    eval_T: int = 0  # held-out episodes of another length (transfer); 0 = same as T
+    eval_sequences: int = 512  # held-out episodes (the SAB release tests on 512)
+    eval_batch_size: int = 512
+    eval_seed: int = 12345
+
+
+def _episodes(task: str):
+    def make(config: EpisodeConfig, split: str, seed: int, device: str) -> Stream:
+        from nobptt.tasks.episodes import EpisodeStream
+
+        if split == "train":
+            return EpisodeStream(task, config.T, config.batch_size, seed, encoding=config.encoding, device=device)
+        if config.eval_sequences % config.eval_batch_size:
+            raise ValueError(f"task.eval_sequences={config.eval_sequences} must be a multiple of "
+                             f"task.eval_batch_size={config.eval_batch_size}")
+        # "test" draws from another seed than "heldout" (validation), so selection never sees it
+        seed = config.eval_seed + (1 if split == "test" else 0)
+        return EpisodeStream(task, config.eval_T or config.T, config.eval_batch_size, seed, heldout=True,
+                             episodes=config.eval_sequences // config.eval_batch_size,
+                             encoding=config.encoding, device=device)
+    return make
+
+
 _TASKS = {
     "ssmnist": TaskSpec("ssmnist", SSMNISTConfig, _make_ssmnist,
                         "stochastic sequential MNIST: a high-Markov-order digit grammar rendered "
@@ -70,6 +100,10 @@ _TASKS = {
     "ptb_word": TaskSpec("ptb_word", PTBWordConfig, _make_ptb_word,
                          "Penn Treebank word level (Mikolov's files): next word from the current word's "
                          "embedding (held-out stream: one pass over ptb.valid.txt)"),
+    "copying": TaskSpec("copying", EpisodeConfig, _episodes("copying"),
+                        "copying problem: recall 10 symbols after T blanks (length T+20; chance 1/8)"),
+    "adding": TaskSpec("adding", EpisodeConfig, _episodes("adding"),
+                       "adding problem: sum of the two marked values of a length-T sequence (chance MSE 1/6)"),
 }
 
 

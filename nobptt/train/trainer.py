@@ -26,7 +26,7 @@ from nobptt.train.metrics import MetricsLog, RunningMean, first_non_finite
 
 CHECKPOINT = "checkpoint.pt"
 BEST = "best.pt"
-BEST_METRICS = {"heldout_nll": min, "heldout_accuracy": max}
+BEST_METRICS = {"heldout_nll": min, "heldout_accuracy": max, "heldout_mse": min}
 
 
 class DivergedError(RuntimeError):
@@ -123,7 +123,7 @@ class Trainer:
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
         self._decay_learning_rate()
-        if out.logits is not None:
+        if out.logits is not None and batch.target_value is None:  # regression outputs are not logits
             correct = (out.logits.argmax(dim=-1) == batch.target_label).sum().item()
             self.epoch.add("prequential_accuracy", correct, batch.target_label.numel())
         for name, value in out.losses.items():
@@ -146,7 +146,8 @@ class Trainer:
             f"{self.run_dir}` or start again.")
 
     def evaluate(self) -> dict[str, float]:
-        """Held-out accuracy and mean negative log-likelihood (nats per target): a fresh state on a
+        """Held-out accuracy and mean negative log-likelihood (nats per target), or, for regression
+        targets (``batch.target_value``), the mean squared error per target: a fresh state on a
         freshly built evaluation stream, no learning. A finite stream (``length``) is read once,
         whole, and its targets are weighted by ``batch.weight``; an endless one for ``eval_steps``
         after ``eval_warmup`` unscored steps."""
@@ -157,18 +158,25 @@ class Trainer:
         length = getattr(stream, "length", None)  # streams written before finite ones existed lack it
         warmup = 0 if length else self.config.eval_warmup
         steps = length or self.config.eval_warmup + self.config.eval_steps
-        correct = nll = total = 0.0
+        correct = nll = squared = total = 0.0
+        regression = False
         self.learner.eval()
         for i in range(steps):
             batch = stream.next_batch().to(self.device)
             state, logits = self.learner.infer(state, batch)
             if i >= warmup:
                 weight = batch.weight if batch.weight is not None else torch.ones_like(batch.target_label, dtype=torch.float)
+                total += float(weight.sum())
+                if batch.target_value is not None:
+                    regression = True
+                    squared += float((((logits.float() - batch.target_value) ** 2).sum(-1) * weight).sum())
+                    continue
                 losses = torch.nn.functional.cross_entropy(logits.float(), batch.target_label, reduction="none")
                 correct += float(((logits.argmax(dim=-1) == batch.target_label).float() * weight).sum())
                 nll += float((losses * weight).sum())
-                total += float(weight.sum())
         self.learner.train()
+        if regression:
+            return {"heldout_mse": squared / total}
         return {"heldout_accuracy": correct / total, "heldout_nll": nll / total}
 
     def _keep_best(self, row: dict[str, Any]) -> None:

@@ -1,0 +1,281 @@
+"""Sparse Attentive Backtracking (Ke et al., NeurIPS 2018) and its LSTM baselines, one learner.
+
+SAB (ptncn_sab.md §2.1-2.2): an LSTM cell gives a provisional state h^_t; every ``k_att`` steps
+the final state h_t is stored as a memory (the memory starts with one zero slot). Each step scores
+every memory against h^_t, keeps the ``k_top`` best (the others get weight 0), adds the weighted
+sum s_t of the kept memories to h^_t (h_t = h^_t + s_t; the cell state is untouched) and reads
+the output from [h_t; s_t]. Gradients cross time only inside blocks of ``k_trunc`` steps (the
+state entering a block is cut from the graph) and through the kept skip connections into the
+memories, from where they continue into the memory's own block and its own skip connections.
+
+The same learner gives the baselines in one harness (``attention`` and ``k_trunc``):
+* ``attention="none", k_trunc=0``: LSTM, full BPTT over the episode;
+* ``attention="none", k_trunc=k``: LSTM, truncated BPTT in blocks of k steps;
+* ``attention="dense", k_att=1, k_trunc=0``: LSTM with softmax self-attention over all its past
+  states, full BPTT (not in the release: ptncn_sab.md §2.2).
+
+Where we deliberately differ from the release (its quirks, ptncn_sab.md §2.3), following the
+paper's text instead:
+* the sparsifier keeps exactly ``k_top`` memories (the release's shift by the k-th score zeroes it,
+  leaving k-1) and normalises the kept scores by a softmax, also while there are at most k_top
+  memories (the release then uses the raw, possibly negative scores as weights);
+* the score is an MLP of the current state and the memory, v.tanh(W_q h^_t + W_m m_i + b), so the
+  selection depends on the current state (``score="additive"``). The release's w.tanh([h^_t; m_i])
+  separates into a state term and a memory term, which cancels in the selection and the weights;
+  it is kept as ``score="concat"`` for comparison. ``score="dot"`` is a cheaper scaled dot product.
+
+Memory: with truncation, training does not keep the episode's graph (the release does: its
+truncation is a detach inside one graph, so its memory grows like BPTT's). A forward pass without
+a graph stores the block-start states and the memories; then the blocks are recomputed one at a
+time, last to first, each back-propagated with the gradient its memories received from later
+blocks added in (the "backtracking"). This is exactly the gradient of the one-graph computation
+(tested), at the cost of a second forward pass, with one block's graph plus the memories alive.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nobptt.learners.base import Learner, State, StepOutput
+from nobptt.learners.registry import register_learner
+from nobptt.tasks.base import Batch
+
+ATTENTION = ("sparse", "dense", "none")
+SCORES = ("additive", "dot", "concat")
+MAX_EPISODE = 100_000  # steps collected before an update when window = 0 and no episode ends
+
+
+@dataclass
+class SABConfig:
+    hidden: int = 128  # LSTM units (the release's default)
+    attention: str = "sparse"  # sparse (SAB) | dense (softmax over every memory) | none (plain LSTM)
+    k_top: int = 5  # memories kept per step (sparse)
+    k_att: int = 2  # a memory is stored every k_att steps
+    k_trunc: int = 5  # block length of the local truncated BPTT; 0 = no truncation (full BPTT)
+    score: str = "additive"  # additive (the paper's MLP) | dot | concat (the release's, state-independent)
+    attn_dim: int = 64  # width of the score MLP / dot-product projections
+    window: int = 0  # 0: one update per episode (Batch.ends_sequence); N: an update every N steps
+    lr: float = 1e-3  # Adam, as the release
+    grad_clip: float = 1.0  # global gradient norm per update (the release clips at 1); 0 = off
+
+
+def sparse_weights(scores: torch.Tensor, k_top: int | None) -> torch.Tensor:
+    """Attention weights (B, M) from scores (B, M): a softmax over the ``k_top`` largest scores of
+    each row, exactly 0 elsewhere; all M are kept when M <= k_top or ``k_top`` is None."""
+    if k_top is None or scores.shape[-1] <= k_top:
+        return torch.softmax(scores, dim=-1)
+    kept = scores.topk(k_top, dim=-1).indices
+    mask = torch.full_like(scores, float("-inf")).scatter(-1, kept, 0.0)
+    return torch.softmax(scores + mask, dim=-1)
+
+
+class MemoryScorer(nn.Module):
+    """Scores memories against the provisional state; keys are computed once per memory."""
+
+    def __init__(self, hidden: int, attn_dim: int, score: str) -> None:
+        super().__init__()
+        self.score = score
+        if score == "concat":  # w.tanh([h; m]) = w_h.tanh(h) + w_m.tanh(m); w ~ N(0, 0.01^2) as released
+            self.w_state, self.w_memory = nn.Linear(hidden, 1, bias=False), nn.Linear(hidden, 1, bias=False)
+            nn.init.normal_(self.w_state.weight, std=0.01)
+            nn.init.normal_(self.w_memory.weight, std=0.01)
+        else:
+            self.query = nn.Linear(hidden, attn_dim)
+            self.key_map = nn.Linear(hidden, attn_dim, bias=False)
+            self.v = nn.Linear(attn_dim, 1, bias=False) if score == "additive" else None
+
+    def key(self, memory: torch.Tensor) -> torch.Tensor:
+        """(..., H) -> (..., A) (A = 1 for concat)."""
+        if self.score == "concat":
+            return self.w_memory(torch.tanh(memory))
+        return self.key_map(memory)
+
+    def forward(self, state: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        """Scores (B, M) of keys (B, M, A) against the provisional state (B, H)."""
+        if self.score == "concat":
+            return keys.squeeze(-1) + self.w_state(torch.tanh(state))
+        query = self.query(state)
+        if self.score == "additive":
+            return self.v(torch.tanh(query.unsqueeze(1) + keys)).squeeze(-1)
+        return torch.bmm(keys, query.unsqueeze(-1)).squeeze(-1) / keys.shape[-1] ** 0.5
+
+
+class SABLearner(Learner):
+    def __init__(self, config: SABConfig, input_dim: int, n_classes: int) -> None:
+        super().__init__()
+        c = self.config = config
+        if c.attention not in ATTENTION:
+            raise ValueError(f"attention={c.attention!r} must be one of {ATTENTION}")
+        if c.score not in SCORES:
+            raise ValueError(f"score={c.score!r} must be one of {SCORES}")
+        if min(c.hidden, c.k_top, c.k_att, c.attn_dim) < 1 or c.k_trunc < 0 or c.window < 0:
+            raise ValueError("hidden, k_top, k_att, attn_dim must be >= 1 and k_trunc, window >= 0 "
+                             f"(got {c.hidden}, {c.k_top}, {c.k_att}, {c.attn_dim}, {c.k_trunc}, {c.window})")
+        self.cell = nn.LSTMCell(input_dim, c.hidden)
+        self.attend = c.attention != "none"
+        self.scorer = MemoryScorer(c.hidden, c.attn_dim, c.score) if self.attend else None
+        self.head = nn.Linear(2 * c.hidden if self.attend else c.hidden, n_classes)
+        self.k_top = c.k_top if c.attention == "sparse" else None
+
+    def initial_state(self, batch_size: int, device: torch.device | str) -> State:
+        zeros = torch.zeros(batch_size, self.config.hidden, device=device)
+        return {"h": zeros, "c": zeros.clone(), "window": []}
+
+    # -- the network ------------------------------------------------------------------------
+    def _fresh_memories(self, h: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        if not self.attend:
+            return [], []
+        zero = torch.zeros_like(h)
+        return [zero], [self.scorer.key(zero)]
+
+    def _step(self, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor, memories: torch.Tensor | None,
+              keys: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One step given the memories (B, M, H) and their keys (B, M, A): (h, c, output)."""
+        h_hat, c = self.cell(x, (h, c))
+        if not self.attend:
+            return h_hat, c, self.head(h_hat)
+        weights = sparse_weights(self.scorer(h_hat, keys), self.k_top)
+        summary = torch.bmm(weights.unsqueeze(1), memories).squeeze(1)
+        h = h_hat + summary
+        return h, c, self.head(torch.cat([h, summary], dim=-1))
+
+    def _stores(self, i: int) -> bool:
+        """Whether the state after step i (0-based in the sequence) becomes a memory."""
+        return self.attend and (i + 1) % self.config.k_att == 0
+
+    @staticmethod
+    def _step_loss(output: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """Summed (weighted) loss of one step: squared error for values, cross-entropy for labels."""
+        if batch.target_value is not None:
+            per = ((output - batch.target_value) ** 2).sum(-1)
+        else:
+            per = F.cross_entropy(output, batch.target_label, reduction="none")
+        return (per * batch.weight).sum() if batch.weight is not None else per.sum()
+
+    @staticmethod
+    def _normaliser(steps: list[Batch]) -> float:
+        total = sum(float(b.weight.sum()) if b.weight is not None else b.x.shape[0] for b in steps)
+        return max(total, 1e-12)
+
+    # -- training: one graph (full BPTT, and the oracle for the blockwise path) ---------------
+    def sequence_loss(self, steps: list[Batch], h: torch.Tensor, c: torch.Tensor):
+        """Mean loss of the sequence in one autograd graph, the state cut every k_trunc steps and
+        the memories not cut: the release's semantics. Returns (loss, last output, h, c)."""
+        memories, keys = self._fresh_memories(h)
+        total, norm, out = 0.0, self._normaliser(steps), None
+        for i, batch in enumerate(steps):
+            if self.config.k_trunc and i and i % self.config.k_trunc == 0:
+                h, c = h.detach(), c.detach()
+            stacked = (torch.stack(memories, 1), torch.stack(keys, 1)) if self.attend else (None, None)
+            h, c, out = self._step(batch.x, h, c, *stacked)
+            total = total + self._step_loss(out, batch) / norm
+            if self._stores(i):
+                memories.append(h)
+                keys.append(self.scorer.key(h))
+        return total, out, h, c
+
+    # -- training: block by block, last to first (bounded memory) ------------------------------
+    def _backward_by_blocks(self, steps: list[Batch], h: torch.Tensor, c: torch.Tensor):
+        """Back-propagate the mean loss of ``steps`` (as :meth:`sequence_loss` with k_trunc > 0)
+        keeping one block's graph at a time. Returns (loss value, last output, h, c)."""
+        k, norm = self.config.k_trunc, self._normaliser(steps)
+        starts, counts = [], []  # per block: its entering state, the number of memories before it
+        memories, keys = self._fresh_memories(h)
+        with torch.no_grad():
+            for i, batch in enumerate(steps):
+                if i % k == 0:
+                    starts.append((h, c))
+                    counts.append(len(memories))
+                stacked = (torch.stack(memories, 1), torch.stack(keys, 1)) if self.attend else (None, None)
+                h, c, out = self._step(batch.x, h, c, *stacked)
+                if self._stores(i):
+                    memories.append(h)
+                    keys.append(self.scorer.key(h))
+        stored = torch.stack(memories) if self.attend else None  # (M, B, H)
+        adjoint = torch.zeros_like(stored) if self.attend else None  # dLoss/dmemory from later blocks
+        loss = 0.0
+        # Without attention no gradient crosses a block, so the order does not matter.
+        for b in reversed(range(len(starts))):
+            h_b, c_b = starts[b]
+            earlier = stored[:counts[b]].clone().requires_grad_(True) if self.attend else None
+            mems = list(earlier.unbind(0)) if self.attend else []
+            ks = list(self.scorer.key(earlier).unbind(0)) if self.attend else []
+            objective = 0.0
+            for i in range(b * k, min((b + 1) * k, len(steps))):
+                stacked = (torch.stack(mems, 1), torch.stack(ks, 1)) if self.attend else (None, None)
+                h_b, c_b, out_b = self._step(steps[i].x, h_b, c_b, *stacked)
+                step_loss = self._step_loss(out_b, steps[i]) / norm
+                loss += step_loss.item()
+                objective = objective + step_loss
+                if self._stores(i):
+                    # the gradient later blocks sent into this memory enters here
+                    objective = objective + (h_b * adjoint[len(mems)]).sum()
+                    mems.append(h_b)
+                    ks.append(self.scorer.key(h_b))
+            objective.backward()
+            if self.attend and earlier.grad is not None:
+                adjoint[:counts[b]] += earlier.grad
+        return loss, out, h, c
+
+    def learn(self, state: State, batch: Batch) -> tuple[State, StepOutput]:
+        cfg = self.config
+        h, c = state["h"], state["c"]
+        if batch.reset is not None and bool(batch.reset.any()):
+            if state["window"] or not bool(batch.reset.all()):
+                raise ValueError("the sab learner needs episodes that start together in every stream and "
+                                 "at a window boundary (synchronised resets); for token streams set "
+                                 "task.forget_prob=0")
+            h, c = torch.zeros_like(h), torch.zeros_like(c)
+        steps = state["window"] + [batch]
+        full = len(steps) == cfg.window if cfg.window else batch.ends_sequence
+        if not full:
+            if len(steps) > MAX_EPISODE:
+                raise ValueError(f"no episode ended in {MAX_EPISODE} steps: set model.window for streams "
+                                 "without episodes")
+            return {"h": h, "c": c, "window": steps}, StepOutput(logits=None, update=False)
+        if cfg.k_trunc:
+            loss, out, h, c = self._backward_by_blocks(steps, h, c)
+        else:
+            total, out, h, c = self.sequence_loss(steps, h, c)
+            total.backward()
+            loss = total.item()
+        if cfg.grad_clip > 0:
+            nn.utils.clip_grad_norm_(self.parameters(), cfg.grad_clip)
+        return ({"h": h.detach(), "c": c.detach(), "window": []},
+                StepOutput(out.detach(), {"loss": loss}, update=True))
+
+    # -- inference: one step at a time, memories in a buffer that doubles when full ---------------
+    @torch.no_grad()
+    def infer(self, state: State, batch: Batch) -> tuple[State, torch.Tensor]:
+        h, c, t = state["h"], state["c"], state.get("t", 0)
+        if batch.reset is not None and bool(batch.reset.any()):
+            if not bool(batch.reset.all()):
+                raise ValueError("the sab learner needs synchronised resets (every stream at once)")
+            h, c, t = torch.zeros_like(h), torch.zeros_like(c), 0
+        i = t % self.config.window if self.config.window else t  # step in the sequence
+        if not self.attend:
+            h, c, out = self._step(batch.x, h, c, None, None)
+            return {**state, "h": h, "c": c, "t": t + 1}, out
+        if i == 0 or "memories" not in state:
+            mems, ks = self._fresh_memories(h)
+            state = {**state, "memories": mems[0].unsqueeze(1), "keys": ks[0].unsqueeze(1), "count": 1}
+        memories, keys, count = state["memories"], state["keys"], state["count"]
+        h, c, out = self._step(batch.x, h, c, memories[:, :count], keys[:, :count])
+        if self._stores(i):
+            if count == memories.shape[1]:
+                memories = torch.cat([memories, torch.empty_like(memories)], 1)
+                keys = torch.cat([keys, torch.empty_like(keys)], 1)
+            memories[:, count], keys[:, count] = h, self.scorer.key(h)
+            count += 1
+        return {**state, "h": h, "c": c, "t": t + 1, "memories": memories, "keys": keys, "count": count}, out
+
+    def param_groups(self) -> list[dict]:
+        return [{"params": list(self.parameters()), "lr": self.config.lr, "name": "sab"}]
+
+
+register_learner("sab", SABLearner, SABConfig,
+                 "Sparse Attentive Backtracking (Ke et al. 2018); attention=none/dense give the LSTM "
+                 "full/truncated BPTT and self-attention baselines")
