@@ -17,16 +17,21 @@ def test_meter_counts_known_saved_tensors():
     z.backward()
 
 
-def test_meter_excludes_parameters_and_resets():
+def test_meter_excludes_parameters_and_follows_the_graph():
     layer = torch.nn.Linear(10, 5)
     x = torch.randn(4, 10)
     with SavedTensorMeter(exclude=layer) as meter:
         layer(x).sum().backward()  # saves the input (160 bytes) and the weight (excluded)
         assert meter.peak == 160
-        meter.reset()
-        assert meter.current == 0
+        assert meter.current == 0  # backward freed the graph
         layer(torch.randn(8, 10)).sum().backward()
-    assert meter.peak == 320
+        assert meter.peak == 320
+        for _ in range(3):  # graphs freed one after another: held at once is one graph's bytes
+            layer(torch.randn(8, 10)).sum().backward()
+        kept = [layer(torch.randn(8, 10)).sum() for _ in range(3)]  # three graphs alive at once
+        assert meter.current == 3 * 320 and meter.peak == 3 * 320
+        del kept
+        assert meter.current == 0
 
 
 def test_tensor_bytes_deduplicates_shared_storage():
@@ -40,6 +45,13 @@ def test_bptt_saved_bytes_grow_with_T_and_brsm_stay_flat():
     brsm = [measure("brsm", T, 2)["saved_bytes"] for T in (4, 16)]
     assert bptt[1] > 3.5 * bptt[0]
     assert brsm[0] == brsm[1] > 0
+
+
+def test_blockwise_sab_holds_one_block_while_the_one_graph_release_grows_with_T():
+    blockwise = [measure("sab", T, 2)["saved_bytes"] for T in (20, 80)]
+    one_graph = [measure("sab_onegraph", T, 2)["saved_bytes"] for T in (20, 80)]
+    assert blockwise[1] <= 1.1 * blockwise[0]
+    assert one_graph[1] > 3.5 * one_graph[0] and one_graph[0] > blockwise[0]
 
 
 def test_bench_cli_writes_csv_and_plot(tmp_path):

@@ -22,7 +22,7 @@ import torch
 
 from nobptt.bench.meters import SavedTensorMeter, peak_rss_bytes, reset_peak_rss, tensor_bytes
 from nobptt.bench.runner import PINNED_MALLOC, run_all
-from nobptt.bench.variants import CLASSES, INPUT_DIM, resolve
+from nobptt.bench.variants import CLASSES, INPUT_DIM, MAX_T, resolve
 from nobptt.learners.registry import build_learner
 from nobptt.tasks.base import Batch
 
@@ -79,5 +79,9 @@ def sweep(names: list[str], lengths: list[int], batch_size: int, device: str, ou
           scales: list[float | None] = (None,), echo: Callable[[str], None] = print) -> list[dict[str, Any]]:
     """Every (learner, size, T) in a fresh process; rows to ``out_csv``."""
     configs = [{"name": n, "T": T, "batch_size": batch_size, "scale": s}
-               for n in names for s in scales for T in lengths]
+               for n in names for s in scales for T in lengths if T <= MAX_T.get(n, T)]
+    for n in names:
+        for T in lengths:
+            if T > MAX_T.get(n, T):
+                echo(f"{n}: T={T} skipped, beyond its MAX_T={MAX_T[n]} (nobptt/bench/variants.py)")
     return run_all("memory.measure", configs, device, out_csv, echo, env=PINNED_MALLOC)

@@ -20,34 +20,57 @@ def _storage_key(t: torch.Tensor) -> tuple[int, int]:
     return storage.data_ptr(), storage.nbytes()
 
 
-class SavedTensorMeter:
-    """Context manager: bytes of distinct storages saved for backward since the last ``reset``.
+class _Held:
+    """What the pack hook hands autograd instead of the tensor: freed with the graph node that
+    saved it, which tells the meter the bytes are no longer held."""
 
-    Tensors sharing a storage (views, or a parameter saved by several ops) are counted once.
-    ``peak`` keeps the largest count seen between resets, i.e. the most activation memory any
-    single update had to hold.
+    __slots__ = ("tensor", "key", "meter")
+
+    def __init__(self, tensor: torch.Tensor, key: tuple[int, int] | None, meter: "SavedTensorMeter") -> None:
+        self.tensor, self.key, self.meter = tensor, key, meter
+
+    def __del__(self) -> None:
+        if self.key is not None:
+            self.meter._release(self.key)
+
+
+class SavedTensorMeter:
+    """Context manager: bytes of distinct storages that autograd holds saved for backward.
+
+    ``current`` counts the storages held by live graph nodes (a storage shared by several saved
+    tensors, views or a parameter saved by several ops, once); a graph's bytes leave the count
+    when its nodes are freed (after ``backward``). ``peak`` is the largest count seen, i.e. the
+    most activation memory training ever held at once, also for learners that back-propagate a
+    sequence in several pieces.
     """
 
     def __init__(self, exclude: torch.nn.Module | None = None) -> None:
         # Parameters and buffers are persistent state, not activations: never count them here.
         self._persistent = {_storage_key(t) for t in exclude.state_dict().values()} if exclude else set()
-        self._seen: set[tuple[int, int]] = set()
+        self._holders: dict[tuple[int, int], int] = {}  # storage -> saved tensors holding it
         self.current = 0
         self.peak = 0
-        self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, lambda packed: packed)
+        self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, lambda held: held.tensor)
 
-    def _pack(self, tensor: torch.Tensor) -> torch.Tensor:
+    def _pack(self, tensor: torch.Tensor) -> _Held:
         key = _storage_key(tensor)
-        if key not in self._seen and key not in self._persistent:
-            self._seen.add(key)
+        if key in self._persistent:
+            return _Held(tensor, None, self)
+        if key not in self._holders:
+            self._holders[key] = 0
             self.current += key[1]
             self.peak = max(self.peak, self.current)
-        return tensor
+        self._holders[key] += 1
+        return _Held(tensor, key, self)
+
+    def _release(self, key: tuple[int, int]) -> None:
+        self._holders[key] -= 1
+        if not self._holders[key]:
+            del self._holders[key]
+            self.current -= key[1]
 
     def reset(self) -> None:
-        """Call after each optimizer update: the graph holding the saved tensors is gone."""
-        self._seen.clear()
-        self.current = 0
+        """Kept for callers that mark optimizer updates; the count follows the graphs by itself."""
 
     def __enter__(self) -> "SavedTensorMeter":
         self._hooks.__enter__()

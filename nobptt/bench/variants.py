@@ -28,7 +28,16 @@ VARIANTS: dict[str, tuple[str, Callable[[int], dict[str, Any]]]] = {
     "lstm_tbptt10": ("lstm", lambda T: {"k1": min(10, T), "k2": min(10, T)}),  # ssmnist_lstm.toml
     "brsm_sparse": ("brsm", lambda T: {"sparse_products": True}),
     "pbrsm_sparse": ("pbrsm", lambda T: {"sparse_products": True}),
+    # SAB and its baselines, one episode of T steps per update (the "sab" entry: blockwise SAB)
+    "sab_onegraph": ("sab", lambda T: {"blockwise": False}),  # the release's: truncation inside one graph
+    "sab_lstm_bptt": ("sab", lambda T: {"attention": "none", "k_trunc": 0}),
+    "sab_lstm_tbptt5": ("sab", lambda T: {"attention": "none", "k_trunc": 5}),
+    "sab_selfattn": ("sab", lambda T: {"attention": "dense", "k_att": 1, "k_trunc": 0}),
 }
+
+# Longest T a variant is run at: one graph over attention to every memory holds (B, M, attn_dim)
+# per step, O(T^2): at B = 16, T = 10^4 about 20 GB (SAB as released) to 400 GB (self-attention).
+MAX_T = {"sab_onegraph": 1000, "sab_selfattn": 1000}
 
 
 def bench_names() -> list[str]:
@@ -79,4 +88,6 @@ def size_options(learner: str, scale: float | None) -> dict[str, Any]:
 def resolve(name: str, T: int, scale: float | None = None) -> tuple[str, dict[str, Any]]:
     """(registered learner, config options) for benchmark entry ``name``."""
     learner, options = (VARIANTS[name][0], VARIANTS[name][1](T)) if name in VARIANTS else (name, {})
-    return learner, {**size_options(learner, scale), **options}
+    fields = {f.name: f.default for f in dataclasses.fields(get_learner_spec(learner).config_cls)}
+    episodic = {"window": T} if fields.get("window") == 0 else {}  # one update per sequence of T steps
+    return learner, {**size_options(learner, scale), **episodic, **options}

@@ -58,6 +58,9 @@ class SABConfig:
     score: str = "additive"  # additive (the paper's MLP) | dot | concat (the release's, state-independent)
     attn_dim: int = 64  # width of the score MLP / dot-product projections
     window: int = 0  # 0: one update per episode (Batch.ends_sequence); N: an update every N steps
+    # with k_trunc > 0: recompute the blocks one at a time (memory bounded by a block and the
+    # memories); False: one graph with the state cut every k_trunc steps, as the release does
+    blockwise: bool = True
     lr: float = 1e-3  # Adam, as the release
     grad_clip: float = 1.0  # global gradient norm per update (the release clips at 1); 0 = off
 
@@ -132,15 +135,22 @@ class SABLearner(Learner):
         return [zero], [self.scorer.key(zero)]
 
     def _step(self, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor, memories: torch.Tensor | None,
-              keys: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One step given the memories (B, M, H) and their keys (B, M, A): (h, c, output)."""
+              keys: torch.Tensor | None, selected: torch.Tensor | None = None):
+        """One step: (h, c, output, kept). ``memories`` (B, M, H) and ``keys`` (B, M, A) are every
+        memory, or, with ``selected`` given, only the ones to attend to (already chosen): the
+        softmax over kept scores needs no others. ``kept`` (B, k) indexes the memories kept (None
+        when all were)."""
         h_hat, c = self.cell(x, (h, c))
         if not self.attend:
-            return h_hat, c, self.head(h_hat)
-        weights = sparse_weights(self.scorer(h_hat, keys), self.k_top)
+            return h_hat, c, self.head(h_hat), None
+        scores = self.scorer(h_hat, keys)
+        kept = None
+        if selected is None and self.k_top is not None and scores.shape[1] > self.k_top:
+            kept = scores.topk(self.k_top, dim=-1).indices
+        weights = sparse_weights(scores, self.k_top) if selected is None else torch.softmax(scores, -1)
         summary = torch.bmm(weights.unsqueeze(1), memories).squeeze(1)
         h = h_hat + summary
-        return h, c, self.head(torch.cat([h, summary], dim=-1))
+        return h, c, self.head(torch.cat([h, summary], dim=-1)), kept
 
     def _stores(self, i: int) -> bool:
         """Whether the state after step i (0-based in the sequence) becomes a memory."""
@@ -170,7 +180,7 @@ class SABLearner(Learner):
             if self.config.k_trunc and i and i % self.config.k_trunc == 0:
                 h, c = h.detach(), c.detach()
             stacked = (torch.stack(memories, 1), torch.stack(keys, 1)) if self.attend else (None, None)
-            h, c, out = self._step(batch.x, h, c, *stacked)
+            h, c, out, _ = self._step(batch.x, h, c, *stacked)
             total = total + self._step_loss(out, batch) / norm
             if self._stores(i):
                 memories.append(h)
@@ -178,47 +188,76 @@ class SABLearner(Learner):
         return total, out, h, c
 
     # -- training: block by block, last to first (bounded memory) ------------------------------
-    def _backward_by_blocks(self, steps: list[Batch], h: torch.Tensor, c: torch.Tensor):
-        """Back-propagate the mean loss of ``steps`` (as :meth:`sequence_loss` with k_trunc > 0)
-        keeping one block's graph at a time. Returns (loss value, last output, h, c)."""
-        k, norm = self.config.k_trunc, self._normaliser(steps)
-        starts, counts = [], []  # per block: its entering state, the number of memories before it
-        memories, keys = self._fresh_memories(h)
+    def _forward_without_graph(self, steps: list[Batch], h: torch.Tensor, c: torch.Tensor):
+        """The sequence without a graph: block-start states, memory counts before each block, the
+        memories (B, M, H), the kept indices of every step, and the last output, h, c."""
+        k = self.config.k_trunc
+        starts, counts, kept_per_step, out = [], [], [], None
+        buffer = _MemoryBuffer(*self._fresh_memories(h)) if self.attend else None
         with torch.no_grad():
             for i, batch in enumerate(steps):
                 if i % k == 0:
                     starts.append((h, c))
-                    counts.append(len(memories))
-                stacked = (torch.stack(memories, 1), torch.stack(keys, 1)) if self.attend else (None, None)
-                h, c, out = self._step(batch.x, h, c, *stacked)
+                    counts.append(buffer.count if self.attend else 0)
+                view = buffer.view() if self.attend else (None, None)
+                h, c, out, kept = self._step(batch.x, h, c, *view)
+                kept_per_step.append(kept)
                 if self._stores(i):
-                    memories.append(h)
-                    keys.append(self.scorer.key(h))
-        stored = torch.stack(memories) if self.attend else None  # (M, B, H)
+                    buffer.append(h, self.scorer.key(h))
+        memories = buffer.view()[0] if self.attend else None
+        return starts, counts, memories, kept_per_step, out, h, c
+
+    def _backward_by_blocks(self, steps: list[Batch], h: torch.Tensor, c: torch.Tensor):
+        """Back-propagate the mean loss of ``steps`` (as :meth:`sequence_loss` with k_trunc > 0)
+        keeping one block's graph at a time. Returns (loss value, last output, h, c).
+
+        A step's output depends only on the memories it kept, so a block is recomputed from the
+        kept memories alone (indices from the first pass): the backward work per step is k_top
+        memories, not all of them."""
+        k, norm = self.config.k_trunc, self._normaliser(steps)
+        starts, counts, stored, kept_per_step, out, h_end, c_end = self._forward_without_graph(steps, h, c)
         adjoint = torch.zeros_like(stored) if self.attend else None  # dLoss/dmemory from later blocks
         loss = 0.0
         # Without attention no gradient crosses a block, so the order does not matter.
         for b in reversed(range(len(starts))):
             h_b, c_b = starts[b]
-            earlier = stored[:counts[b]].clone().requires_grad_(True) if self.attend else None
-            mems = list(earlier.unbind(0)) if self.attend else []
-            ks = list(self.scorer.key(earlier).unbind(0)) if self.attend else []
-            objective = 0.0
+            earlier = stored[:, :counts[b]].clone().requires_grad_(True) if self.attend else None
+            new, objective = [], 0.0
             for i in range(b * k, min((b + 1) * k, len(steps))):
-                stacked = (torch.stack(mems, 1), torch.stack(ks, 1)) if self.attend else (None, None)
-                h_b, c_b, out_b = self._step(steps[i].x, h_b, c_b, *stacked)
+                view = self._recall(earlier, new, kept_per_step[i]) if self.attend else (None, None, None)
+                h_b, c_b, out_b, _ = self._step(steps[i].x, h_b, c_b, *view)
                 step_loss = self._step_loss(out_b, steps[i]) / norm
                 loss += step_loss.item()
                 objective = objective + step_loss
                 if self._stores(i):
-                    # the gradient later blocks sent into this memory enters here
-                    objective = objective + (h_b * adjoint[len(mems)]).sum()
-                    mems.append(h_b)
-                    ks.append(self.scorer.key(h_b))
+                    # the gradient that later blocks sent into this memory enters here
+                    objective = objective + (h_b * adjoint[:, counts[b] + len(new)].clone()).sum()
+                    new.append(h_b)
             objective.backward()
             if self.attend and earlier.grad is not None:
-                adjoint[:counts[b]] += earlier.grad
-        return loss, out, h, c
+                adjoint[:, :counts[b]] += earlier.grad
+        return loss, out, h_end, c_end
+
+    def _recall(self, earlier: torch.Tensor, new: list[torch.Tensor], kept: torch.Tensor | None):
+        """The memories and keys a step attends to, as arguments of :meth:`_step`: all of them
+        (``kept`` None), or only the kept rows, gathered from the earlier blocks' memories (leaves)
+        and this block's own (in the graph); keys are computed for those rows only."""
+        if kept is None:
+            memories = torch.cat([earlier] + [m.unsqueeze(1) for m in new], 1)
+            return memories, self.scorer.key(memories), None
+        n = earlier.shape[1]
+
+        def take(pool: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+            # index_select keeps only the indices for backward (gather would keep all of ``pool``)
+            B, size = pool.shape[0], pool.shape[1]
+            flat = (rows + size * torch.arange(B, device=rows.device).unsqueeze(1)).flatten()
+            return pool.reshape(B * size, -1).index_select(0, flat).view(B, rows.shape[1], -1)
+
+        memories = take(earlier, kept.clamp(max=n - 1))
+        if new:
+            rows = (kept - n).clamp(min=0, max=len(new) - 1)
+            memories = torch.where((kept >= n).unsqueeze(-1), take(torch.stack(new, 1), rows), memories)
+        return memories, self.scorer.key(memories), kept
 
     def learn(self, state: State, batch: Batch) -> tuple[State, StepOutput]:
         cfg = self.config
@@ -236,7 +275,7 @@ class SABLearner(Learner):
                 raise ValueError(f"no episode ended in {MAX_EPISODE} steps: set model.window for streams "
                                  "without episodes")
             return {"h": h, "c": c, "window": steps}, StepOutput(logits=None, update=False)
-        if cfg.k_trunc:
+        if cfg.k_trunc and cfg.blockwise:
             loss, out, h, c = self._backward_by_blocks(steps, h, c)
         else:
             total, out, h, c = self.sequence_loss(steps, h, c)
@@ -247,7 +286,7 @@ class SABLearner(Learner):
         return ({"h": h.detach(), "c": c.detach(), "window": []},
                 StepOutput(out.detach(), {"loss": loss}, update=True))
 
-    # -- inference: one step at a time, memories in a buffer that doubles when full ---------------
+    # -- inference: one step at a time ----------------------------------------------------------
     @torch.no_grad()
     def infer(self, state: State, batch: Batch) -> tuple[State, torch.Tensor]:
         h, c, t = state["h"], state["c"], state.get("t", 0)
@@ -256,24 +295,34 @@ class SABLearner(Learner):
                 raise ValueError("the sab learner needs synchronised resets (every stream at once)")
             h, c, t = torch.zeros_like(h), torch.zeros_like(c), 0
         i = t % self.config.window if self.config.window else t  # step in the sequence
-        if not self.attend:
-            h, c, out = self._step(batch.x, h, c, None, None)
-            return {**state, "h": h, "c": c, "t": t + 1}, out
-        if i == 0 or "memories" not in state:
-            mems, ks = self._fresh_memories(h)
-            state = {**state, "memories": mems[0].unsqueeze(1), "keys": ks[0].unsqueeze(1), "count": 1}
-        memories, keys, count = state["memories"], state["keys"], state["count"]
-        h, c, out = self._step(batch.x, h, c, memories[:, :count], keys[:, :count])
+        buffer = state.get("memories")
+        if self.attend and (i == 0 or buffer is None):
+            buffer = _MemoryBuffer(*self._fresh_memories(h))
+        h, c, out, _ = self._step(batch.x, h, c, *(buffer.view() if self.attend else (None, None)))
         if self._stores(i):
-            if count == memories.shape[1]:
-                memories = torch.cat([memories, torch.empty_like(memories)], 1)
-                keys = torch.cat([keys, torch.empty_like(keys)], 1)
-            memories[:, count], keys[:, count] = h, self.scorer.key(h)
-            count += 1
-        return {**state, "h": h, "c": c, "t": t + 1, "memories": memories, "keys": keys, "count": count}, out
+            buffer.append(h, self.scorer.key(h))
+        return {**state, "h": h, "c": c, "t": t + 1, "memories": buffer}, out
 
     def param_groups(self) -> list[dict]:
         return [{"params": list(self.parameters()), "lr": self.config.lr, "name": "sab"}]
+
+
+class _MemoryBuffer:
+    """Memories and keys of B streams in buffers that double when full (no autograd)."""
+
+    def __init__(self, memories: list[torch.Tensor], keys: list[torch.Tensor]) -> None:
+        self.memories, self.keys = torch.stack(memories, 1), torch.stack(keys, 1)
+        self.count = len(memories)
+
+    def append(self, memory: torch.Tensor, key: torch.Tensor) -> None:
+        if self.count == self.memories.shape[1]:
+            self.memories = torch.cat([self.memories, torch.empty_like(self.memories)], 1)
+            self.keys = torch.cat([self.keys, torch.empty_like(self.keys)], 1)
+        self.memories[:, self.count], self.keys[:, self.count] = memory, key
+        self.count += 1
+
+    def view(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.memories[:, :self.count], self.keys[:, :self.count]
 
 
 register_learner("sab", SABLearner, SABConfig,
