@@ -9,7 +9,7 @@ import torch
 from nobptt.data.download import DataError
 from nobptt.data.embeddings import binary_code, load_text_vectors, train_skipgram
 from nobptt.data.ptb import load_ptb, ptb_file
-from nobptt.tasks.tokens import ChunkedTokenStream, TokenStream
+from nobptt.tasks.tokens import ChunkedTokenStream, ContiguousTokenStream, TokenStream
 
 HAVE_PTB = (Path(os.environ.get("NOBPTT_DATA", "")) / "ptb_word" / "ptb.train.txt").exists()
 needs_ptb = pytest.mark.skipif(not HAVE_PTB, reason="set NOBPTT_DATA to a folder with ptb_word/ and ptb_char/")
@@ -101,6 +101,34 @@ def test_forgetting_and_jumps_flag_a_reset():
     stream = TokenStream(ids, table, 8, forget_prob=0.0, max_length=3)
     resets = [stream.next_batch().reset for _ in range(7)]
     assert not resets[0].any() and not resets[2].any() and resets[3].all() and resets[6].all()
+
+
+def test_contiguous_stream_reads_chunks_in_order_and_wraps_together():
+    ids = torch.arange(23)
+    stream = ContiguousTokenStream(ids, torch.eye(23), batch_size=3)
+    assert stream.chunk == 7  # (23 - 1) // 3 inputs per stream and pass
+    batches = [stream.next_batch() for _ in range(15)]
+    assert batches[0].label.tolist() == [0, 7, 14] and batches[0].target_label.tolist() == [1, 8, 15]
+    assert batches[6].label.tolist() == [6, 13, 20] and batches[6].target_label.tolist() == [7, 14, 21]
+    assert [bool(b.reset.all()) for b in batches] == [True] + [False] * 6 + [True] + [False] * 6 + [True]
+    assert not any(bool(b.reset.any()) and not bool(b.reset.all()) for b in batches)
+    assert torch.equal(batches[7].label, batches[0].label)
+    saved = stream.state_dict()
+    after = stream.next_batch()
+    stream.load_state_dict(saved)
+    assert torch.equal(stream.next_batch().label, after.label)
+
+
+@needs_ptb
+def test_char_task_is_one_hot_next_character():
+    from nobptt.tasks.ptb import make_ptb_char
+
+    train = make_ptb_char("train", 4)
+    batch = train.next_batch()
+    assert train.input_dim == train.n_classes == 50
+    assert torch.equal(batch.x.argmax(-1), batch.label) and batch.x.sum().item() == 4
+    valid = make_ptb_char("valid", 100)
+    assert valid.tokens == len(load_ptb("valid", "char"))
 
 
 def test_chunked_stream_predicts_every_token_once():

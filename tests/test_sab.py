@@ -153,3 +153,19 @@ def test_unsynchronised_resets_are_refused_with_a_clear_message():
     state = {k: (v.double() if torch.is_tensor(v) else v) for k, v in model.initial_state(3, "cpu").items()}
     with pytest.raises(ValueError, match="synchronised"):
         model.learn(state, Batch(**{**vars(batch), "reset": torch.tensor([True, False, True])}))
+
+
+def test_a_stream_wrapping_inside_a_window_learns_the_open_window_first():
+    """Token streams wrap (a synchronised reset) wherever a pass ends, also inside a window."""
+    from nobptt.tasks.tokens import ContiguousTokenStream
+
+    stream = ContiguousTokenStream(torch.arange(16) % 10, torch.eye(10, dtype=torch.float64), batch_size=3)
+    model = learner(window=4, k_trunc=2)
+    state = {k: (v.double() if torch.is_tensor(v) else v) for k, v in model.initial_state(3, "cpu").items()}
+    updates = []
+    for _ in range(12):  # a pass is 5 steps: windows close at 4, at the wrap (6), at 9, at the wrap (11)
+        state, out = model.learn(state, stream.next_batch())
+        updates.append(out.update)
+        model.zero_grad()
+    assert [i + 1 for i, u in enumerate(updates) if u] == [4, 6, 9, 11]
+    assert len(state["window"]) == 1

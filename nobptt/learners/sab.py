@@ -261,20 +261,31 @@ class SABLearner(Learner):
 
     def learn(self, state: State, batch: Batch) -> tuple[State, StepOutput]:
         cfg = self.config
-        h, c = state["h"], state["c"]
+        h, c, steps = state["h"], state["c"], state["window"]
         if batch.reset is not None and bool(batch.reset.any()):
-            if state["window"] or not bool(batch.reset.all()):
-                raise ValueError("the sab learner needs episodes that start together in every stream and "
-                                 "at a window boundary (synchronised resets); for token streams set "
-                                 "task.forget_prob=0")
-            h, c = torch.zeros_like(h), torch.zeros_like(c)
-        steps = state["window"] + [batch]
+            if not bool(batch.reset.all()):
+                raise ValueError("the sab learner needs episodes that start together in every stream "
+                                 "(synchronised resets); for token streams use contiguous chunks")
+            zeros = torch.zeros_like(h)
+            if steps:  # a stream wrapped around inside a window: learn from the open window first
+                loss, _, _, _ = self._update(steps, h, c)
+                return ({"h": zeros, "c": zeros.clone(), "window": [batch]},
+                        StepOutput(logits=None, losses={"loss": loss}, update=True))
+            h, c = zeros, zeros.clone()
+        steps = steps + [batch]
         full = len(steps) == cfg.window if cfg.window else batch.ends_sequence
         if not full:
             if len(steps) > MAX_EPISODE:
                 raise ValueError(f"no episode ended in {MAX_EPISODE} steps: set model.window for streams "
                                  "without episodes")
             return {"h": h, "c": c, "window": steps}, StepOutput(logits=None, update=False)
+        loss, out, h, c = self._update(steps, h, c)
+        return ({"h": h.detach(), "c": c.detach(), "window": []},
+                StepOutput(out.detach(), {"loss": loss}, update=True))
+
+    def _update(self, steps: list[Batch], h: torch.Tensor, c: torch.Tensor):
+        """Write the gradient of the mean loss over ``steps`` into p.grad: (loss, last output, h, c)."""
+        cfg = self.config
         if cfg.k_trunc and cfg.blockwise:
             loss, out, h, c = self._backward_by_blocks(steps, h, c)
         else:
@@ -283,8 +294,7 @@ class SABLearner(Learner):
             loss = total.item()
         if cfg.grad_clip > 0:
             nn.utils.clip_grad_norm_(self.parameters(), cfg.grad_clip)
-        return ({"h": h.detach(), "c": c.detach(), "window": []},
-                StepOutput(out.detach(), {"loss": loss}, update=True))
+        return loss, out, h, c
 
     # -- inference: one step at a time ----------------------------------------------------------
     @torch.no_grad()

@@ -1,4 +1,5 @@
-"""Penn Treebank word-level language modelling as a token stream (brsm.md §2.4-2.6).
+"""Penn Treebank language modelling as token streams: word level (brsm.md §2.4-2.6) and character
+level (bits per character, the SAB and P-TNCN benchmark).
 
 Training streams read ``ptb.train.txt`` at random offsets (with stochastic forgetting); the
 held-out stream is one full pass over ``ptb.valid.txt``. The test split is only read by
@@ -11,8 +12,8 @@ import os
 import torch
 
 from nobptt.data.embeddings import binary_code, cached_skipgram, load_text_vectors
-from nobptt.data.ptb import EOS, Corpus, load_ptb
-from nobptt.tasks.tokens import ChunkedTokenStream, TokenStream
+from nobptt.data.ptb import EOL, EOS, Corpus, load_ptb
+from nobptt.tasks.tokens import ChunkedTokenStream, ContiguousTokenStream, TokenStream
 
 
 def sentences(corpus: Corpus) -> list[list[str]]:
@@ -44,3 +45,17 @@ def make_ptb_word(split: str, batch_size: int, seed: int = 0, embedding: str = "
         raise ValueError(f"PTB split {split!r} must be train, valid or test")
     corpus = load_ptb(split, "word", data_dir, download)
     return ChunkedTokenStream(corpus.ids, table, batch_size, train.vocab.index(EOS), device)
+
+
+def make_ptb_char(split: str, batch_size: int, data_dir: str | os.PathLike | None = None, download: bool = True,
+                  device: torch.device | str = "cpu") -> ContiguousTokenStream | ChunkedTokenStream:
+    """Character-level PTB, one-hot inputs (50 symbols): training reads ptb.char.train.txt as
+    ``batch_size`` contiguous chunks (the usual streaming protocol); "valid"/"test" are one pass."""
+    train = load_ptb("train", "char", data_dir, download)
+    table = torch.eye(len(train.vocab))
+    if split == "train":
+        return ContiguousTokenStream(train.ids, table, batch_size, device)
+    if split not in ("valid", "test"):
+        raise ValueError(f"PTB split {split!r} must be train, valid or test")
+    corpus = load_ptb(split, "char", data_dir, download)
+    return ChunkedTokenStream(corpus.ids, table, batch_size, train.vocab.index(EOL), device)

@@ -66,6 +66,22 @@ def _make_ptb_word(config: PTBWordConfig, split: str, seed: int, device: str) ->
 
 
 @dataclass
+class PTBCharConfig:
+    batch_size: int = 32  # contiguous training chunks read in parallel
+    eval_batch_size: int = 100  # held-out pass = ptb.char.valid.txt cut into this many chunks
+    data_dir: str = ""
+    download: bool = True
+
+
+def _make_ptb_char(config: PTBCharConfig, split: str, seed: int, device: str) -> Stream:
+    from nobptt.tasks.ptb import make_ptb_char
+
+    split = "valid" if split == "heldout" else split
+    return make_ptb_char(split, config.batch_size if split == "train" else config.eval_batch_size,
+                         config.data_dir or None, config.download, device)
+
+
+@dataclass
 class EpisodeConfig:
     T: int = 100  # copying: blanks between the symbols and the marker (length T+20); adding: length
     batch_size: int = 64  # parallel synchronised episodes per update
@@ -100,6 +116,9 @@ _TASKS = {
     "ptb_word": TaskSpec("ptb_word", PTBWordConfig, _make_ptb_word,
                          "Penn Treebank word level (Mikolov's files): next word from the current word's "
                          "embedding (held-out stream: one pass over ptb.valid.txt)"),
+    "ptb_char": TaskSpec("ptb_char", PTBCharConfig, _make_ptb_char,
+                         "Penn Treebank character level: next character from the current one (one-hot), "
+                         "B contiguous streams (held-out stream: one pass over ptb.char.valid.txt)"),
     "copying": TaskSpec("copying", EpisodeConfig, _episodes("copying"),
                         "copying problem: recall 10 symbols after T blanks (length T+20; chance 1/8)"),
     "adding": TaskSpec("adding", EpisodeConfig, _episodes("adding"),

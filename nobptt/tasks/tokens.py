@@ -8,6 +8,9 @@ Each step shows the embedding of the current token (``x``) and asks for the next
   probability ``forget_prob`` per stream-step its history is forgotten (``Batch.reset``: the
   learner zeroes that stream's recurrent state; brsm.md §2.4, the TF behaviour; the PyTorch
   reference's forgetting was a no-op, bug 1 in §8.3).
+* :class:`ContiguousTokenStream` (training, the usual streaming protocol): the corpus cut into B
+  contiguous chunks read in parallel and endlessly; at the end of a pass every stream wraps to its
+  chunk's start together (``Batch.reset`` for all), so episodes stay synchronised.
 * :class:`ChunkedTokenStream` (evaluation): the corpus, preceded by one end-of-sentence token as
   context, cut into B contiguous chunks read in parallel from a zero state, so that every token is
   predicted exactly once. The last chunk is padded; padded positions carry weight 0.
@@ -69,6 +72,37 @@ class TokenStream:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.gen.set_state(state["gen"])
         self.pos, self.run, self.jumped = state["pos"].clone(), state["run"].clone(), state["jumped"].clone()
+
+
+class ContiguousTokenStream:
+    def __init__(self, ids: torch.Tensor, table: torch.Tensor, batch_size: int, device: torch.device | str = "cpu") -> None:
+        self.device = torch.device(device)
+        self.table = table.to(self.device)
+        self.batch_size, self.input_dim, self.n_classes = batch_size, table.shape[1], table.shape[0]
+        self.length = None  # endless
+        self.chunk = (len(ids) - 1) // batch_size  # steps per pass (inputs; each has a next token)
+        if self.chunk < 1:
+            raise ValueError(f"a corpus of {len(ids)} tokens is too short for {batch_size} streams")
+        starts = torch.arange(batch_size) * self.chunk
+        rows = starts.unsqueeze(1) + torch.arange(self.chunk + 1)
+        self.tokens = ids[rows].to(self.device)  # (B, chunk + 1)
+        self.step = 0
+
+    def next_batch(self) -> Batch:
+        j = self.step % self.chunk
+        self.step += 1
+        current, nxt = self.tokens[:, j], self.tokens[:, j + 1]
+        reset = torch.full((self.batch_size,), j == 0, dtype=torch.bool, device=self.device)
+        return Batch(x=self.table[current], label=current, target_x=self.table[nxt], target_label=nxt, reset=reset)
+
+    def ceilings(self) -> dict[str, float]:
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"step": self.step}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.step = state["step"]
 
 
 class ChunkedTokenStream:
