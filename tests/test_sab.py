@@ -168,4 +168,4 @@ def test_a_stream_wrapping_inside_a_window_learns_the_open_window_first():
         updates.append(out.update)
         model.zero_grad()
     assert [i + 1 for i, u in enumerate(updates) if u] == [4, 6, 9, 11]
-    assert len(state["window"]) == 1
+    assert len(state["window"]) == 2  # steps 11 and 12
