@@ -31,8 +31,8 @@ def format_row(row: dict[str, Any], ceilings: dict[str, float]) -> str:
         if key in row:
             bits.append(f"{label} {100 * row[key]:.2f}%")
     if "heldout_nll" in row:
-        bits.append(f"held-out perplexity {math.exp(row['heldout_nll']):.2f}"
-                    + (f" (cross-entropy {row['heldout_nll']:.4f})" if "chance_nll" in ceilings else ""))
+        bits.append(f"held-out perplexity {math.exp(row['heldout_nll']):.2f} (cross-entropy "
+                    f"{row['heldout_nll']:.4f} nats, {row['heldout_nll'] / math.log(2):.4f} bits)")
     if "heldout_mse" in row:
         bits.append(f"held-out MSE {row['heldout_mse']:.5f}")
     for key in ("memory_mse", "classifier_ce"):

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Adding problem: SAB and its three LSTM baselines at T = 200 and 400, UPDATES episodes each
+# (batch 64), best.pt by held-out MSE on 512 validation episodes, one test evaluation on 512 others.
+# Every evaluation is appended to results/sab_adding.json with its provenance.
+# Usage: bash scripts/sab_adding.sh [T ...]   env: UPDATES (default 1000), LEARNERS, SEED
+set -euo pipefail
+UPDATES=${UPDATES:-1000}
+SEED=${SEED:-0}
+OUT=${OUT:-results/sab_adding.json}
+declare -A LEARNER=(
+  [sab]=""
+  [tbptt5]="--set model.attention=none --set model.k_trunc=5"
+  [bptt]="--set model.attention=none --set model.k_trunc=0"
+  [selfattn]="--set model.attention=dense --set model.k_att=1 --set model.k_trunc=0"
+)
+for T in ${@:-200 400}; do
+  for name in ${LEARNERS:-sab tbptt5 bptt selfattn}; do
+    run="runs/adding_${name}_T${T}_s${SEED}"
+    if [ -f "$run/checkpoint.pt" ] && [ ! -f "$run/summary.json" ]; then
+      nobptt train --resume "$run"
+    elif [ ! -f "$run/summary.json" ]; then
+      # shellcheck disable=SC2086
+      nobptt train adding_sab --run-dir "$run" --seed "$SEED" --set task.T="$T" \
+        --set train.steps=$((UPDATES * T)) --set train.eval_every=$((100 * T)) \
+        --set train.checkpoint_every=$((100 * T)) --set train.epoch_steps=$((20 * T)) ${LEARNER[$name]}
+    fi
+    nobptt eval "$run" --checkpoint best.pt --split test --out "$OUT"
+  done
+done

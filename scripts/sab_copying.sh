@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Copying problem (ptncn_sab.md §2.4, §2.6): SAB and its three LSTM baselines at T = 100, 200, 300.
+# Each learner trains for UPDATES episodes (one update per episode of T+20 steps, batch 64), keeps
+# best.pt by held-out cross-entropy on 512 validation episodes, and is evaluated once on 512 test
+# episodes; models trained at T = 100 are also tested at T = 200, 500, 1000 (transfer).
+# Every evaluation is appended to results/sab_copying.json with its provenance.
+# Usage: bash scripts/sab_copying.sh [T ...]
+#   env: UPDATES (default 1500), LEARNERS (default "sab tbptt5 bptt selfattn"), SEED (default 0)
+set -euo pipefail
+UPDATES=${UPDATES:-1500}
+SEED=${SEED:-0}
+OUT=${OUT:-results/sab_copying.json}
+declare -A LEARNER=(
+  [sab]=""                                                                # k_trunc 5, k_top 5, k_att 2
+  [tbptt5]="--set model.attention=none --set model.k_trunc=5"             # LSTM, truncated BPTT (k = 5)
+  [bptt]="--set model.attention=none --set model.k_trunc=0"               # LSTM, full BPTT
+  [selfattn]="--set model.attention=dense --set model.k_att=1 --set model.k_trunc=0"  # + self-attention
+)
+for T in ${@:-100 200 300}; do
+  L=$((T + 20))
+  for name in ${LEARNERS:-sab tbptt5 bptt selfattn}; do
+    run="runs/copying_${name}_T${T}_s${SEED}"
+    if [ -f "$run/checkpoint.pt" ] && [ ! -f "$run/summary.json" ]; then
+      nobptt train --resume "$run"
+    elif [ ! -f "$run/summary.json" ]; then
+      # shellcheck disable=SC2086
+      nobptt train copying_sab --run-dir "$run" --seed "$SEED" --set task.T="$T" \
+        --set train.steps=$((UPDATES * L)) --set train.eval_every=$((100 * L)) \
+        --set train.checkpoint_every=$((100 * L)) --set train.epoch_steps=$((20 * L)) ${LEARNER[$name]}
+    fi
+    nobptt eval "$run" --checkpoint best.pt --split test --out "$OUT"
+    if [ "$T" = 100 ]; then
+      for long in 200 500 1000; do
+        nobptt eval "$run" --checkpoint best.pt --split test --set task.eval_T="$long" --out "$OUT"
+      done
+    fi
+  done
+done

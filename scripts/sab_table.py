@@ -1,0 +1,49 @@
+"""Print the README's SAB tables (markdown) from results/sab_*.json (records of `nobptt eval --out`)."""
+import json
+import math
+import sys
+from pathlib import Path
+
+LEARNERS = {"sab": "SAB", "tbptt5": "LSTM, truncated BPTT (k = 5)", "tbptt10": "LSTM, truncated BPTT (k = 10)",
+            "bptt": "LSTM, full BPTT", "selfattn": "LSTM + self-attention, full BPTT"}
+
+
+def label(record):
+    name = Path(record["run_dir"]).name.split("_")
+    return LEARNERS.get(name[1] if name[0] in ("copying", "adding") else name[2], record["run_dir"])
+
+
+def eval_length(record):
+    for override in record["overrides"]:
+        if override.startswith("task.eval_T="):
+            return int(override.split("=")[1])
+    return record["config"]["task"].get("T")
+
+
+def row(record):
+    m, task = record["metrics"], record["config"]["task"]["name"]
+    cells = [label(record), str(task.get("T", "")) if isinstance(task, dict) else str(record["config"]["task"].get("T", ""))]
+    cells = [label(record), str(record["config"]["task"].get("T", "")), str(eval_length(record) or "")]
+    if "heldout_mse" in m:
+        cells.append(f"{m['heldout_mse']:.4f}")
+    elif task == "ptb_char":
+        cells.append(f"{m['heldout_nll'] / math.log(2):.3f}")
+    else:
+        cells += [f"{100 * m['heldout_accuracy']:.1f}%", f"{m['heldout_nll']:.3f}"]
+    steps = record["config"]["train"]["steps"]
+    cells += [str(record["step"]), f"{steps}", f"{record['train_wall_time_s'] / 60:.0f} min"]
+    return "| " + " | ".join(cells) + " |"
+
+
+def main(paths):
+    for path in paths:
+        records = json.loads(Path(path).read_text())
+        print(f"\n{path} ({len(records)} evaluations, split: {sorted({r['split'] for r in records})})\n")
+        print("| learner | trained at T | tested at T | result | best.pt step | steps | training |")
+        print("|---|---|---|---|---|---|---|")
+        for record in records:
+            print(row(record))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:] or sorted(str(p) for p in Path("results").glob("sab_*.json")))
