@@ -20,27 +20,41 @@ def eval_length(record):
     return record["config"]["task"].get("T")
 
 
+def updates(record, step):
+    """Optimizer updates in ``step`` time steps: one per episode (copying, adding) or window."""
+    task, model = record["config"]["task"], record["config"]["model"]
+    length = {"copying": task.get("T", 0) + 20, "adding": task.get("T", 0)}.get(task["name"]) or model["window"]
+    return step // length
+
+
+HEADERS = {"copying": ["recall accuracy (test)", "cross-entropy, nats per recalled symbol"],
+           "adding": ["MSE (test)"], "ptb_char": ["bits per character (test)"]}
+
+
 def row(record):
     m, task = record["metrics"], record["config"]["task"]["name"]
-    cells = [label(record), str(task.get("T", "")) if isinstance(task, dict) else str(record["config"]["task"].get("T", ""))]
-    cells = [label(record), str(record["config"]["task"].get("T", "")), str(eval_length(record) or "")]
-    if "heldout_mse" in m:
+    cells = [label(record), str(record["config"]["task"].get("T", "-")), str(eval_length(record) or "-")]
+    if task == "adding":
         cells.append(f"{m['heldout_mse']:.4f}")
     elif task == "ptb_char":
         cells.append(f"{m['heldout_nll'] / math.log(2):.3f}")
     else:
         cells += [f"{100 * m['heldout_accuracy']:.1f}%", f"{m['heldout_nll']:.3f}"]
-    steps = record["config"]["train"]["steps"]
-    cells += [str(record["step"]), f"{steps}", f"{record['train_wall_time_s'] / 60:.0f} min"]
+    total = record["config"]["train"]["steps"]
+    cells += [str(updates(record, record["step"])), str(updates(record, total)),
+              f"{record['train_wall_time_s'] / 60:.0f} min"]
     return "| " + " | ".join(cells) + " |"
 
 
 def main(paths):
     for path in paths:
         records = json.loads(Path(path).read_text())
-        print(f"\n{path} ({len(records)} evaluations, split: {sorted({r['split'] for r in records})})\n")
-        print("| learner | trained at T | tested at T | result | best.pt step | steps | training |")
-        print("|---|---|---|---|---|---|---|")
+        task = records[0]["config"]["task"]["name"]
+        columns = ["learner", "trained at T", "tested at T", *HEADERS[task], "best.pt (updates)", "updates",
+                   "training"]
+        print(f"\n{path} ({len(records)} evaluations)\n")
+        print("| " + " | ".join(columns) + " |")
+        print("|" + "---|" * len(columns))
         for record in records:
             print(row(record))
 
