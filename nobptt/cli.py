@@ -150,10 +150,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     device = config["train"]["device"]
     if args.split != "heldout":
         try:
-            build_stream(config, args.split, device)
+            stream = build_stream(config, args.split, device)
         except ValueError as err:
             raise cfg.ConfigError(f"--split {args.split}: {err}") from err
-        run.trainer.make_eval_stream = lambda: build_stream(config, args.split, device)
+        run.trainer.make_eval_stream = lambda: stream  # evaluated once below
     started = time.perf_counter()
     metrics = run.trainer.evaluate()
     seconds = time.perf_counter() - started

@@ -4,6 +4,7 @@
 # Every evaluation is appended to results/sab_adding.json with its provenance.
 # Usage: bash scripts/sab_adding.sh [T ...]   env: UPDATES (default 1000), LEARNERS, SEED
 set -euo pipefail
+. "$(dirname "$0")/sab_train_or_resume.sh"
 UPDATES=${UPDATES:-1000}
 SEED=${SEED:-0}
 OUT=${OUT:-results/sab_adding.json}
@@ -16,14 +17,8 @@ declare -A LEARNER=(
 for T in ${@:-200 400}; do
   for name in ${LEARNERS:-sab tbptt5 bptt selfattn}; do
     run="runs/adding_${name}_T${T}_s${SEED}"
-    if [ -f "$run/checkpoint.pt" ] && [ ! -f "$run/summary.json" ]; then
-      nobptt train --resume "$run"
-    elif [ ! -f "$run/summary.json" ]; then
-      # shellcheck disable=SC2086
-      nobptt train adding_sab --run-dir "$run" --seed "$SEED" --set task.T="$T" \
-        --set train.steps=$((UPDATES * T)) --set train.eval_every=$((100 * T)) \
-        --set train.checkpoint_every=$((100 * T)) --set train.epoch_steps=$((20 * T)) ${LEARNER[$name]}
-    fi
+    # shellcheck disable=SC2086
+    train_or_resume "$run" adding_sab --seed "$SEED" --set task.T="$T" --set train.steps=$((UPDATES * T)) --set train.eval_every=$((100 * T)) --set train.checkpoint_every=$((100 * T)) --set train.epoch_steps=$((20 * T)) ${LEARNER[$name]}
     nobptt eval "$run" --checkpoint best.pt --split test --out "$OUT"
   done
 done

@@ -7,6 +7,7 @@
 # Usage: bash scripts/sab_copying.sh [T ...]
 #   env: UPDATES (default 1500), LEARNERS (default "sab tbptt5 bptt selfattn"), SEED (default 0)
 set -euo pipefail
+. "$(dirname "$0")/sab_train_or_resume.sh"
 UPDATES=${UPDATES:-1500}
 SEED=${SEED:-0}
 OUT=${OUT:-results/sab_copying.json}
@@ -20,14 +21,8 @@ for T in ${@:-100 200 300}; do
   L=$((T + 20))
   for name in ${LEARNERS:-sab tbptt5 bptt selfattn}; do
     run="runs/copying_${name}_T${T}_s${SEED}"
-    if [ -f "$run/checkpoint.pt" ] && [ ! -f "$run/summary.json" ]; then
-      nobptt train --resume "$run"
-    elif [ ! -f "$run/summary.json" ]; then
-      # shellcheck disable=SC2086
-      nobptt train copying_sab --run-dir "$run" --seed "$SEED" --set task.T="$T" \
-        --set train.steps=$((UPDATES * L)) --set train.eval_every=$((100 * L)) \
-        --set train.checkpoint_every=$((100 * L)) --set train.epoch_steps=$((20 * L)) ${LEARNER[$name]}
-    fi
+    # shellcheck disable=SC2086
+    train_or_resume "$run" copying_sab --seed "$SEED" --set task.T="$T" --set train.steps=$((UPDATES * L)) --set train.eval_every=$((100 * L)) --set train.checkpoint_every=$((100 * L)) --set train.epoch_steps=$((20 * L)) ${LEARNER[$name]}
     nobptt eval "$run" --checkpoint best.pt --split test --out "$OUT"
     if [ "$T" = 100 ]; then
       for long in 200 500 1000; do

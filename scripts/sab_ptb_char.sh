@@ -4,6 +4,7 @@
 # parameters), both with windows of 100 steps. best.pt by validation BPC, then one test evaluation.
 # Appends to results/sab_ptb_char.json.  Usage: bash scripts/sab_ptb_char.sh   env: STEPS, SEED
 set -euo pipefail
+. "$(dirname "$0")/sab_train_or_resume.sh"
 SEED=${SEED:-0}
 OUT=${OUT:-results/sab_ptb_char.json}
 declare -A LEARNER=(
@@ -12,11 +13,7 @@ declare -A LEARNER=(
 )
 for name in ${LEARNERS:-sab tbptt10}; do
   run="runs/ptb_char_${name}_s${SEED}"
-  if [ -f "$run/checkpoint.pt" ] && [ ! -f "$run/summary.json" ]; then
-    nobptt train --resume "$run"
-  elif [ ! -f "$run/summary.json" ]; then
-    # shellcheck disable=SC2086
-    nobptt train ptb_char_sab --run-dir "$run" --seed "$SEED" ${STEPS:+--set train.steps=$STEPS} ${LEARNER[$name]}
-  fi
+  # shellcheck disable=SC2086
+  train_or_resume "$run" ptb_char_sab --seed "$SEED" ${STEPS:+--set train.steps=$STEPS} ${LEARNER[$name]}
   nobptt eval "$run" --checkpoint best.pt --split test --out "$OUT"
 done

@@ -74,7 +74,22 @@ class TokenStream:
         self.pos, self.run, self.jumped = state["pos"].clone(), state["run"].clone(), state["jumped"].clone()
 
 
-class ContiguousTokenStream:
+class _Stepped:
+    """A stream whose whole position is its step count."""
+
+    step: int
+
+    def ceilings(self) -> dict[str, float]:
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"step": self.step}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.step = state["step"]
+
+
+class ContiguousTokenStream(_Stepped):
     def __init__(self, ids: torch.Tensor, table: torch.Tensor, batch_size: int, device: torch.device | str = "cpu") -> None:
         self.device = torch.device(device)
         self.table = table.to(self.device)
@@ -95,17 +110,8 @@ class ContiguousTokenStream:
         reset = torch.full((self.batch_size,), j == 0, dtype=torch.bool, device=self.device)
         return Batch(x=self.table[current], label=current, target_x=self.table[nxt], target_label=nxt, reset=reset)
 
-    def ceilings(self) -> dict[str, float]:
-        return {}
 
-    def state_dict(self) -> dict[str, Any]:
-        return {"step": self.step}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.step = state["step"]
-
-
-class ChunkedTokenStream:
+class ChunkedTokenStream(_Stepped):
     """A finite pass predicting every token of ``ids`` once; ``context_id`` precedes the first."""
 
     def __init__(self, ids: torch.Tensor, table: torch.Tensor, batch_size: int, context_id: int,
@@ -133,12 +139,3 @@ class ChunkedTokenStream:
         current, nxt = self.inputs[:, j], self.targets[:, j]
         return Batch(x=self.table[current], label=current, target_x=self.table[nxt], target_label=nxt,
                      weight=self.weights[:, j])
-
-    def ceilings(self) -> dict[str, float]:
-        return {}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"step": self.step}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.step = state["step"]
