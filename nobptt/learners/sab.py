@@ -204,7 +204,8 @@ class SABLearner(Learner):
                 kept_per_step.append(kept)
                 if self._stores(i):
                     buffer.append(h, self.scorer.key(h))
-        memories = buffer.view()[0] if self.attend else None
+        # contiguous, so rows can be taken from it and gradients added to it without copies
+        memories = buffer.view()[0].contiguous() if self.attend else None
         return starts, counts, memories, kept_per_step, out, h, c
 
     def _backward_by_blocks(self, steps: list[Batch], h: torch.Tensor, c: torch.Tensor):
@@ -212,7 +213,8 @@ class SABLearner(Learner):
         keeping one block's graph at a time. Returns (loss value, last output, h, c).
 
         A step's output depends only on the memories it kept, so a block is recomputed from the
-        kept memories alone (indices from the first pass): the backward work per step is k_top
+        kept memories alone (indices from the first pass), and the gradient it sends back to
+        earlier memories is added at the kept rows only: the backward work per step is k_top
         memories, not all of them."""
         k, norm = self.config.k_trunc, self._normaliser(steps)
         starts, counts, stored, kept_per_step, out, h_end, c_end = self._forward_without_graph(steps, h, c)
@@ -221,7 +223,7 @@ class SABLearner(Learner):
         # Without attention no gradient crosses a block, so the order does not matter.
         for b in reversed(range(len(starts))):
             h_b, c_b = starts[b]
-            earlier = stored[:, :counts[b]].clone().requires_grad_(True) if self.attend else None
+            earlier = _EarlierMemories(stored, counts[b]) if self.attend else None
             new, objective = [], 0.0
             for i in range(b * k, min((b + 1) * k, len(steps))):
                 view = self._recall(earlier, new, kept_per_step[i]) if self.attend else (None, None, None)
@@ -234,29 +236,22 @@ class SABLearner(Learner):
                     objective = objective + (h_b * adjoint[:, counts[b] + len(new)].clone()).sum()
                     new.append(h_b)
             objective.backward()
-            if self.attend and earlier.grad is not None:
-                adjoint[:, :counts[b]] += earlier.grad
+            if self.attend:
+                earlier.add_gradients_to(adjoint)
         return loss, out, h_end, c_end
 
-    def _recall(self, earlier: torch.Tensor, new: list[torch.Tensor], kept: torch.Tensor | None):
+    def _recall(self, earlier: _EarlierMemories, new: list[torch.Tensor], kept: torch.Tensor | None):
         """The memories and keys a step attends to, as arguments of :meth:`_step`: all of them
-        (``kept`` None), or only the kept rows, gathered from the earlier blocks' memories (leaves)
+        (``kept`` None), or only the kept rows, taken from the earlier blocks' memories (leaves)
         and this block's own (in the graph); keys are computed for those rows only."""
         if kept is None:
-            memories = torch.cat([earlier] + [m.unsqueeze(1) for m in new], 1)
+            memories = torch.cat([earlier.every_row()] + [m.unsqueeze(1) for m in new], 1)
             return memories, self.scorer.key(memories), None
-        n = earlier.shape[1]
-
-        def take(pool: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-            # index_select keeps only the indices for backward (gather would keep all of ``pool``)
-            B, size = pool.shape[0], pool.shape[1]
-            flat = (rows + size * torch.arange(B, device=rows.device).unsqueeze(1)).flatten()
-            return pool.reshape(B * size, -1).index_select(0, flat).view(B, rows.shape[1], -1)
-
-        memories = take(earlier, kept.clamp(max=n - 1))
+        n = earlier.count
+        memories = earlier.rows(kept.clamp(max=n - 1))
         if new:
             rows = (kept - n).clamp(min=0, max=len(new) - 1)
-            memories = torch.where((kept >= n).unsqueeze(-1), take(torch.stack(new, 1), rows), memories)
+            memories = torch.where((kept >= n).unsqueeze(-1), _take_rows(torch.stack(new, 1), rows), memories)
         return memories, self.scorer.key(memories), kept
 
     def learn(self, state: State, batch: Batch) -> tuple[State, StepOutput]:
@@ -333,6 +328,47 @@ class _MemoryBuffer:
 
     def view(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self.memories[:, :self.count], self.keys[:, :self.count]
+
+
+def _take_rows(pool: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """pool[b, rows[b, j]] as (B, r, H) by index_select, which keeps only the indices for backward
+    (gather would keep all of ``pool``)."""
+    return pool.reshape(-1, pool.shape[-1]).index_select(0, _flat_rows(rows, pool.shape[1])).view(
+        *rows.shape, -1)
+
+
+def _flat_rows(rows: torch.Tensor, size: int) -> torch.Tensor:
+    """Row indices into a (B, size, H) tensor viewed as (B * size, H)."""
+    return (rows + size * torch.arange(rows.shape[0], device=rows.device).unsqueeze(1)).flatten()
+
+
+class _EarlierMemories:
+    """The memories stored before a block, as leaves of the block's recomputation: the rows a
+    step kept (one small leaf per step) or all of them (one leaf, shared by the block's steps that
+    attend to every memory). After the block's backward their gradients are added into the
+    adjoint at those rows (index_add), so a block costs O(k_top) per step, not O(memories)."""
+
+    def __init__(self, stored: torch.Tensor, count: int) -> None:
+        self.stored, self.count = stored, count  # stored: (B, M, H) contiguous, no graph
+        self.leaves: list[tuple[torch.Tensor, torch.Tensor]] = []  # (leaf, flat rows of stored)
+        self.every: torch.Tensor | None = None
+
+    def rows(self, rows: torch.Tensor) -> torch.Tensor:
+        leaf = _take_rows(self.stored, rows).requires_grad_(True)
+        self.leaves.append((leaf, _flat_rows(rows, self.stored.shape[1])))
+        return leaf
+
+    def every_row(self) -> torch.Tensor:
+        if self.every is None:
+            B = self.stored.shape[0]
+            self.every = self.rows(torch.arange(self.count, device=self.stored.device).expand(B, -1))
+        return self.every
+
+    def add_gradients_to(self, adjoint: torch.Tensor) -> None:
+        flat = adjoint.view(-1, adjoint.shape[-1])
+        for leaf, rows in self.leaves:
+            if leaf.grad is not None:
+                flat.index_add_(0, rows, leaf.grad.reshape(-1, flat.shape[1]))
 
 
 register_learner("sab", SABLearner, SABConfig,
