@@ -131,6 +131,21 @@ def test_char_task_is_one_hot_next_character():
     assert valid.tokens == len(load_ptb("valid", "char"))
 
 
+@needs_ptb
+def test_word_task_contiguous_streams_cut_the_corpus_into_chunks():
+    from nobptt.tasks.ptb import make_ptb_word
+
+    train = make_ptb_word("train", 20, embedding="binary", streams="contiguous")
+    ids = load_ptb("train").ids
+    assert isinstance(train, ContiguousTokenStream) and train.chunk == (len(ids) - 1) // 20
+    batch = train.next_batch()
+    assert batch.label.tolist() == ids[::train.chunk][:20].tolist() and bool(batch.reset.all())
+    with pytest.raises(ValueError, match="forget_prob=0"):
+        make_ptb_word("train", 20, embedding="binary", streams="contiguous", forget_prob=0.025)
+    with pytest.raises(ValueError, match="'random' or 'contiguous'"):
+        make_ptb_word("train", 20, embedding="binary", streams="chunks")
+
+
 def test_chunked_stream_predicts_every_token_once():
     ids = torch.arange(23) + 1  # 23 tokens, 5 chunks of 5 steps (2 padded positions)
     stream = ChunkedTokenStream(ids, torch.eye(24), batch_size=5, context_id=0)

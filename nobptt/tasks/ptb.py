@@ -35,10 +35,19 @@ def word_embedding(kind: str, train: Corpus, seed: int = 0) -> torch.Tensor:
 def make_ptb_word(split: str, batch_size: int, seed: int = 0, embedding: str = "skipgram",
                   embedding_seed: int = 0, forget_prob: float = 0.0, max_length: int = 0,
                   data_dir: str | os.PathLike | None = None, download: bool = True,
-                  device: torch.device | str = "cpu") -> TokenStream | ChunkedTokenStream:
-    """A training stream over PTB train, or one evaluation pass over "valid" or "test"."""
+                  device: torch.device | str = "cpu", streams: str = "random",
+                  ) -> TokenStream | ContiguousTokenStream | ChunkedTokenStream:
+    """A training stream over PTB train (``streams``: "random" offsets or "contiguous" chunks), or
+    one evaluation pass over "valid" or "test"."""
+    if streams not in ("random", "contiguous"):
+        raise ValueError(f"task.streams={streams!r} must be 'random' or 'contiguous'")
+    if streams == "contiguous" and (forget_prob or max_length):
+        raise ValueError(f"task.streams='contiguous' reads every chunk from start to end: set "
+                         f"task.forget_prob=0 and task.max_length=0 (got {forget_prob}, {max_length})")
     train = load_ptb("train", "word", data_dir, download)
     table = word_embedding(embedding, train, embedding_seed)
+    if split == "train" and streams == "contiguous":
+        return ContiguousTokenStream(train.ids, table, batch_size, device)
     if split == "train":
         return TokenStream(train.ids, table, batch_size, seed, forget_prob, max_length, device)
     if split not in ("valid", "test"):

@@ -46,7 +46,11 @@ def _make_ssmnist(config: SSMNISTConfig, split: str, seed: int, device: str) -> 
 
 @dataclass
 class PTBWordConfig:
-    batch_size: int = 300  # parallel training streams at random offsets
+    batch_size: int = 300  # parallel training streams
+    # random: streams at random offsets, jumping to a new one at the end (bRSM's protocol);
+    # contiguous: the corpus cut into batch_size chunks read in parallel, all wrapping together
+    # with a fresh state (Zaremba et al.'s protocol; needs forget_prob = 0 and max_length = 0)
+    streams: str = "random"
     embedding: str = "skipgram"  # skipgram (fastText-style, 100-d) | binary (28-bit) | path to vectors
     embedding_seed: int = 0
     forget_prob: float = 0.025  # per stream-step probability of forgetting its history (brsm.md §2.4)
@@ -62,7 +66,7 @@ def _make_ptb_word(config: PTBWordConfig, split: str, seed: int, device: str) ->
     split = "valid" if split == "heldout" else split
     return make_ptb_word(split, config.batch_size if split == "train" else config.eval_batch_size, seed,
                          config.embedding, config.embedding_seed, config.forget_prob, config.max_length,
-                         config.data_dir or None, config.download, device)
+                         config.data_dir or None, config.download, device, config.streams)
 
 
 @dataclass
