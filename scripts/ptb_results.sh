@@ -12,3 +12,6 @@ nobptt lm evaluate runs/ptb_brsm_cpu30k --out results/ptb_brsm_cpu30k.json
 # Zaremba et al.'s small LSTM (13 passes, SGD). ~40 min.
 nobptt train ptb_lstm_small --run-dir runs/ptb_lstm_small
 nobptt lm evaluate runs/ptb_lstm_small --out results/ptb_lstm_small.json
+# The same LSTM on Zaremba et al.'s streams: 20 contiguous chunks instead of random offsets. ~30 min.
+nobptt train ptb_lstm_small --run-dir runs/ptb_lstm_small_contiguous --set task.streams=contiguous
+nobptt lm evaluate runs/ptb_lstm_small_contiguous --out results/ptb_lstm_small_contiguous.json
