@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The PTB ablations of brsm.md §4.3 (Flat_PTB_Abl_*), each differing from ptb_brsm only as listed,
 # at the CPU budget schedule of results/ptb_brsm_cpu30k (30k memory + 20k classifier steps, the
-# point at which that run's recorded result was taken; ~1 h 40-50 min each on 2 cores, then ~4 min to evaluate). Usage: bash scripts/ptb_ablations.sh [binary|nonflat|inhibition|static]...
+# point at which that run's recorded result was taken; ~1 h 40-50 min each on 2 cores, then ~4 min
+# to evaluate). Usage: bash scripts/ptb_ablations.sh [binary|nonflat|inhibition|static]...
 set -euo pipefail
 SCHEDULE=(--set model.memory_steps=30000 --set model.classifier_from_step=30000
           --set train.steps=50000 --set train.eval_from_step=32500)
