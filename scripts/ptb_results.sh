@@ -12,7 +12,7 @@ nobptt lm evaluate runs/ptb_brsm_cpu30k --out results/ptb_brsm_cpu30k.json
 # Zaremba et al.'s small LSTM (13 passes, SGD). ~40 min.
 nobptt train ptb_lstm_small --run-dir runs/ptb_lstm_small --set task.streams=random
 nobptt lm evaluate runs/ptb_lstm_small --out results/ptb_lstm_small.json
-# The same LSTM on Zaremba et al.'s streams (the config's default): 20 contiguous chunks. Stopped
-# after 7 of 13 passes for the session's time (~40 min for all 13 on this CPU).
+# The same LSTM on Zaremba et al.'s streams (the config's default): 20 contiguous chunks. ~40 min
+# for the 13 passes on this CPU (the recorded run was stopped after 7 and resumed).
 nobptt train ptb_lstm_small --run-dir runs/ptb_lstm_small_contiguous --set task.streams=contiguous
 nobptt lm evaluate runs/ptb_lstm_small_contiguous --out results/ptb_lstm_small_contiguous.json
