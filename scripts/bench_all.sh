@@ -15,5 +15,9 @@ nobptt bench memory --learners brsm,pbrsm,lstm_tbptt30,lstm_bptt --lengths 1000 
   --scales 0.25,0.5,1,2 --out results/bench_memory_sizes.csv
 # Sequence length 10^2..10^4, every learner at its own (ssMNIST) config.
 nobptt bench memory --lengths 100,1000,10000 --batch 16 --out results/bench_memory.csv
+# SAB and its LSTM baselines (issue 5), T = 10^2..10^4; the released one-graph SAB and dense
+# self-attention stop at 10^3 (O(T^2) memory). About 6 minutes.
+nobptt bench memory --learners sab,sab_onegraph,sab_lstm_bptt,sab_lstm_tbptt5,sab_selfattn \
+  --out results/bench_memory_sab.csv
 # 10^5 steps for one learner of each kind (about 50 minutes).
 nobptt bench memory --learners pbrsm,lstm_tbptt30 --lengths 100000 --batch 16 --out results/bench_memory_1e5.csv
