@@ -41,6 +41,16 @@ def test_discounts_follow_chen_goodman():
     assert discounts([9, 9]) == (0.5, 0.5, 0.5)
 
 
+def discount_for(count, d):
+    return 0 if count == 0 else d[0] if count == 1 else d[1] if count == 2 else d[2]
+
+
+def backoff_weight(counts, d):
+    n = [sum(1 for c in counts.values() if c == k) for k in (1, 2)]
+    n.append(sum(1 for c in counts.values() if c >= 3))
+    return (d[0] * n[0] + d[1] * n[1] + d[2] * n[2]) / sum(counts.values())
+
+
 def test_bigram_probability_matches_a_hand_computation():
     vocab = 12
     model = KneserNey(2, vocab).fit(toy_corpus(vocab=vocab))
@@ -50,18 +60,12 @@ def test_bigram_probability_matches_a_hand_computation():
     total1 = sum(unigram.values())
     d1 = model.discount[1]
 
-    def disc(c, d):
-        return 0 if c == 0 else d[0] if c == 1 else d[1] if c == 2 else d[2]
-
-    def gamma(counts, d):
-        n = [sum(1 for c in counts.values() if c == k) for k in (1, 2)] + [sum(1 for c in counts.values() if c >= 3)]
-        return (d[0] * n[0] + d[1] * n[1] + d[2] * n[2]) / sum(counts.values())
-
-    p1 = (unigram.get(word, 0) - disc(unigram.get(word, 0), d1)) / total1 + gamma(unigram, d1) / vocab
+    seen = unigram.get(word, 0)
+    p1 = (seen - discount_for(seen, d1)) / total1 + backoff_weight(unigram, d1) / vocab
     following = model.counts[2][(prev,)]  # raw bigram counts after `prev`
     d2 = model.discount[2]
     c = following.get(word, 0)
-    expected = max(c - disc(c, d2), 0) / sum(following.values()) + gamma(following, d2) * p1
+    expected = max(c - discount_for(c, d2), 0) / sum(following.values()) + backoff_weight(following, d2) * p1
     assert model.prob(word, [prev]) == pytest.approx(expected, rel=1e-12)
 
 
@@ -71,7 +75,8 @@ def test_lower_orders_use_continuation_counts_except_after_the_begin_symbol():
     unigrams = KneserNey._lower_order_counts(bigrams, Counter())
     assert unigrams == Counter({(1,): 2, (3,): 1, (0,): 1, (2,): 1})  # 3 follows one distinct word
     trigrams = Counter({(BOS, 0, 1): 2, (0, 1, 3): 2, (BOS, 2, 1): 1, (2, 1, 3): 1})
-    assert KneserNey._lower_order_counts(trigrams, bigrams) == Counter(
+    opening_bigrams = Counter({(BOS, 0): 2, (BOS, 2): 1})
+    assert KneserNey._lower_order_counts(trigrams, opening_bigrams) == Counter(
         {(BOS, 0): 2, (BOS, 2): 1, (0, 1): 1, (2, 1): 1, (1, 3): 2})
 
 
@@ -81,13 +86,10 @@ def test_a_sentence_starts_after_one_begin_symbol_as_in_srilm():
     model = KneserNey(3, 12).fit(toy_corpus(vocab=12))
     assert all(BOS not in h[1:] for h in model.counts[3])
     after_bos, d2 = model.counts[2][(BOS,)], model.discount[2]
-    total = sum(after_bos.values())
-    n = [sum(1 for c in after_bos.values() if c == k) for k in (1, 2)]
-    gamma = (d2[0] * n[0] + d2[1] * n[1] + d2[2] * sum(1 for c in after_bos.values() if c >= 3)) / total
     for word in (0, 5, 11):
         c = after_bos.get(word, 0)
-        d = 0 if c == 0 else d2[0] if c == 1 else d2[1] if c == 2 else d2[2]
-        expected = max(c - d, 0) / total + gamma * model.prob(word, [])
+        expected = (max(c - discount_for(c, d2), 0) / sum(after_bos.values())
+                    + backoff_weight(after_bos, d2) * model.prob(word, []))
         assert model.prob(word, [BOS]) == pytest.approx(expected, rel=1e-12)
         assert model.prob(word, [4, 7, BOS]) == model.prob(word, [BOS])  # a new sentence forgets
     logs = model.sentence_log_probs([3, 11])

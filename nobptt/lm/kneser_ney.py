@@ -65,16 +65,17 @@ class KneserNey:
         self.discount: list[tuple[float, float, float]] = []
 
     def fit(self, sentences: Iterable[Sequence[int]]) -> "KneserNey":
-        raw = [Counter() for _ in range(self.order + 1)]  # raw[n]: n-gram counts, index 0 unused
+        top, starts = Counter(), [Counter() for _ in range(self.order)]
+        first = 1 if self.order == 1 else 0  # the begin symbol alone is never an event
         for sentence in sentences:
             self._check_ids(sentence)
             padded = [BOS, *sentence]
-            for n in range(1, self.order + 1):
-                start = 1 if n == 1 else 0  # the begin symbol alone is never an event
-                raw[n].update(tuple(padded[i:i + n]) for i in range(start, len(padded) - n + 1))
-        by_order = {self.order: raw[self.order]}
+            top.update(tuple(padded[i:i + self.order]) for i in range(first, len(padded) - self.order + 1))
+            for n in range(2, min(self.order, len(padded) + 1)):  # the sentence's opening n-grams
+                starts[n][tuple(padded[:n])] += 1
+        by_order = {self.order: top}  # every n-gram type of the text is a key of by_order[n]
         for n in range(self.order - 1, 0, -1):
-            by_order[n] = self._lower_order_counts(raw[n + 1], raw[n])
+            by_order[n] = self._lower_order_counts(by_order[n + 1], starts[n])
         self.counts, self.stats, self.discount = [{}], [{}], [(0.0, 0.0, 0.0)]  # index 0 unused
         for n in range(1, self.order + 1):
             table: dict[tuple[int, ...], dict[int, int]] = defaultdict(dict)
@@ -86,15 +87,14 @@ class KneserNey:
         return self
 
     @staticmethod
-    def _lower_order_counts(higher: Counter, raw: Counter) -> Counter:
-        """Continuation counts of the n-grams (distinct left neighbours among the (n+1)-grams of
-        ``higher``); those that begin with the begin symbol keep their ``raw`` counts."""
+    def _lower_order_counts(higher: Counter, starts: Counter) -> Counter:
+        """Continuation counts of the n-grams: distinct left neighbours among the (n+1)-gram types
+        of ``higher``. The n-grams that open a sentence (``starts``: begin symbol first, raw counts)
+        keep their raw counts, since nothing precedes the begin symbol."""
         lower: Counter = Counter()
         for gram in higher:
             lower[gram[1:]] += 1
-        for gram, count in raw.items():
-            if gram[0] == BOS:  # nothing precedes the begin symbol
-                lower[gram] = count
+        lower.update(starts)
         return lower
 
     def _check_ids(self, ids: Sequence[int]) -> None:
