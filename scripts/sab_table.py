@@ -33,7 +33,9 @@ HEADERS = {"copying": ["recall accuracy (test)", "cross-entropy, nats per recall
 
 def row(record):
     m, task = record["metrics"], record["config"]["task"]["name"]
-    cells = [label(record), str(record["config"]["task"].get("T", "-")), str(eval_length(record) or "-")]
+    cells = [label(record)]
+    if task != "ptb_char":  # episodes have a length T; character PTB is one stream
+        cells += [str(record["config"]["task"]["T"]), str(eval_length(record))]
     if task == "adding":
         cells.append(f"{m['heldout_mse']:.4f}")
     elif task == "ptb_char":
@@ -41,7 +43,7 @@ def row(record):
     else:
         cells += [f"{100 * m['heldout_accuracy']:.1f}%", f"{m['heldout_nll']:.3f}"]
     total = record["config"]["train"]["steps"]
-    cells += [str(updates(record, record["step"])), str(updates(record, total)),
+    cells += [f"{record['parameters']:,}", str(updates(record, record["step"])), str(updates(record, total)),
               f"{record['train_wall_time_s'] / 60:.0f} min"]
     return "| " + " | ".join(cells) + " |"
 
@@ -50,8 +52,8 @@ def main(paths):
     for path in paths:
         records = json.loads(Path(path).read_text())
         task = records[0]["config"]["task"]["name"]
-        columns = ["learner", "trained at T", "tested at T", *HEADERS[task], "best.pt (updates)", "updates",
-                   "training"]
+        lengths = [] if task == "ptb_char" else ["trained at T", "tested at T"]
+        columns = ["learner", *lengths, *HEADERS[task], "parameters", "best.pt (updates)", "updates", "training"]
         print(f"\n{path} ({len(records)} evaluations)\n")
         print("| " + " | ".join(columns) + " |")
         print("|" + "---|" * len(columns))
