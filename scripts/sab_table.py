@@ -33,7 +33,7 @@ HEADERS = {"copying": ["recall accuracy (test)", "cross-entropy, nats per recall
 
 def row(record):
     m, task = record["metrics"], record["config"]["task"]["name"]
-    cells = [label(record)]
+    cells = [label(record), str(record["seed"])]
     if task != "ptb_char":  # episodes have a length T; character PTB is one stream
         cells += [str(record["config"]["task"]["T"]), str(eval_length(record))]
     if task == "adding":
@@ -53,7 +53,7 @@ def main(paths):
         records = json.loads(Path(path).read_text())
         task = records[0]["config"]["task"]["name"]
         lengths = [] if task == "ptb_char" else ["trained at T", "tested at T"]
-        columns = ["learner", *lengths, *HEADERS[task], "parameters", "best.pt (updates)", "updates", "training"]
+        columns = ["learner", "seed", *lengths, *HEADERS[task], "parameters", "best.pt (updates)", "updates", "training"]
         print(f"\n{path} ({len(records)} evaluations)\n")
         print("| " + " | ".join(columns) + " |")
         print("|" + "---|" * len(columns))
