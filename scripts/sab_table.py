@@ -4,13 +4,14 @@ import math
 import sys
 from pathlib import Path
 
+EPISODIC = ("copying", "adding")  # tasks of episodes with a length T; character PTB is one stream
 LEARNERS = {"sab": "SAB", "tbptt5": "LSTM, truncated BPTT (k = 5)", "tbptt10": "LSTM, truncated BPTT (k = 10)",
             "bptt": "LSTM, full BPTT", "selfattn": "LSTM + self-attention, full BPTT"}
 
 
 def label(record):
     name = Path(record["run_dir"]).name.split("_")
-    return LEARNERS.get(name[1] if name[0] in ("copying", "adding") else name[2], record["run_dir"])
+    return LEARNERS.get(name[1] if name[0] in EPISODIC else name[2], record["run_dir"])
 
 
 def eval_length(record):
@@ -34,7 +35,7 @@ HEADERS = {"copying": ["recall accuracy (test)", "cross-entropy, nats per recall
 def row(record):
     m, task = record["metrics"], record["config"]["task"]["name"]
     cells = [label(record), str(record["seed"])]
-    if task != "ptb_char":  # episodes have a length T; character PTB is one stream
+    if task in EPISODIC:
         cells += [str(record["config"]["task"]["T"]), str(eval_length(record))]
     if task == "adding":
         cells.append(f"{m['heldout_mse']:.4f}")
@@ -52,7 +53,7 @@ def main(paths):
     for path in paths:
         records = json.loads(Path(path).read_text())
         task = records[0]["config"]["task"]["name"]
-        lengths = [] if task == "ptb_char" else ["trained at T", "tested at T"]
+        lengths = ["trained at T", "tested at T"] if task in EPISODIC else []
         columns = ["learner", "seed", *lengths, *HEADERS[task], "parameters", "best.pt (updates)", "updates", "training"]
         print(f"\n{path} ({len(records)} evaluations)\n")
         print("| " + " | ".join(columns) + " |")
