@@ -22,6 +22,8 @@ def format_ceilings(ceilings: dict[str, float]) -> str:
     chance = [f"accuracy {100 * ceilings['chance']:.1f}%"] if "chance" in ceilings else []
     chance += [f"cross-entropy {ceilings['chance_nll']:.3f}"] if "chance_nll" in ceilings else []
     chance += [f"MSE {ceilings['chance_mse']:.4f}"] if "chance_mse" in ceilings else []
+    chance += [f"predicting 1 on these episodes MSE {ceilings['constant_mse']:.4f}"] \
+        if "constant_mse" in ceilings else []
     return "; ".join((["ceiling: " + "; ".join(parts)] if parts else []) + (["chance: " + ", ".join(chance)] if chance else []))
 
 
@@ -147,24 +149,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise cfg.ConfigError(f"{run_dir / args.checkpoint} not found; checkpoints there: "
                               f"{sorted(p.name for p in run_dir.glob('*.pt')) or 'none'}")
     run = prepare(config, run_dir, resume=True, read_only=True, checkpoint=args.checkpoint)
-    device = config["train"]["device"]
-    if args.split != "heldout":
-        try:
-            stream = build_stream(config, args.split, device)
-        except ValueError as err:
-            raise cfg.ConfigError(f"--split {args.split}: {err}") from err
-        run.trainer.make_eval_stream = lambda: stream  # evaluated once below
+    try:
+        stream = build_stream(config, args.split, config["train"]["device"])
+    except ValueError as err:
+        raise cfg.ConfigError(f"--split {args.split}: {err}") from err
+    run.trainer.make_eval_stream = lambda: stream  # evaluated once below
     started = time.perf_counter()
     metrics = run.trainer.evaluate()
     seconds = time.perf_counter() - started
+    eval_ceilings = stream.ceilings()  # this split's own reference levels (e.g. adding's constant_mse)
     print(f"{args.split} ({args.checkpoint}): " + format_row({"step": run.trainer.step, **metrics,
-                                                            "wall_time_s": seconds}, run.ceilings))
+                                                            "wall_time_s": seconds}, eval_ceilings))
     if args.out:
         from nobptt.report import append_eval_record
 
         command = "nobptt " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         path = append_eval_record(Path(args.out), run_dir, meta, config, command, args.checkpoint,
-                                  run.trainer.step, args.split, metrics, seconds, args.overrides)
+                                  run.trainer.step, args.split, metrics, seconds, args.overrides, eval_ceilings)
         print(f"recorded in {path}")
     return 0
 

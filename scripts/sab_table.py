@@ -29,7 +29,18 @@ def updates(record, step):
 
 
 HEADERS = {"copying": ["recall accuracy (test)", "cross-entropy, nats per recalled symbol"],
-           "adding": ["MSE (test)"], "ptb_char": ["bits per character (test)"]}
+           "adding": ["MSE (test)", "MSE of predicting 1, same episodes"], "ptb_char": ["bits per character (test)"]}
+
+
+def constant_mse(record):
+    """MSE of predicting 1 on the evaluated episodes: recorded since eval_ceilings existed, redrawn
+    from the record's config (the episodes are a function of it) for older records."""
+    recorded = record.get("eval_ceilings", {}).get("constant_mse")
+    if recorded is not None:
+        return recorded
+    from nobptt.run import build_stream
+
+    return build_stream(record["config"], record["split"], "cpu").ceilings()["constant_mse"]
 
 
 def row(record):
@@ -38,7 +49,7 @@ def row(record):
     if task in EPISODIC:
         cells += [str(record["config"]["task"]["T"]), str(eval_length(record))]
     if task == "adding":
-        cells.append(f"{m['heldout_mse']:.4f}")
+        cells += [f"{m['heldout_mse']:.4f}", f"{constant_mse(record):.4f}"]
     elif task == "ptb_char":
         cells.append(f"{m['heldout_nll'] / math.log(2):.3f}")
     else:

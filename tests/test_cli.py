@@ -1,4 +1,4 @@
-"""The command line, end to end on real ssMNIST (small sizes so it stays fast)."""
+"""The command line, end to end on real ssMNIST and the adding task (small sizes so it stays fast)."""
 import json
 
 import pytest
@@ -71,3 +71,17 @@ def test_missing_data_is_named(tmp_path, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "train-images-idx3-ubyte.gz not found" in err and "NOBPTT_DATA" in err
+
+
+def test_eval_on_test_split_records_that_splits_reference_levels(tmp_path, capsys):
+    run, out = tmp_path / "run", tmp_path / "adding.json"
+    small = ["--set", "task.T=6", "--set", "task.eval_sequences=32", "--set", "task.eval_batch_size=16",
+             "--set", "model.hidden=8", "--set", "train.eval_every=0", "--set", "train.progress=false"]
+    assert main(["train", "adding_sab", "--steps", "60", "--run-dir", str(run), *small]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(run), "--split", "test", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    (record,) = json.loads(out.read_text())
+    constant = record["eval_ceilings"]["constant_mse"]
+    assert record["split"] == "test" and constant != pytest.approx(1 / 6, abs=1e-4)  # 32 sums, not the expectation
+    assert f"predicting 1 on these episodes MSE {constant:.4f}" in printed

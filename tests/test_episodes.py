@@ -64,6 +64,18 @@ def test_chance_levels_are_reported():
     assert EpisodeStream("adding", 3, 2, 0).ceilings()["chance_mse"] == pytest.approx(1 / 6)
 
 
+def test_adding_heldout_reports_the_constant_predictor_on_its_own_episodes():
+    stream = EpisodeStream("adding", 8, 4, 3, heldout=True, episodes=5)
+    constant_mse = stream.ceilings()["constant_mse"]  # computed before the stream is read
+    sums = []
+    for _ in range(5 * 8):
+        batch = stream.next_batch()
+        if batch.ends_sequence:
+            sums.append(batch.target_value[:, 0])
+    assert constant_mse == pytest.approx(float(((torch.cat(sums) - 1) ** 2).mean()), abs=1e-6)
+    assert "constant_mse" not in EpisodeStream("adding", 8, 4, 3).ceilings()  # endless: no finite set
+
+
 def test_bad_lengths_are_refused():
     with pytest.raises(ValueError, match="T >= 1"):
         EpisodeStream("copying", 0, 2, 0)
