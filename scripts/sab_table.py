@@ -9,9 +9,14 @@ LEARNERS = {"sab": "SAB", "tbptt5": "LSTM, truncated BPTT (k = 5)", "tbptt10": "
             "bptt": "LSTM, full BPTT", "selfattn": "LSTM + self-attention, full BPTT"}
 
 
-def label(record):
+def learner_key(record):
+    """The learner's short name in a run folder: copying_sab_T100_s0, ptb_char_tbptt10_s0."""
     name = Path(record["run_dir"]).name.split("_")
-    return LEARNERS.get(name[1] if name[0] in EPISODIC else name[2], record["run_dir"])
+    return name[1] if name[0] in EPISODIC else name[2]
+
+
+def label(record):
+    return LEARNERS.get(learner_key(record), record["run_dir"])
 
 
 def eval_length(record):
@@ -60,6 +65,13 @@ def row(record):
     return "| " + " | ".join(cells) + " |"
 
 
+def order(record):
+    """Rows grouped by training length, then learner (in LEARNERS' order), seed and tested length."""
+    key = learner_key(record)
+    rank = list(LEARNERS).index(key) if key in LEARNERS else len(LEARNERS)
+    return record["config"]["task"].get("T") or 0, rank, record["seed"], eval_length(record) or 0
+
+
 def main(paths):
     for path in paths:
         records = json.loads(Path(path).read_text())
@@ -69,7 +81,7 @@ def main(paths):
         print(f"\n{path} ({len(records)} evaluations)\n")
         print("| " + " | ".join(columns) + " |")
         print("|" + "---|" * len(columns))
-        for record in records:
+        for record in sorted(records, key=order):
             print(row(record))
 
 
