@@ -133,15 +133,17 @@ def append_eval_record(path: Path, run_dir: Path, meta: dict[str, Any], config: 
                        checkpoint: str, step: int, split: str, metrics: dict[str, float], seconds: float,
                        overrides: list[str], eval_ceilings: dict[str, float] | None = None) -> Path:
     """Add one evaluation of a run's checkpoint to the JSON list at ``path`` (written atomically),
-    replacing an earlier record of the same run, checkpoint, split and overrides. ``ceilings`` are
-    the training stream's reference levels, ``eval_ceilings`` those of the evaluated stream."""
+    replacing an earlier record of the same run, checkpoint, split and overrides. The record's
+    "ceilings" are the training stream's reference levels, its "eval_ceilings" (``eval_ceilings``)
+    those of the evaluated stream."""
     rows = MetricsLog(Path(run_dir) / "metrics.jsonl").rows()
     record = {
         "run_dir": str(run_dir), "experiment": meta.get("experiment"), "train_command": meta.get("command"),
         "eval_command": command, "config": config, "seed": config["train"]["seed"], "checkpoint": checkpoint,
         "step": step, "split": split, "overrides": overrides, "metrics": metrics,
         "ceilings": meta.get("ceilings", {}), "eval_ceilings": eval_ceilings or {},
-        "parameters": meta.get("parameters"), "train_wall_time_s": rows[-1]["wall_time_s"] if rows else None, "eval_wall_time_s": round(seconds, 2),
+        "parameters": meta.get("parameters"), "train_wall_time_s": rows[-1]["wall_time_s"] if rows else None,
+        "eval_wall_time_s": round(seconds, 2),
         "trained_on": {k: meta.get(k) for k in ("hardware", "device", "torch", "commit")},
         "evaluated_on": environment(config["train"]["device"]),
         "evaluated_at": time.strftime("%Y-%m-%dT%H:%M:%S"),

@@ -18,7 +18,8 @@ generator, so a stream is deterministic from its seed; a held-out stream is a fi
   in the second; target = the sum of the two marked values, read at the last step (regression,
   ``Batch.target_value``; weight 1 at the last step only). Predicting the mean, 1, scores
   MSE = Var(U1 + U2) = 1/6 in expectation; on a finite held-out set of n sums the same constant
-  scores within about 0.2/sqrt(n) of it (0.009 for 512), so a held-out adding stream also reports
+  scores 1/6 give or take a standard error of 0.197/sqrt(n) (0.009 for n = 512; the sd of
+  (U1 + U2 - 1)^2 is sqrt(1/15 - 1/36)), so a held-out adding stream also reports
   that constant's MSE on exactly its own episodes (``constant_mse``): a model at that level has
   learned nothing beyond the mean.
 """
