@@ -4,6 +4,8 @@ import math
 import sys
 from pathlib import Path
 
+from nobptt.tasks.episodes import RECALL
+
 EPISODIC = ("copying", "adding")  # tasks of episodes with a length T; character PTB is one stream
 LEARNERS = {"sab": "SAB", "tbptt5": "LSTM, truncated BPTT (k = 5)", "tbptt10": "LSTM, truncated BPTT (k = 10)",
             "bptt": "LSTM, full BPTT", "selfattn": "LSTM + self-attention, full BPTT"}
@@ -20,16 +22,15 @@ def label(record):
 
 
 def eval_length(record):
-    for override in record["overrides"]:
-        if override.startswith("task.eval_T="):
-            return int(override.split("=")[1])
-    return record["config"]["task"].get("T")
+    """The tested length: the record's config is the resolved one, eval --set overrides included."""
+    task = record["config"]["task"]
+    return task.get("eval_T") or task.get("T")
 
 
 def updates(record, step):
     """Optimizer updates in ``step`` time steps: one per episode (copying, adding) or window."""
     task, model = record["config"]["task"], record["config"]["model"]
-    length = {"copying": task.get("T", 0) + 20, "adding": task.get("T", 0)}.get(task["name"]) or model["window"]
+    length = {"copying": task.get("T", 0) + 2 * RECALL, "adding": task.get("T", 0)}.get(task["name"]) or model["window"]
     return step // length
 
 
