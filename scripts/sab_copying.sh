@@ -5,12 +5,15 @@
 # episodes; models trained at T = 100 are also tested at T = 200, 500, 1000 (transfer).
 # Every evaluation is appended to results/sab_copying.json with its provenance.
 # Usage: bash scripts/sab_copying.sh [T ...]
-#   env: UPDATES (default 1500), LEARNERS (default "sab tbptt5 bptt selfattn"), SEED (default 0)
+#   env: UPDATES (default 1500), LEARNERS (default "sab tbptt5 bptt selfattn"), SEED (default 0),
+#        EVAL_EVERY (updates between validations, default 100), TAG (appended to the run folder,
+#        e.g. TAG=u20000 for a longer run beside the 3,000-update one), OUT (results file)
 set -euo pipefail
 . "$(dirname "$0")/sab_train_or_resume.sh"
 UPDATES=${UPDATES:-1500}
 SEED=${SEED:-0}
 OUT=${OUT:-results/sab_copying.json}
+EVAL_EVERY=${EVAL_EVERY:-100}
 declare -A LEARNER=(
   [sab]=""                                                                # k_trunc 5, k_top 5, k_att 2
   [tbptt5]="--set model.attention=none --set model.k_trunc=5"             # LSTM, truncated BPTT (k = 5)
@@ -20,9 +23,9 @@ declare -A LEARNER=(
 for T in ${@:-100 200 300}; do
   L=$((T + 20))
   for name in ${LEARNERS:-sab tbptt5 bptt selfattn}; do
-    run="runs/copying_${name}_T${T}_s${SEED}"
+    run="runs/copying_${name}_T${T}_s${SEED}${TAG:+_$TAG}"
     # shellcheck disable=SC2086
-    train_or_resume "$run" copying_sab --seed "$SEED" --set task.T="$T" --set train.steps=$((UPDATES * L)) --set train.eval_every=$((100 * L)) --set train.checkpoint_every=$((100 * L)) --set train.epoch_steps=$((20 * L)) ${LEARNER[$name]}
+    train_or_resume "$run" copying_sab --seed "$SEED" --set task.T="$T" --set train.steps=$((UPDATES * L)) --set train.eval_every=$((EVAL_EVERY * L)) --set train.checkpoint_every=$((EVAL_EVERY * L)) --set train.epoch_steps=$((20 * L)) ${LEARNER[$name]}
     nobptt eval "$run" --checkpoint best.pt --split test --out "$OUT"
     if [ "$T" = 100 ]; then
       for long in 200 500 1000; do

@@ -3,6 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from nobptt.learners import sab
 from nobptt.learners.sab import SABConfig, SABLearner, sparse_weights
 from nobptt.tasks.base import Batch
 from nobptt.tasks.episodes import EpisodeStream
@@ -77,7 +78,11 @@ def oracle_full_bptt_loss(model, steps):
     return total
 
 
-def test_sab_with_every_memory_kept_and_no_truncation_matches_full_bptt():
+@pytest.mark.parametrize("chunk", [32, 3])
+def test_sab_with_every_memory_kept_and_no_truncation_matches_full_bptt(chunk, monkeypatch):
+    """chunk: the one-graph path keeps its memories in chunks (13 memories here: one chunk, or
+    four of 3 and a tail of 1)."""
+    monkeypatch.setattr(sab._GraphMemories, "CHUNK", chunk)
     steps = episode()
     model = learner(k_top=len(steps), k_att=2, k_trunc=0)
     learn_episode(model, steps)

@@ -134,11 +134,13 @@ class SABLearner(Learner):
         zero = torch.zeros_like(h)
         return [zero], [self.scorer.key(zero)]
 
-    def _step(self, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor, memories: torch.Tensor | None,
-              keys: torch.Tensor | None, selected: torch.Tensor | None = None):
+    def _step(self, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor,
+              memories: torch.Tensor | list[torch.Tensor] | None, keys: torch.Tensor | None,
+              selected: torch.Tensor | None = None):
         """One step: (h, c, output, kept). ``memories`` (B, M, H) and ``keys`` (B, M, A) are every
         memory, or, with ``selected`` given, only the ones to attend to (already chosen): the
-        softmax over kept scores needs no others. ``kept`` (B, k) indexes the memories kept (None
+        softmax over kept scores needs no others. ``memories`` may also be a list of (B, M_j, H)
+        chunks, M in all (see _GraphMemories). ``kept`` (B, k) indexes the memories kept (None
         when all were)."""
         h_hat, c = self.cell(x, (h, c))
         if not self.attend:
@@ -148,7 +150,7 @@ class SABLearner(Learner):
         if selected is None and self.k_top is not None and scores.shape[1] > self.k_top:
             kept = scores.topk(self.k_top, dim=-1).indices
         weights = sparse_weights(scores, self.k_top) if selected is None else torch.softmax(scores, -1)
-        summary = torch.bmm(weights.unsqueeze(1), memories).squeeze(1)
+        summary = _weighted_sum(weights, memories)
         h = h_hat + summary
         return h, c, self.head(torch.cat([h, summary], dim=-1)), kept
 
@@ -174,17 +176,15 @@ class SABLearner(Learner):
     def sequence_loss(self, steps: list[Batch], h: torch.Tensor, c: torch.Tensor):
         """Mean loss of the sequence in one autograd graph, the state cut every k_trunc steps and
         the memories not cut: the release's semantics. Returns (loss, last output, h, c)."""
-        memories, keys = self._fresh_memories(h)
+        memory = _GraphMemories(*self._fresh_memories(h)) if self.attend else None
         total, norm, out = 0.0, self._normaliser(steps), None
         for i, batch in enumerate(steps):
             if self.config.k_trunc and i and i % self.config.k_trunc == 0:
                 h, c = h.detach(), c.detach()
-            stacked = (torch.stack(memories, 1), torch.stack(keys, 1)) if self.attend else (None, None)
-            h, c, out, _ = self._step(batch.x, h, c, *stacked)
+            h, c, out, _ = self._step(batch.x, h, c, *(memory.view() if self.attend else (None, None)))
             total = total + self._step_loss(out, batch) / norm
             if self._stores(i):
-                memories.append(h)
-                keys.append(self.scorer.key(h))
+                memory.append(h, self.scorer.key(h))
         return total, out, h, c
 
     # -- training: block by block, last to first (bounded memory) ------------------------------
@@ -328,6 +328,50 @@ class _MemoryBuffer:
 
     def view(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self.memories[:, :self.count], self.keys[:, :self.count]
+
+
+class _GraphMemories:
+    """Memories and keys inside an autograd graph (one-graph training: full BPTT with attention,
+    the release's semantics), kept as chunks of CHUNK stacked memories plus a short tail.
+
+    Stacking every memory at every step would make each step save a fresh (B, M, H) copy for
+    the backward of its weighted sum, O(T^2 H) saved floats per sequence, and split its gradient
+    into M pieces: measured, most of the dense self-attention baseline's time per update went to
+    allocating and freeing those copies. The weighted sum is instead taken chunk by chunk
+    (_weighted_sum), which saves only references to the shared chunks."""
+
+    CHUNK = 32
+
+    def __init__(self, memories: list[torch.Tensor], keys: list[torch.Tensor]) -> None:
+        self.chunks: list[torch.Tensor] = []
+        self.chunk_keys: list[torch.Tensor] = []
+        self.tail, self.tail_keys = list(memories), list(keys)
+
+    def append(self, memory: torch.Tensor, key: torch.Tensor) -> None:
+        self.tail.append(memory)
+        self.tail_keys.append(key)
+        if len(self.tail) == self.CHUNK:
+            self.chunks.append(torch.stack(self.tail, 1))
+            self.chunk_keys.append(torch.stack(self.tail_keys, 1))
+            self.tail, self.tail_keys = [], []
+
+    def view(self) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """(memory chunks, keys (B, M, A)) in storage order."""
+        tail = [torch.stack(self.tail, 1)] if self.tail else []
+        tail_keys = [torch.stack(self.tail_keys, 1)] if self.tail_keys else []
+        return self.chunks + tail, torch.cat(self.chunk_keys + tail_keys, 1)
+
+
+def _weighted_sum(weights: torch.Tensor, memories: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
+    """sum_i weights[b, i] memories[b, i] as (B, H), memories one tensor or a list of chunks."""
+    if isinstance(memories, torch.Tensor):
+        return torch.bmm(weights.unsqueeze(1), memories).squeeze(1)
+    summary, start = None, 0
+    for chunk in memories:
+        part = torch.bmm(weights[:, None, start:start + chunk.shape[1]], chunk).squeeze(1)
+        summary = part if summary is None else summary + part
+        start += chunk.shape[1]
+    return summary
 
 
 def _take_rows(pool: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
