@@ -74,7 +74,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from nobptt import config as cfg
     from nobptt.run import new_run_dir, prepare, read_run_config
 
-    command = "nobptt " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = _command(args)
     if args.resume:
         meta = read_run_config(Path(args.resume))
         experiment, raw = meta["experiment"], meta["config"]
@@ -163,7 +163,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.out:
         from nobptt.report import append_eval_record
 
-        command = "nobptt " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        command = _command(args)
         path = append_eval_record(Path(args.out), run_dir, meta, config, command, args.checkpoint,
                                   run.trainer.step, args.split, metrics, seconds, args.overrides, eval_ceilings)
         print(f"recorded in {path}")
@@ -241,7 +241,7 @@ def cmd_bench_speed(args: argparse.Namespace) -> int:
 def cmd_lm_evaluate(args: argparse.Namespace) -> int:
     from nobptt.lm.evaluate import evaluate_run
 
-    command = "nobptt " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = _command(args)
     result = evaluate_run(Path(args.run_dir), args.checkpoint, args.device or "", command=command)
     mix = result["mixture"]
     print(f"step {result['step']} ({args.checkpoint}); mixture fitted on validation: model {mix['model']:.4f}, "
@@ -261,7 +261,7 @@ def cmd_lm_evaluate(args: argparse.Namespace) -> int:
 def cmd_lm_ngram(args: argparse.Namespace) -> int:
     from nobptt.lm.ngram import evaluate_ngram
 
-    command = "nobptt " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = _command(args)
     result = evaluate_ngram(args.order, args.data_dir, Path(args.out), command=command)
     for split in ("valid", "test"):
         r = result[split]
@@ -337,12 +337,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _command(args: argparse.Namespace) -> str:
+    """The command line as run (recorded with every run and result)."""
+    return "nobptt " + " ".join(shlex.quote(a) for a in args.argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     from nobptt.config import ConfigError
     from nobptt.data.download import DataError
     from nobptt.train.trainer import DivergedError
 
     args = build_parser().parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else list(argv)
     try:
         return args.func(args)
     except (ConfigError, DataError, DivergedError, FileNotFoundError) as err:

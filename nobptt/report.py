@@ -139,6 +139,7 @@ def append_eval_record(path: Path, run_dir: Path, meta: dict[str, Any], config: 
     rows = MetricsLog(Path(run_dir) / "metrics.jsonl").rows()
     record = {
         "run_dir": str(run_dir), "experiment": meta.get("experiment"), "train_command": meta.get("command"),
+        "train_resumed": meta.get("resumed", []),
         "eval_command": command, "config": config, "seed": config["train"]["seed"], "checkpoint": checkpoint,
         "step": step, "split": split, "overrides": overrides, "metrics": metrics,
         "ceilings": meta.get("ceilings", {}), "eval_ceilings": eval_ceilings or {},

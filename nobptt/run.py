@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,12 +71,26 @@ def prepare(config: dict[str, dict[str, Any]], run_dir: Path, resume: bool = Fal
     trainer = Trainer(learner, stream, train_cfg, run_dir, make_eval, ceilings)
     if resume:
         trainer.resume(Path(run_dir) / checkpoint if checkpoint else None, truncate_log=not read_only)
+        if not read_only:
+            _note_resume(Path(run_dir), config, command, trainer.step, train_cfg.device)
     else:
         meta = {"experiment": experiment, "command": command, "config": config,
                 "parameters": count_parameters(learner), "ceilings": ceilings,
                 **environment(train_cfg.device)}
         (Path(run_dir) / "config.json").write_text(json.dumps(meta, indent=2))
     return Run(trainer, config, ceilings)
+
+
+def _note_resume(run_dir: Path, config: dict[str, dict[str, Any]], command: str, step: int, device: str) -> None:
+    """Keep a resumed run's provenance in its config.json: "config" becomes the one now in effect
+    (a resume may extend train.steps), "command" stays the first, and "resumed" lists each resume
+    with its command, the step it continued from and the machine and commit it ran on."""
+    meta = read_run_config(run_dir)
+    meta["config"] = config
+    meta.setdefault("resumed", []).append({"command": command, "at_step": step, **environment(device)})
+    tmp = run_dir / "config.json.tmp"
+    tmp.write_text(json.dumps(meta, indent=2))
+    os.replace(tmp, run_dir / "config.json")
 
 
 def read_run_config(run_dir: Path) -> dict[str, Any]:

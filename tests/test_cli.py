@@ -46,6 +46,14 @@ def test_resume_continues_a_run(tmp_path):
     assert main(["train", "--resume", str(run), "--steps", "150", *base]) == 0
     steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert steps == [50, 100, 100, 150] or steps == [50, 100, 150]
+    meta = json.loads((run / "config.json").read_text())
+    assert meta["config"]["train"]["steps"] == 150  # the config in effect, extended by the resume
+    assert "--steps 100" in meta["command"] and "--resume" not in meta["command"]
+    [resumed] = meta["resumed"]
+    assert resumed["at_step"] == 100 and "--steps 150" in resumed["command"] and resumed["commit"]
+    assert main(["eval", str(run), "--out", str(tmp_path / "evals.json")]) == 0
+    [record] = json.loads((tmp_path / "evals.json").read_text())
+    assert record["config"]["train"]["steps"] == 150 and record["train_resumed"] == meta["resumed"]
 
 
 @pytest.mark.parametrize("args,message", [

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Continue a finished copying run for more updates in a new run folder, then test it like
+# sab_copying.sh does (test split, and transfer to T = 200, 500, 1000 when trained at T = 100).
+# The source folder is left as it is (its results stay valid); the copy's config.json keeps the
+# first training command and lists the resume ("resumed": command, step, machine, commit).
+# Usage: bash scripts/sab_continue.sh SRC_RUN DST_RUN UPDATES     (UPDATES: the new total)
+#   env: OUT (results file, default results/sab_copying_long.json)
+set -euo pipefail
+SRC=$1 DST=$2 UPDATES=$3
+OUT=${OUT:-results/sab_copying_long.json}
+T=$(python -c "import json,sys; print(json.load(open(sys.argv[1]))['config']['task']['T'])" "$SRC/config.json")
+L=$((T + 20))
+if [ ! -d "$DST" ]; then
+  [ -f "$SRC/summary.json" ] || { echo "sab_continue: $SRC has not finished (no summary.json); resume it instead" >&2; exit 2; }
+  cp -r "$SRC" "$DST.tmp" && rm "$DST.tmp/summary.json" && mv "$DST.tmp" "$DST"
+fi
+[ -f "$DST/summary.json" ] || nobptt train --resume "$DST" --steps $((UPDATES * L))
+nobptt eval "$DST" --checkpoint best.pt --split test --out "$OUT"
+if [ "$T" = 100 ]; then
+  for long in 200 500 1000; do
+    nobptt eval "$DST" --checkpoint best.pt --split test --set task.eval_T="$long" --out "$OUT"
+  done
+fi
