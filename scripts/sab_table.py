@@ -67,10 +67,12 @@ def row(record):
 
 
 def order(record):
-    """Rows grouped by training length, then learner (in LEARNERS' order), seed and tested length."""
+    """Rows grouped by training length, then learner (in LEARNERS' order), seed, training budget
+    (a run and its continuation) and tested length."""
     key = learner_key(record)
     rank = list(LEARNERS).index(key) if key in LEARNERS else len(LEARNERS)
-    return record["config"]["task"].get("T") or 0, rank, record["seed"], eval_length(record) or 0
+    return (record["config"]["task"].get("T") or 0, rank, record["seed"], record["config"]["train"]["steps"],
+            eval_length(record) or 0)
 
 
 def main(paths):
