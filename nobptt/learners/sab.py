@@ -336,9 +336,10 @@ class _GraphMemories:
 
     Stacking every memory at every step would make each step save a fresh (B, M, H) copy for
     the backward of its weighted sum, O(T^2 H) saved floats per sequence, and split its gradient
-    into M pieces: measured, most of the dense self-attention baseline's time per update went to
-    allocating and freeing those copies. The weighted sum is instead taken chunk by chunk
-    (_weighted_sum), which saves only references to the shared chunks."""
+    into M pieces. The weighted sum is instead taken chunk by chunk (_weighted_sum), which saves
+    only references to the shared chunks: measured (nobptt bench memory), dense self-attention at
+    T = 1000 then holds 2,241 MiB for backward instead of 6,023, and takes 18.7 s per update
+    instead of 29.1 (README, "Memory against T")."""
 
     CHUNK = 32
 
