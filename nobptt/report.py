@@ -7,7 +7,6 @@ given per seed and as mean and standard deviation over seeds.
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import time
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 
 from nobptt.environment import environment
 from nobptt.run import read_run_config
+from nobptt.train.checkpoint import save_json
 from nobptt.train.metrics import MetricsLog
 
 HEADLINES = ("prequential_accuracy", "heldout_accuracy")
@@ -81,9 +81,8 @@ def record_result(run_dirs: list[Path], name: str, out_dir: Path, note: str = ""
         "run_dirs": [r["run_dir"] for r in runs],
         "curves": [{"seed": r["meta"]["config"]["train"]["seed"], "rows": r["rows"]} for r in runs],
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}.json"
-    path.write_text(json.dumps(result, indent=1))
+    save_json(result, path, indent=1)
     plot_curves([runs_to_curve(r) for r in runs], result["ceilings"], path.with_suffix(".png"), name, labels)
     return path
 
@@ -155,8 +154,5 @@ def append_eval_record(path: Path, run_dir: Path, meta: dict[str, Any], config: 
     records = json.loads(path.read_text()) if path.exists() else []
     key = (str(run_dir), checkpoint, split, overrides)
     records = [r for r in records if (r["run_dir"], r["checkpoint"], r["split"], r["overrides"]) != key] + [record]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(records, indent=1))
-    os.replace(tmp, path)
+    save_json(records, path, indent=1)
     return path

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from nobptt.learners.base import Learner, count_parameters
 from nobptt.learners.registry import build_learner
 from nobptt.tasks.base import Stream
 from nobptt.tasks.registry import get_task_spec
+from nobptt.train.checkpoint import save_json
 from nobptt.train.trainer import Trainer, seed_everything
 
 
@@ -77,7 +77,7 @@ def prepare(config: dict[str, dict[str, Any]], run_dir: Path, resume: bool = Fal
         meta = {"experiment": experiment, "command": command, "config": config,
                 "parameters": count_parameters(learner), "ceilings": ceilings,
                 **environment(train_cfg.device)}
-        (Path(run_dir) / "config.json").write_text(json.dumps(meta, indent=2))
+        save_json(meta, Path(run_dir) / "config.json")
     return Run(trainer, config, ceilings)
 
 
@@ -88,9 +88,7 @@ def _note_resume(run_dir: Path, config: dict[str, dict[str, Any]], command: str,
     meta = read_run_config(run_dir)
     meta["config"] = config
     meta.setdefault("resumed", []).append({"command": command, "at_step": step, **environment(device)})
-    tmp = run_dir / "config.json.tmp"
-    tmp.write_text(json.dumps(meta, indent=2))
-    os.replace(tmp, run_dir / "config.json")
+    save_json(meta, run_dir / "config.json")
 
 
 def read_run_config(run_dir: Path) -> dict[str, Any]:

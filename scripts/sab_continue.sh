@@ -6,6 +6,7 @@
 # Usage: bash scripts/sab_continue.sh SRC_RUN DST_RUN UPDATES     (UPDATES: the new total)
 #   env: OUT (results file, default results/sab_copying_long.json)
 set -euo pipefail
+. "$(dirname "$0")/sab_train_or_resume.sh"
 SRC=$1 DST=$2 UPDATES=$3
 OUT=${OUT:-results/sab_copying_long.json}
 T=$(python -c "import json,sys; print(json.load(open(sys.argv[1]))['config']['task']['T'])" "$SRC/config.json")
@@ -15,9 +16,4 @@ if [ ! -d "$DST" ]; then
   cp -r "$SRC" "$DST.tmp" && rm "$DST.tmp/summary.json" && mv "$DST.tmp" "$DST"
 fi
 [ -f "$DST/summary.json" ] || nobptt train --resume "$DST" --steps $((UPDATES * L))
-nobptt eval "$DST" --checkpoint best.pt --split test --out "$OUT"
-if [ "$T" = 100 ]; then
-  for long in 200 500 1000; do
-    nobptt eval "$DST" --checkpoint best.pt --split test --set task.eval_T="$long" --out "$OUT"
-  done
-fi
+test_copying "$DST" "$T" "$OUT"

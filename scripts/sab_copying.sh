@@ -26,11 +26,6 @@ for T in ${@:-100 200 300}; do
     run="runs/copying_${name}_T${T}_s${SEED}${TAG:+_$TAG}"
     # shellcheck disable=SC2086
     train_or_resume "$run" copying_sab --seed "$SEED" --set task.T="$T" --set train.steps=$((UPDATES * L)) --set train.eval_every=$((EVAL_EVERY * L)) --set train.checkpoint_every=$((EVAL_EVERY * L)) --set train.epoch_steps=$((20 * L)) ${LEARNER[$name]}
-    nobptt eval "$run" --checkpoint best.pt --split test --out "$OUT"
-    if [ "$T" = 100 ]; then
-      for long in 200 500 1000; do
-        nobptt eval "$run" --checkpoint best.pt --split test --set task.eval_T="$long" --out "$OUT"
-      done
-    fi
+    test_copying "$run" "$T" "$OUT"
   done
 done
