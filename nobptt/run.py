@@ -59,6 +59,8 @@ def prepare(config: dict[str, dict[str, Any]], run_dir: Path, resume: bool = Fal
     checkpoint is loaded to be evaluated, so the run folder (its metrics log) is left untouched."""
     train_cfg = TrainConfig(**config["train"])
     _check_device(train_cfg.device)
+    if not resume:
+        _check_fresh_run_dir(Path(run_dir))
     if train_cfg.threads:
         torch.set_num_threads(train_cfg.threads)
     seed_everything(train_cfg.seed)
@@ -79,6 +81,17 @@ def prepare(config: dict[str, dict[str, Any]], run_dir: Path, resume: bool = Fal
                 **environment(train_cfg.device)}
         save_json(meta, Path(run_dir) / "config.json")
     return Run(trainer, config, ceilings)
+
+
+def _check_fresh_run_dir(run_dir: Path) -> None:
+    """A new run may not overwrite one that can be resumed or has finished; a folder left by an
+    attempt killed before its first checkpoint is reused, its metrics log started afresh (rows
+    from the killed attempt would otherwise precede the new run's in the curves)."""
+    for name in ("checkpoint.pt", "summary.json"):
+        if (run_dir / name).exists():
+            raise ConfigError(f"{run_dir} already holds a run ({name}); continue it with `nobptt train "
+                              f"--resume {run_dir}` or choose another --run-dir")
+    (run_dir / "metrics.jsonl").unlink(missing_ok=True)
 
 
 def _note_resume(run_dir: Path, config: dict[str, dict[str, Any]], command: str, step: int, device: str) -> None:

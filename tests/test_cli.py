@@ -39,7 +39,7 @@ def test_short_run_learns_well_above_chance_then_eval_and_report(tmp_path, capsy
     assert (tmp_path / "results" / "smoke.png").stat().st_size > 1000
 
 
-def test_resume_continues_a_run(tmp_path):
+def test_resume_continues_a_run(tmp_path, capsys):
     run = tmp_path / "run"
     base = ["--set", "train.eval_every=0", *SMALL]
     assert main(["train", "--steps", "100", "--run-dir", str(run), *base]) == 0
@@ -54,6 +54,17 @@ def test_resume_continues_a_run(tmp_path):
     assert main(["eval", str(run), "--out", str(tmp_path / "evals.json")]) == 0
     [record] = json.loads((tmp_path / "evals.json").read_text())
     assert record["config"]["train"]["steps"] == 150 and record["train_resumed"] == meta["resumed"]
+    assert main(["train", "--steps", "100", "--run-dir", str(run), *base]) == 2  # would overwrite it
+    assert "already holds a run" in capsys.readouterr().err
+
+
+def test_a_new_run_restarts_the_log_of_an_attempt_killed_before_its_first_checkpoint(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.jsonl").write_text(json.dumps({"step": 50, "loss": 9.0}) + "\n")
+    assert main(["train", "--steps", "100", "--run-dir", str(run), "--set", "train.eval_every=0", *SMALL]) == 0
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [50, 100] and all(r.get("loss") != 9.0 for r in rows)
 
 
 @pytest.mark.parametrize("args,message", [

@@ -104,5 +104,6 @@ def test_sgd_step_decay_in_the_trainer(tmp_path):
         trainer.train_step()
         lrs.append(trainer.optimizer.param_groups[0]["lr"])
     assert lrs[13] == 1.0 and lrs[14] == 0.5 and lrs[23] == 0.5 and lrs[24] == 0.25
+    assert [0.5 ** trainer._decays_done(i + 1) for i in range(30)] == lrs  # what a resume sets
     with pytest.raises(ValueError, match="optimizer"):
         Trainer(model(), Steps(), TrainConfig(optimizer="rmsprop"), tmp_path)

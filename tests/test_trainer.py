@@ -91,3 +91,17 @@ def test_loading_an_earlier_checkpoint_to_evaluate_keeps_the_metrics_log(tmp_pat
     assert reader.step == 20 and (tmp_path / "metrics.jsonl").read_text() == log
     reader.resume(tmp_path / "early.pt")  # continuing from it: the later rows will be redone
     assert max(json.loads(r)["step"] for r in (tmp_path / "metrics.jsonl").read_text().splitlines()) == 20
+
+
+def test_resume_trains_with_the_learning_rate_of_the_config_in_effect(tmp_path):
+    make_trainer(tmp_path, steps=20, name="lstm", **LSTM_SMALL).run()
+
+    def resumed_lrs(**model):
+        trainer = make_trainer(tmp_path, steps=40, name="lstm", **{**LSTM_SMALL, **model})
+        trainer.config.lr_decay, trainer.config.lr_decay_from = 0.1, 20
+        trainer.config.lr_decay_every = 1000
+        trainer.resume()
+        return [group["lr"] for group in trainer.optimizer.param_groups]
+    # the saved optimizer state holds the old lr; the resumed run takes the new config's
+    assert resumed_lrs(lr=0.02, classifier_lr=0.03) == pytest.approx([0.002, 0.003])
+    assert resumed_lrs(lr=0.5, classifier_lr=0.5) == pytest.approx([0.05, 0.05])

@@ -100,12 +100,19 @@ class Trainer:
         will redo); pass False to load a checkpoint only to read or evaluate it."""
         ckpt = load_checkpoint(path or self.checkpoint_path, self.device)
         self.learner.load_state_dict(ckpt["learner"])
+        configured = [group["lr"] for group in self.optimizer.param_groups]
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.state = ckpt["learner_state"]
         self.stream.load_state_dict(ckpt["stream"])
         self.epoch.sums, self.epoch.counts = ckpt["epoch_sums"]
         self.step, self.wall_time_s = ckpt["step"], ckpt["wall_time_s"]
         self.best = ckpt.get("best", {})
+        # The optimizer's saved state carries the learning rate it had; set it from the config in
+        # effect instead, so a resume that changes model.lr or the decay schedule (for example, to
+        # anneal a finished run) trains with what its config.json says. Unchanged config: the same lr.
+        factor = self.config.lr_decay ** self._decays_done(self.step)
+        for group, lr in zip(self.optimizer.param_groups, configured):
+            group["lr"] = lr * factor
         torch.set_rng_state(ckpt["rng"]["torch"].cpu())
         np.random.set_state(ckpt["rng"]["numpy"])
         random.setstate(ckpt["rng"]["python"])
@@ -136,6 +143,12 @@ class Trainer:
         if cfg.lr_decay_every and done >= cfg.lr_decay_from and (done - cfg.lr_decay_from) % cfg.lr_decay_every == 0:
             for group in self.optimizer.param_groups:
                 group["lr"] *= cfg.lr_decay
+
+    def _decays_done(self, steps: int) -> int:
+        """How many times ``_decay_learning_rate`` has decayed the lr after ``steps`` steps."""
+        every = self.config.lr_decay_every
+        first = self.config.lr_decay_from or every  # the first step count it fires at
+        return 0 if not every or steps < first else (steps - first) // every + 1
 
     def _diverged(self, what: str) -> None:
         where = (f"the last good checkpoint is {self.checkpoint_path}"
