@@ -7,7 +7,9 @@
 #   UPDATES: the new total; --set changes the config for the continuation, e.g. a learning-rate
 #   decay (train.lr_decay, train.lr_decay_every, train.lr_decay_from, counted in time steps).
 #   env: OUT (results file, default results/sab_copying_long.json); NO_TEST=1 trains only (to
-#   choose between continuations on validation before the chosen one is tested).
+#   choose between continuations on validation before the chosen one is tested); FROM_BEST=1
+#   continues from SRC's best.pt (its best validation point; a full checkpoint) instead of its
+#   last checkpoint, dropping the metrics rows after it.
 set -euo pipefail
 . "$(dirname "$0")/sab_train_or_resume.sh"
 SRC=$1 DST=$2 UPDATES=$3
@@ -17,7 +19,9 @@ T=$(python -c "import json,sys; print(json.load(open(sys.argv[1]))['config']['ta
 L=$((T + 20))
 if [ ! -d "$DST" ]; then
   [ -f "$SRC/summary.json" ] || { echo "sab_continue: $SRC has not finished (no summary.json); resume it instead" >&2; exit 2; }
-  cp -r "$SRC" "$DST.tmp" && rm "$DST.tmp/summary.json" && mv "$DST.tmp" "$DST"
+  cp -r "$SRC" "$DST.tmp" && rm "$DST.tmp/summary.json"
+  [ "${FROM_BEST:-0}" = 1 ] && cp "$DST.tmp/best.pt" "$DST.tmp/checkpoint.pt"
+  mv "$DST.tmp" "$DST"
 fi
 [ -f "$DST/summary.json" ] || nobptt train --resume "$DST" --steps $((UPDATES * L)) "$@"
 [ "${NO_TEST:-0}" = 1 ] || test_copying "$DST" "$T" "$OUT"
