@@ -1,8 +1,8 @@
 """Plot the validation recall accuracy against updates of the runs recorded in a SAB results file.
 
 Usage: python scripts/sab_curves.py results/sab_copying_long.json   (writes results/sab_copying_long.png)
-One line per learner, seed and T (the longest run of them: a run continued by sab_continue.sh
-repeats its source's curve), from the held-out curve its test record carries; chance dashed.
+One line per learner, seed, T and learning-rate schedule (the longest run of them: a run continued
+by sab_continue.sh repeats its source's curve), from the held-out curve its test record carries; chance dashed.
 """
 import json
 import sys
@@ -13,13 +13,13 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from sab_table import eval_length, label, updates  # noqa: E402
+from sab_table import eval_length, label, schedule, updates  # noqa: E402
 
 
 def main(path: str) -> Path:
     longest = {}  # a continued run's curve starts with its source's: draw the longest per learner
     for r in json.loads(Path(path).read_text()):
-        key = (label(r), r["seed"], r["config"]["task"]["T"])
+        key = (label(r) + schedule(r), r["seed"], r["config"]["task"]["T"])
         if r["split"] == "test" and eval_length(r) == key[2] and (
                 key not in longest or r["config"]["train"]["steps"] > longest[key]["config"]["train"]["steps"]):
             longest[key] = r
@@ -27,7 +27,7 @@ def main(path: str) -> Path:
     for r in sorted(longest.values(), key=lambda r: r["run_dir"]):
         curve = [p for p in r["heldout_curve"] if "heldout_accuracy" in p]
         ax.plot([updates(r, p["step"]) for p in curve], [100 * p["heldout_accuracy"] for p in curve],
-                label=f"{label(r)}, seed {r['seed']}, T = {r['config']['task']['T']}")
+                label=f"{label(r)}, seed {r['seed']}, T = {r['config']['task']['T']}{schedule(r)}")
     ax.axhline(12.5, color="grey", linestyle="--", linewidth=1, label="chance")
     ax.set_xlabel("updates (one per episode of 64 sequences)")
     ax.set_ylabel("validation recall accuracy (%)")

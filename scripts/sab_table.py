@@ -34,6 +34,19 @@ def updates(record, step):
     return step // length
 
 
+def schedule(record):
+    """The learning-rate schedule where it is not constant (a continuation annealed by
+    sab_continue.sh --set train.lr_decay=...): ", lr 0.001, 0.0001 from update 22,750"."""
+    train, lr = record["config"]["train"], record["config"]["model"]["lr"]
+    decay, every = train.get("lr_decay", 1.0), train.get("lr_decay_every", 0)
+    if decay == 1.0 or not every:
+        return ""
+    start = updates(record, train["lr_decay_from"] or every)
+    if train["lr_decay_from"] + every > train["steps"]:  # decayed once
+        return f", lr {lr:g}, {lr * decay:g} from update {start:,}"
+    return f", lr {lr:g}, x{decay:g} every {updates(record, every):,} updates from {start:,}"
+
+
 HEADERS = {"copying": ["recall accuracy (test)", "cross-entropy, nats per recalled symbol"],
            "adding": ["MSE (test)", "MSE of predicting 1, same episodes"], "ptb_char": ["bits per character (test)"]}
 
@@ -51,7 +64,7 @@ def constant_mse(record):
 
 def row(record):
     m, task = record["metrics"], record["config"]["task"]["name"]
-    cells = [label(record), str(record["seed"])]
+    cells = [label(record) + schedule(record), str(record["seed"])]
     if task in EPISODIC:
         cells += [str(record["config"]["task"]["T"]), str(eval_length(record))]
     if task == "adding":
