@@ -41,8 +41,9 @@ def schedule(record):
     decay, every = train.get("lr_decay", 1.0), train.get("lr_decay_every", 0)
     if decay == 1.0 or not every:
         return ""
-    start = updates(record, train["lr_decay_from"] or every)
-    if train["lr_decay_from"] + every > train["steps"]:  # decayed once
+    first = train["lr_decay_from"] or every  # the trainer's first decay step
+    start = updates(record, first)
+    if first + every > train["steps"]:  # decayed once
         return f", lr {lr:g}, {lr * decay:g} from update {start:,}"
     return f", lr {lr:g}, x{decay:g} every {updates(record, every):,} updates from {start:,}"
 
