@@ -36,6 +36,8 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"  # cpu | cuda | cuda:N
     threads: int = 0  # torch.set_num_threads; 0 = leave torch's default
+    # keep memory freed after an update for the next one (glibc; nobptt/train/allocator.py)
+    keep_freed_memory: bool = True
     progress: bool = True  # tqdm progress bar
     # Keep a copy of the checkpoint with the best held-out value of this metric (best.pt):
     # "heldout_nll" (lower is better) or "heldout_accuracy" (higher is better); "" = none.

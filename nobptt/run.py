@@ -15,6 +15,7 @@ from nobptt.learners.base import Learner, count_parameters
 from nobptt.learners.registry import build_learner
 from nobptt.tasks.base import Stream
 from nobptt.tasks.registry import get_task_spec
+from nobptt.train.allocator import keep_freed_memory
 from nobptt.train.checkpoint import save_json
 from nobptt.train.trainer import Trainer, seed_everything
 
@@ -63,6 +64,8 @@ def prepare(config: dict[str, dict[str, Any]], run_dir: Path, resume: bool = Fal
         _check_fresh_run_dir(Path(run_dir))
     if train_cfg.threads:
         torch.set_num_threads(train_cfg.threads)
+    if train_cfg.keep_freed_memory:
+        keep_freed_memory()
     seed_everything(train_cfg.seed)
     try:
         stream, make_eval = build_streams(config, train_cfg.device)

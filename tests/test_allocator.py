@@ -1,0 +1,43 @@
+"""keep_freed_memory: memory freed after one update is reused by the next without page faults."""
+import platform
+import subprocess
+import sys
+
+import pytest
+
+from nobptt.config import resolve
+
+ROUNDS = """
+import resource, sys, torch
+from nobptt.train.allocator import keep_freed_memory
+if sys.argv[1] == "keep":
+    assert keep_freed_memory()
+
+def one_update():
+    # activations of growing size kept alive together, then all freed, as in a one-graph update
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    kept = [torch.ones(64, m, 64) for m in range(32, 544, 32)]  # 0.5 to 8.5 MiB each, 68 MiB
+    pages = sum(t.numel() * 4 for t in kept) // 4096
+    del kept
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / pages
+
+print(" ".join(f"{one_update():.3f}" for _ in range(4)))
+"""
+
+
+def fault_fractions(mode: str) -> list[float]:
+    """Page faults per page touched in each of four simulated updates, in a fresh process."""
+    out = subprocess.run([sys.executable, "-c", ROUNDS, mode], capture_output=True, text=True, check=True)
+    return [float(v) for v in out.stdout.split()]
+
+
+@pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc only")
+def test_later_updates_reuse_freed_memory():
+    first, *later = fault_fractions("keep")
+    assert first > 0.5  # the first update faults its pages in
+    assert max(later[1:]) < 0.05, later  # from the third on, no fresh pages (the default faults ~85%)
+
+
+def test_train_config_turns_it_on_by_default():
+    config = resolve({"task": {"name": "copying"}, "model": {"name": "sab"}})
+    assert config["train"]["keep_freed_memory"] is True
