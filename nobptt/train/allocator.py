@@ -8,7 +8,7 @@ it on free, and trims the heap's free top beyond 128 KiB, so every update asks t
 same pages again and pays a page fault (and zeroing) for each 4 KiB. On the 2-core development VM
 that cost dominated dense self-attention at copying T = 300: 320 steps of tanh(query + keys),
 (64, M, 64) each, kept alive as for backward, took 4.9-7.9 s with fresh pages against 1.2 s reusing
-freed ones, and training went from 6.0 to about 3.5 s per update (README, "The main job"). With
+freed ones, and training went from 6.0 to 3.3 s per update (README, "The main job"). With
 the threshold at its 32 MiB maximum and trimming off, the first update grows the heap to its peak
 and later updates reuse it.
 
