@@ -21,12 +21,12 @@ def one_update():
     del kept
     return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / pages
 
-print(" ".join(f"{one_update():.3f}" for _ in range(4)))
+print(" ".join(f"{one_update():.3f}" for _ in range(6)))
 """
 
 
 def fault_fractions(mode: str) -> list[float]:
-    """Page faults per page touched in each of four simulated updates, in a fresh process."""
+    """Page faults per page touched in each of six simulated updates, in a fresh process."""
     out = subprocess.run([sys.executable, "-c", ROUNDS, mode], capture_output=True, text=True, check=True)
     return [float(v) for v in out.stdout.split()]
 
@@ -35,7 +35,10 @@ def fault_fractions(mode: str) -> list[float]:
 def test_later_updates_reuse_freed_memory():
     first, *later = fault_fractions("keep")
     assert first > 0.5  # the first update faults its pages in
-    assert max(later[1:]) < 0.05, later  # from the third on, no fresh pages (the default faults ~85%)
+    # Later ones reuse them; the heap's layout may still need some fresh pages in the next update
+    # or two (measured up to 23%). glibc's default, measured in 5 fresh processes: 84-89% of the
+    # pages faulted again in every update in 4, while in 1 its adaptive threshold settled by the 4th.
+    assert max(later) < 0.5 and max(later[-2:]) < 0.05, later
 
 
 def test_train_config_turns_it_on_by_default():
