@@ -1,11 +1,11 @@
 """keep_freed_memory: memory freed after one update is reused by the next without page faults."""
-import platform
 import subprocess
 import sys
 
 import pytest
 
 from nobptt.config import resolve
+from nobptt.train.allocator import has_glibc
 
 ROUNDS = """
 import resource, sys, torch
@@ -31,7 +31,7 @@ def fault_fractions(mode: str) -> list[float]:
     return [float(v) for v in out.stdout.split()]
 
 
-@pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc only")
+@pytest.mark.skipif(not has_glibc(), reason="glibc only")
 def test_later_updates_reuse_freed_memory():
     first, *later = fault_fractions("keep")
     assert first > 0.5  # the first update faults its pages in

@@ -6,11 +6,9 @@ activations fresh and frees them all after the backward pass. By default glibc s
 its mmap threshold (128 KiB at start, raised adaptively up to 32 MiB) with its own mmap and unmaps
 it on free, and trims the heap's free top beyond 128 KiB, so every update asks the kernel for the
 same pages again and pays a page fault (and zeroing) for each 4 KiB. On the 2-core development VM
-that cost dominated dense self-attention at copying T = 300: 320 steps of tanh(query + keys),
-(64, M, 64) each, kept alive as for backward, took 4.9-7.9 s with fresh pages against 1.2 s reusing
-freed ones, and training went from 6.0 to 3.3 s per update (README, "The main job"). With
-the threshold at its 32 MiB maximum and trimming off, the first update grows the heap to its peak
-and later updates reuse it.
+that was close to half the time of dense self-attention at copying T = 300: training went from
+6.0 to 3.3 s per update (README, "The main job"). With the threshold at its 32 MiB maximum and
+trimming off, the first update grows the heap to its peak and later updates reuse it.
 
 The cost: the process keeps its peak resident size after an update instead of shrinking between
 updates. ``nobptt bench memory`` measures peak RSS and does not call this.
@@ -26,10 +24,14 @@ M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD_MAX = 32 * 1024 * 1024  # glibc's upper limit on 64-bit (4 * 1024 * 1024 * sizeof(long))
 
 
+def has_glibc() -> bool:
+    return platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+
+
 def keep_freed_memory() -> bool:
     """Set glibc's mmap threshold to its maximum and turn heap trimming off, for this process.
     Returns whether it took effect (False where the C library is not glibc, e.g. macOS, musl)."""
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+    if not has_glibc():
         return False
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
