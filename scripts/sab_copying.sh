@@ -7,7 +7,8 @@
 # Usage: bash scripts/sab_copying.sh [T ...]
 #   env: UPDATES (default 1500), LEARNERS (default "sab tbptt5 bptt selfattn"), SEED (default 0),
 #        EVAL_EVERY (updates between validations, default 100), TAG (appended to the run folder,
-#        e.g. TAG=u20000 for a longer run beside the 3,000-update one), OUT (results file)
+#        e.g. TAG=u20000 for a longer run beside the 3,000-update one), OUT (results file),
+#        EXTRA (more `nobptt train` arguments, e.g. an lr schedule: "--set train.lr_decay=0.5 ...")
 set -euo pipefail
 . "$(dirname "$0")/sab_train_or_resume.sh"
 UPDATES=${UPDATES:-1500}
@@ -25,7 +26,7 @@ for T in ${@:-100 200 300}; do
   for name in ${LEARNERS:-sab tbptt5 bptt selfattn}; do
     run="runs/copying_${name}_T${T}_s${SEED}${TAG:+_$TAG}"
     # shellcheck disable=SC2086
-    train_or_resume "$run" copying_sab --seed "$SEED" --set task.T="$T" --set train.steps=$((UPDATES * L)) --set train.eval_every=$((EVAL_EVERY * L)) --set train.checkpoint_every=$((EVAL_EVERY * L)) --set train.epoch_steps=$((20 * L)) ${LEARNER[$name]}
+    train_or_resume "$run" copying_sab --seed "$SEED" --set task.T="$T" --set train.steps=$((UPDATES * L)) --set train.eval_every=$((EVAL_EVERY * L)) --set train.checkpoint_every=$((EVAL_EVERY * L)) --set train.epoch_steps=$((20 * L)) ${LEARNER[$name]} ${EXTRA:-}
     test_copying "$run" "$T" "$OUT"
   done
 done
