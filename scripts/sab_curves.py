@@ -23,7 +23,7 @@ def main(path: str) -> Path:
         if r["split"] == "test" and eval_length(r) == key[2] and (
                 key not in longest or r["config"]["train"]["steps"] > longest[key]["config"]["train"]["steps"]):
             longest[key] = r
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plt.subplots(figsize=(8, 5.5))
     for r in sorted(longest.values(), key=lambda r: r["run_dir"]):
         curve = [p for p in r["heldout_curve"] if "heldout_accuracy" in p]
         ax.plot([updates(r, p["step"]) for p in curve], [100 * p["heldout_accuracy"] for p in curve],
@@ -33,10 +33,10 @@ def main(path: str) -> Path:
     ax.set_ylabel("validation recall accuracy (%)")
     ax.set_ylim(0, 100)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)  # below: no curve hidden
     fig.tight_layout()
     out = Path(path).with_suffix(".png")
-    fig.savefig(out, dpi=110)
+    fig.savefig(out, dpi=110, bbox_inches="tight")  # keeps the legend below the axes
     return out
 
 
