@@ -34,7 +34,6 @@ def main(path: str) -> Path:
     ax.set_ylim(0, 100)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)  # below: no curve hidden
-    fig.tight_layout()
     out = Path(path).with_suffix(".png")
     fig.savefig(out, dpi=110, bbox_inches="tight")  # keeps the legend below the axes
     return out
