@@ -160,12 +160,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
     eval_ceilings = stream.ceilings()  # this split's own reference levels (e.g. adding's constant_mse)
     print(f"{args.split} ({args.checkpoint}): " + format_row({"step": run.trainer.step, **metrics,
                                                             "wall_time_s": seconds}, eval_ceilings))
+    breakdown = None
+    if args.breakdown:
+        from nobptt.diagnostics import copying_breakdown, format_breakdown
+
+        try:  # a fresh stream: the same episodes again, broken down by recall position and symbol
+            breakdown = copying_breakdown(run.trainer.learner, build_stream(config, args.split, config["train"]["device"]),
+                                          config["train"]["device"])
+        except ValueError as err:
+            raise cfg.ConfigError(f"--breakdown: {err}") from err
+        print(format_breakdown(breakdown))
     if args.out:
         from nobptt.report import append_eval_record
 
         command = _command(args)
         path = append_eval_record(Path(args.out), run_dir, meta, config, command, args.checkpoint,
-                                  run.trainer.step, args.split, metrics, seconds, args.overrides, eval_ceilings)
+                                  run.trainer.step, args.split, metrics, seconds, args.overrides, eval_ceilings,
+                                  breakdown)
         print(f"recorded in {path}")
     return 0
 
@@ -294,6 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="change the evaluation stream, e.g. --set task.eval_T=1000 (transfer; repeatable)")
     ev.add_argument("--out", help="append the result, with the run's provenance, to this JSON file")
     ev.add_argument("--steps", type=int, help="scored held-out steps (default: the run's eval_steps)")
+    ev.add_argument("--breakdown", action="store_true",
+                    help="copying only: also recall accuracy by position (1-10) and symbol, errors per episode")
     ev.add_argument("--device")
     ev.set_defaults(func=cmd_eval)
     rep = sub.add_parser("report", help="record run(s) (one per seed) as results/NAME.json + .png")

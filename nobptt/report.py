@@ -130,11 +130,13 @@ def plot_curves(curves: list[dict[str, Any]], ceilings: dict[str, float], path: 
 
 def append_eval_record(path: Path, run_dir: Path, meta: dict[str, Any], config: dict[str, Any], command: str,
                        checkpoint: str, step: int, split: str, metrics: dict[str, float], seconds: float,
-                       overrides: list[str], eval_ceilings: dict[str, float] | None = None) -> Path:
+                       overrides: list[str], eval_ceilings: dict[str, float] | None = None,
+                       breakdown: dict[str, Any] | None = None) -> Path:
     """Add one evaluation of a run's checkpoint to the JSON list at ``path`` (written atomically),
     replacing an earlier record of the same run, checkpoint, split and overrides. The record's
     "ceilings" are the training stream's reference levels, its "eval_ceilings" (``eval_ceilings``)
-    those of the evaluated stream."""
+    those of the evaluated stream; "breakdown", when given, where the errors fall
+    (``nobptt.diagnostics.copying_breakdown``)."""
     rows = MetricsLog(Path(run_dir) / "metrics.jsonl").rows()
     record = {
         "run_dir": str(run_dir), "experiment": meta.get("experiment"), "train_command": meta.get("command"),
@@ -142,6 +144,7 @@ def append_eval_record(path: Path, run_dir: Path, meta: dict[str, Any], config: 
         "eval_command": command, "config": config, "seed": config["train"]["seed"], "checkpoint": checkpoint,
         "step": step, "split": split, "overrides": overrides, "metrics": metrics,
         "ceilings": meta.get("ceilings", {}), "eval_ceilings": eval_ceilings or {},
+        **({"breakdown": breakdown} if breakdown else {}),
         "parameters": meta.get("parameters"), "train_wall_time_s": rows[-1]["wall_time_s"] if rows else None,
         "eval_wall_time_s": round(seconds, 2),
         "trained_on": {k: meta.get(k) for k in ("hardware", "device", "torch", "commit")},

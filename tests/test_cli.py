@@ -104,3 +104,28 @@ def test_eval_on_test_split_records_that_splits_reference_levels(tmp_path, capsy
     constant = record["eval_ceilings"]["constant_mse"]
     assert record["split"] == "test" and constant != pytest.approx(1 / 6, abs=1e-4)  # 32 sums, not the expectation
     assert f"predicting 1 on these episodes MSE {constant:.4f}" in printed
+
+
+def test_eval_breakdown_of_a_copying_run_adds_up_to_its_accuracy(tmp_path, capsys):
+    run, out = tmp_path / "run", tmp_path / "copying.json"
+    small = ["--set", "task.T=5", "--set", "task.batch_size=8", "--set", "task.eval_sequences=32",
+             "--set", "task.eval_batch_size=16", "--set", "model.hidden=8", "--set", "train.eval_every=0",
+             "--set", "train.progress=false"]
+    assert main(["train", "copying_sab", "--steps", "100", "--run-dir", str(run), *small]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(run), "--split", "test", "--breakdown", "--out", str(out)]) == 0
+    assert "by position 1-10" in capsys.readouterr().out
+    (record,) = json.loads(out.read_text())
+    breakdown = record["breakdown"]
+    assert breakdown["accuracy"] == pytest.approx(record["metrics"]["heldout_accuracy"])
+    assert breakdown["episodes"] == 32 and sum(breakdown["episodes_by_errors"].values()) == 32
+    assert sum(breakdown["accuracy_by_position"]) / 10 == pytest.approx(breakdown["accuracy"])
+
+
+def test_eval_breakdown_refuses_a_task_that_is_not_copying(tmp_path, capsys):
+    run = tmp_path / "run"
+    small = ["--set", "task.T=6", "--set", "task.eval_sequences=16", "--set", "task.eval_batch_size=16",
+             "--set", "model.hidden=8", "--set", "train.eval_every=0", "--set", "train.progress=false"]
+    assert main(["train", "adding_sab", "--steps", "12", "--run-dir", str(run), *small]) == 0
+    assert main(["eval", str(run), "--breakdown"]) != 0
+    assert "--breakdown: copying_breakdown needs a finite held-out copying stream" in capsys.readouterr().err
