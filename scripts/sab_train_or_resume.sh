@@ -10,10 +10,11 @@ train_or_resume() {
 }
 
 # test_copying RUN_DIR T OUT: the run's best.pt on the test episodes, and, for a model trained at
-# T = 100, on test episodes of T = 200, 500, 1000 (transfer); each evaluation appended to OUT.
+# T = 100, on test episodes of T = 200, 500, 1000 (transfer); each evaluation appended to OUT, the
+# first with where its errors fall (--breakdown).
 test_copying() {
   local run="$1" T="$2" out="$3"
-  nobptt eval "$run" --checkpoint best.pt --split test --out "$out"
+  nobptt eval "$run" --checkpoint best.pt --split test --breakdown --out "$out"
   if [ "$T" = 100 ]; then
     for long in 200 500 1000; do
       nobptt eval "$run" --checkpoint best.pt --split test --set task.eval_T="$long" --out "$out"
