@@ -4,6 +4,7 @@ import math
 import sys
 from pathlib import Path
 
+from nobptt.config import load_experiment
 from nobptt.tasks.episodes import RECALL
 
 EPISODIC = ("copying", "adding")  # tasks of episodes with a length T; character PTB is one stream
@@ -18,7 +19,12 @@ def learner_key(record):
 
 
 def label(record):
-    return LEARNERS.get(learner_key(record), record["run_dir"])
+    """The learner's name, with its hidden size where that differs from its experiment's (the
+    matched-size LSTMs: hidden 144)."""
+    name = LEARNERS.get(learner_key(record), record["run_dir"])
+    hidden = record["config"]["model"].get("hidden")
+    default = load_experiment(record["experiment"])[1]["model"].get("hidden") if record.get("experiment") else hidden
+    return name if hidden == default else f"{name}, hidden {hidden}"
 
 
 def eval_length(record):
@@ -63,6 +69,12 @@ def constant_mse(record):
     return build_stream(record["config"], record["split"], "cpu").ceilings()["constant_mse"]
 
 
+def percent(accuracy):
+    """One decimal, or two where one would round a miss up to 100.0% (99.98% = 1 wrong of 5,120)."""
+    text = f"{100 * accuracy:.1f}%"
+    return f"{100 * accuracy:.2f}%" if text == "100.0%" and accuracy < 1 else text
+
+
 def row(record):
     m, task = record["metrics"], record["config"]["task"]["name"]
     cells = [label(record) + schedule(record), str(record["seed"])]
@@ -73,7 +85,7 @@ def row(record):
     elif task == "ptb_char":
         cells.append(f"{m['heldout_nll'] / math.log(2):.3f}")
     else:
-        cells += [f"{100 * m['heldout_accuracy']:.1f}%", f"{m['heldout_nll']:.3f}"]
+        cells += [percent(m["heldout_accuracy"]), f"{m['heldout_nll']:.3f}"]
     total = record["config"]["train"]["steps"]
     cells += [f"{record['parameters']:,}", str(updates(record, record["step"])), str(updates(record, total)),
               f"{record['train_wall_time_s'] / 60:.0f} min"]
