@@ -1,4 +1,5 @@
 """Print the README's SAB tables (markdown) from results/sab_*.json (records of `nobptt eval --out`)."""
+import functools
 import json
 import math
 import sys
@@ -18,12 +19,18 @@ def learner_key(record):
     return name[1] if name[0] in EPISODIC else name[2]
 
 
+@functools.lru_cache(maxsize=None)
+def experiment_hidden(experiment):
+    """The hidden size an experiment's config file sets (read once per experiment, not per row)."""
+    return load_experiment(experiment)[1]["model"].get("hidden")
+
+
 def label(record):
     """The learner's name, with its hidden size where that differs from its experiment's (the
     matched-size LSTMs: hidden 144)."""
     name = LEARNERS.get(learner_key(record), record["run_dir"])
     hidden = record["config"]["model"].get("hidden")
-    default = load_experiment(record["experiment"])[1]["model"].get("hidden") if record.get("experiment") else hidden
+    default = experiment_hidden(record["experiment"]) if record.get("experiment") else hidden
     return name if hidden == default else f"{name}, hidden {hidden}"
 
 
