@@ -2,7 +2,9 @@
 # Adding problem: SAB and its three LSTM baselines at T = 200 and 400, UPDATES episodes each
 # (batch 64), best.pt by held-out MSE on 512 validation episodes, one test evaluation on 512 others.
 # Every evaluation is appended to results/sab_adding.json with its provenance.
-# Usage: bash scripts/sab_adding.sh [T ...]   env: UPDATES (default 1000), LEARNERS, SEED
+# Usage: bash scripts/sab_adding.sh [T ...]   env: UPDATES (default 1000), LEARNERS, SEED, OUT
+#   LEARNERS defaults to the four of the paper's comparison; tbptt5fb1 and bpttfb1 are the two plain
+#   LSTMs with the forget gate's initial bias raised by 1 (model.forget_bias), a common fix for them.
 set -euo pipefail
 . "$(dirname "$0")/sab_train_or_resume.sh"
 UPDATES=${UPDATES:-1000}
@@ -13,6 +15,8 @@ declare -A LEARNER=(
   [tbptt5]="--set model.attention=none --set model.k_trunc=5"
   [bptt]="--set model.attention=none --set model.k_trunc=0"
   [selfattn]="--set model.attention=dense --set model.k_att=1 --set model.k_trunc=0"
+  [tbptt5fb1]="--set model.attention=none --set model.k_trunc=5 --set model.forget_bias=1.0"
+  [bpttfb1]="--set model.attention=none --set model.k_trunc=0 --set model.forget_bias=1.0"
 )
 for T in ${@:-200 400}; do
   for name in ${LEARNERS:-sab tbptt5 bptt selfattn}; do

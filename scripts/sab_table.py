@@ -10,7 +10,8 @@ from nobptt.tasks.episodes import RECALL
 
 EPISODIC = ("copying", "adding")  # tasks of episodes with a length T; character PTB is one stream
 LEARNERS = {"sab": "SAB", "tbptt5": "LSTM, truncated BPTT (k = 5)", "tbptt10": "LSTM, truncated BPTT (k = 10)",
-            "bptt": "LSTM, full BPTT", "selfattn": "LSTM + self-attention, full BPTT"}
+            "bptt": "LSTM, full BPTT", "selfattn": "LSTM + self-attention, full BPTT",
+            "tbptt5fb1": "LSTM, truncated BPTT (k = 5)", "bpttfb1": "LSTM, full BPTT"}
 
 
 def learner_key(record):
@@ -27,11 +28,13 @@ def experiment_hidden(experiment):
 
 def label(record):
     """The learner's name, with its hidden size where that differs from its experiment's (the
-    matched-size LSTMs: hidden 144)."""
+    matched-size LSTMs: hidden 144) and its forget-gate bias shift where it has one."""
     name = LEARNERS.get(learner_key(record), record["run_dir"])
-    hidden = record["config"]["model"].get("hidden")
+    model = record["config"]["model"]
+    hidden, forget_bias = model.get("hidden"), model.get("forget_bias", 0.0)
     default = experiment_hidden(record["experiment"]) if record.get("experiment") else hidden
-    return name if hidden == default else f"{name}, hidden {hidden}"
+    name = name if hidden == default else f"{name}, hidden {hidden}"
+    return f"{name}, forget bias +{forget_bias:g}" if forget_bias else name
 
 
 def eval_length(record):

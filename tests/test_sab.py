@@ -174,3 +174,15 @@ def test_a_stream_wrapping_inside_a_window_learns_the_open_window_first():
         model.zero_grad()
     assert [i + 1 for i, u in enumerate(updates) if u] == [4, 6, 9, 11]
     assert len(state["window"]) == 2  # steps 11 and 12
+
+
+def test_forget_bias_shifts_only_the_forget_gate_and_keeps_the_cell_state_longer():
+    default, shifted = learner(attention="none"), learner(attention="none", forget_bias=1.0)
+    b0, b1 = default.cell.bias_ih.detach(), shifted.cell.bias_ih.detach()
+    assert torch.allclose(b1[H:2 * H] - b0[H:2 * H], torch.ones(H, dtype=b0.dtype))
+    assert torch.equal(b1[:H], b0[:H]) and torch.equal(b1[2 * H:], b0[2 * H:])
+    assert torch.equal(shifted.cell.bias_hh, default.cell.bias_hh)
+    # zero input and h: the cell state decays by the forget gate, sigmoid(bias); a larger bias keeps more
+    x, h, c = torch.zeros(1, 10, dtype=torch.double), torch.zeros(1, H, dtype=torch.double), torch.ones(1, H, dtype=torch.double)
+    kept = {name: m.cell(x, (h, c))[1] for name, m in (("default", default), ("shifted", shifted))}
+    assert (kept["shifted"] > kept["default"]).all()
