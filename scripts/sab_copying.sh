@@ -9,6 +9,8 @@
 #        EVAL_EVERY (updates between validations, default 100), TAG (appended to the run folder,
 #        e.g. TAG=u20000 for a longer run beside the 3,000-update one), OUT (results file),
 #        EXTRA (more `nobptt train` arguments, e.g. an lr schedule: "--set train.lr_decay=0.5 ...")
+#   LEARNERS may also name bpttfb1 / tbptt5fb1: the plain LSTMs with the forget gate's initial bias
+#   raised by 1 (model.forget_bias), not in the paper's comparison
 set -euo pipefail
 . "$(dirname "$0")/sab_train_or_resume.sh"
 UPDATES=${UPDATES:-1500}
@@ -20,6 +22,8 @@ declare -A LEARNER=(
   [tbptt5]="--set model.attention=none --set model.k_trunc=5"             # LSTM, truncated BPTT (k = 5)
   [bptt]="--set model.attention=none --set model.k_trunc=0"               # LSTM, full BPTT
   [selfattn]="--set model.attention=dense --set model.k_att=1 --set model.k_trunc=0"  # + self-attention
+  [bpttfb1]="--set model.attention=none --set model.k_trunc=0 --set model.forget_bias=1.0"  # full BPTT, forget bias +1
+  [tbptt5fb1]="--set model.attention=none --set model.k_trunc=5 --set model.forget_bias=1.0"  # truncated, forget bias +1
 )
 for T in ${@:-100 200 300}; do
   L=$((T + 20))
