@@ -36,9 +36,10 @@ def main(path: str) -> Path:
     if len(tasks) != 1 or not tasks <= set(METRICS):
         raise SystemExit(f"{path}: expected the records of one task, copying or adding; found {sorted(tasks)}")
     metric, scale, ylabel, chance, log = METRICS[tasks.pop()]
-    for r in sorted(longest.values(), key=lambda r: r["run_dir"]):
+    colors = plt.cm.tab20.colors  # 20 distinct colours: the default cycle repeats after 10 lines
+    for i, r in enumerate(sorted(longest.values(), key=lambda r: r["run_dir"])):
         curve = [p for p in r["heldout_curve"] if metric in p]
-        ax.plot([updates(r, p["step"]) for p in curve], [scale * p[metric] for p in curve],
+        ax.plot([updates(r, p["step"]) for p in curve], [scale * p[metric] for p in curve], color=colors[i % 20],
                 label=f"{label(r)}, seed {r['seed']}, T = {r['config']['task']['T']}{schedule(r)}")
     ax.axhline(chance, color="grey", linestyle="--", linewidth=1, label="chance")
     ax.set_xlabel("updates (one per episode of 64 sequences)")
