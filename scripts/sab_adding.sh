@@ -7,17 +7,10 @@
 #   LSTMs with the forget gate's initial bias raised by 1 (model.forget_bias), a common fix for them.
 set -euo pipefail
 . "$(dirname "$0")/sab_train_or_resume.sh"
+. "$(dirname "$0")/sab_learners.sh"  # LEARNER: name -> overrides
 UPDATES=${UPDATES:-1000}
 SEED=${SEED:-0}
 OUT=${OUT:-results/sab_adding.json}
-declare -A LEARNER=(
-  [sab]=""
-  [tbptt5]="--set model.attention=none --set model.k_trunc=5"
-  [bptt]="--set model.attention=none --set model.k_trunc=0"
-  [selfattn]="--set model.attention=dense --set model.k_att=1 --set model.k_trunc=0"
-  [tbptt5fb1]="--set model.attention=none --set model.k_trunc=5 --set model.forget_bias=1.0"
-  [bpttfb1]="--set model.attention=none --set model.k_trunc=0 --set model.forget_bias=1.0"
-)
 for T in ${@:-200 400}; do
   for name in ${LEARNERS:-sab tbptt5 bptt selfattn}; do
     run="runs/adding_${name}_T${T}_s${SEED}"

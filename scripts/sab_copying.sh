@@ -13,18 +13,11 @@
 #   raised by 1 (model.forget_bias), not in the paper's comparison
 set -euo pipefail
 . "$(dirname "$0")/sab_train_or_resume.sh"
+. "$(dirname "$0")/sab_learners.sh"  # LEARNER: name -> overrides
 UPDATES=${UPDATES:-1500}
 SEED=${SEED:-0}
 OUT=${OUT:-results/sab_copying.json}
 EVAL_EVERY=${EVAL_EVERY:-100}
-declare -A LEARNER=(
-  [sab]=""                                                                # k_trunc 5, k_top 5, k_att 2
-  [tbptt5]="--set model.attention=none --set model.k_trunc=5"             # LSTM, truncated BPTT (k = 5)
-  [bptt]="--set model.attention=none --set model.k_trunc=0"               # LSTM, full BPTT
-  [selfattn]="--set model.attention=dense --set model.k_att=1 --set model.k_trunc=0"  # + self-attention
-  [bpttfb1]="--set model.attention=none --set model.k_trunc=0 --set model.forget_bias=1.0"  # full BPTT, forget bias +1
-  [tbptt5fb1]="--set model.attention=none --set model.k_trunc=5 --set model.forget_bias=1.0"  # truncated, forget bias +1
-)
 for T in ${@:-100 200 300}; do
   L=$((T + 20))
   for name in ${LEARNERS:-sab tbptt5 bptt selfattn}; do
