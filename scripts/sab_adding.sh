@@ -16,6 +16,6 @@ for T in ${@:-200 400}; do
     run="runs/adding_${name}_T${T}_s${SEED}"
     # shellcheck disable=SC2086
     train_or_resume "$run" adding_sab --seed "$SEED" --set task.T="$T" --set train.steps=$((UPDATES * T)) --set train.eval_every=$((100 * T)) --set train.checkpoint_every=$((100 * T)) --set train.epoch_steps=$((20 * T)) ${LEARNER[$name]}
-    nobptt eval "$run" --checkpoint best.pt --split test --out "$OUT"
+    test_adding "$run" "$OUT"
   done
 done

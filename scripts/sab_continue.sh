@@ -31,5 +31,5 @@ fi
 [ -f "$DST/summary.json" ] || nobptt train --resume "$DST" --steps $((UPDATES * L)) "$@"
 if [ "${NO_TEST:-0}" != 1 ]; then
   if [ "$TASK" = copying ]; then test_copying "$DST" "$T" "$OUT"
-  else nobptt eval "$DST" --checkpoint best.pt --split test --out "$OUT"; fi
+  else test_adding "$DST" "$OUT"; fi
 fi

@@ -9,6 +9,11 @@ train_or_resume() {
   fi
 }
 
+# test_adding RUN_DIR OUT: the run's best.pt on the test episodes, appended to OUT.
+test_adding() {
+  nobptt eval "$1" --checkpoint best.pt --split test --out "$2"
+}
+
 # test_copying RUN_DIR T OUT: the run's best.pt on the test episodes, and, for a model trained at
 # T = 100, on test episodes of T = 200, 500, 1000 (transfer); each evaluation appended to OUT, the
 # first with where its errors fall (--breakdown).
