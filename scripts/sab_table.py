@@ -1,7 +1,11 @@
-"""Print the README's SAB tables (markdown) from results/sab_*.json (records of `nobptt eval --out`)."""
+"""Print the README's SAB tables (markdown) from results/sab_*.json (records of `nobptt eval --out`).
+
+Usage: python scripts/sab_table.py [--seeds] [RESULTS.json ...]; --seeds adds, after each table,
+the mean and standard deviation over seeds of runs that differ only in their seed."""
 import functools
 import json
 import math
+import statistics
 import sys
 from pathlib import Path
 
@@ -111,7 +115,31 @@ def order(record):
             eval_length(record) or 0)
 
 
-def main(paths):
+def headline(record):
+    """The record's headline score as a number: recall accuracy in %, MSE, or bits per character."""
+    m, task = record["metrics"], record["config"]["task"]["name"]
+    if task == "adding":
+        return m["heldout_mse"]
+    return m["heldout_nll"] / math.log(2) if task == "ptb_char" else 100 * m["heldout_accuracy"]
+
+
+def seed_summary(records):
+    """Mean and standard deviation over seeds of the runs that differ only in their seed (same
+    learner and schedule, training and tested length, budget): the README's "over the N seeds"."""
+    groups = {}
+    for record in sorted(records, key=order):
+        key = (label(record) + schedule(record), record["config"]["task"].get("T"), eval_length(record),
+               updates(record, record["config"]["train"]["steps"]))
+        groups.setdefault(key, []).append(headline(record))
+    print("\n| learner | trained at T | tested at T | updates | seeds | mean | standard deviation |")
+    print("|---|---|---|---|---|---|---|")
+    for (name, T, tested, budget), values in groups.items():
+        if len(values) > 1:
+            print(f"| {name} | {T} | {tested} | {budget} | {len(values)} | {statistics.mean(values):.4g} | "
+                  f"{statistics.stdev(values):.3g} |")
+
+
+def main(paths, seeds=False):
     for path in paths:
         records = json.loads(Path(path).read_text())
         task = records[0]["config"]["task"]["name"]
@@ -122,7 +150,10 @@ def main(paths):
         print("|" + "---|" * len(columns))
         for record in sorted(records, key=order):
             print(row(record))
+        if seeds:
+            seed_summary(records)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or sorted(str(p) for p in Path("results").glob("sab_*.json")))
+    args = [a for a in sys.argv[1:] if a != "--seeds"]
+    main(args or sorted(str(p) for p in Path("results").glob("sab_*.json")), seeds="--seeds" in sys.argv[1:])
