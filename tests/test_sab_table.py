@@ -1,0 +1,68 @@
+"""scripts/sab_table.py: the README's SAB tables and over-seed means come from it, so its rows,
+schedules and seed grouping are checked on records whose answers are known."""
+import importlib.util
+import json
+import statistics
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "sab_table.py"
+
+
+@pytest.fixture(scope="module")
+def table():
+    spec = importlib.util.spec_from_file_location("sab_table", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def record(learner="sab", seed=0, T=100, eval_T=None, accuracy=0.5, steps=120 * 1000, decay=None):
+    """A copying evaluation record as `nobptt eval --out` writes it (episode length T + 20)."""
+    train = {"steps": steps}
+    if decay:
+        train.update(lr_decay=0.5, lr_decay_every=decay[0], lr_decay_from=decay[1])
+    task = {"name": "copying", "T": T, **({"eval_T": eval_T} if eval_T else {})}
+    return {"run_dir": f"runs/copying_{learner}_T{T}_s{seed}", "seed": seed, "step": steps,
+            "config": {"task": task, "model": {"hidden": 128, "lr": 0.001}, "train": train},
+            "metrics": {"heldout_accuracy": accuracy, "heldout_nll": 1.0}, "parameters": 90762,
+            "train_wall_time_s": 600}
+
+
+def test_a_row_reports_updates_not_time_steps(table):
+    cells = table.row(record(steps=120 * 3000, accuracy=0.9998)).strip("| ").split(" | ")
+    assert cells[0] == "SAB"
+    assert cells[2:5] == ["100", "100", "99.98%"]  # two decimals where one would round a miss to 100%
+    assert cells[-3:] == ["3000", "3000", "10 min"]
+
+
+def test_schedules_are_named_from_the_config(table):
+    assert table.schedule(record()) == ""
+    halving = record(steps=120 * 22500, decay=(120 * 1500, 120 * 17000))
+    assert table.schedule(halving) == ", lr 0.001, x0.5 every 1,500 updates from 17,000"
+    once = record(steps=120 * 26750, decay=(10 ** 9, 120 * 22750))
+    assert table.schedule(once) == ", lr 0.001, 0.0005 from update 22,750"
+
+
+def test_seed_summary_groups_only_runs_that_differ_in_their_seed(table, capsys):
+    accuracies = [0.96, 0.9998, 0.96, 0.999]
+    records = [record(seed=s, accuracy=a) for s, a in enumerate(accuracies)]
+    records.append(record(seed=0, eval_T=200, accuracy=0.5))  # another tested length: its own group of one
+    records.append(record(learner="bptt", seed=1, accuracy=0.3))  # another learner: its own group of one
+    table.seed_summary(records)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| SAB")]
+    assert len(lines) == 1
+    cells = lines[0].strip("| ").split(" | ")
+    percents = [100 * a for a in accuracies]
+    assert cells[1:5] == ["100", "100", "1000", "4"]
+    assert float(cells[5]) == pytest.approx(statistics.mean(percents), rel=1e-3)
+    assert float(cells[6]) == pytest.approx(statistics.stdev(percents), rel=1e-2)
+
+
+def test_every_recorded_sab_result_prints_one_row(table, capsys):
+    for path in sorted(Path(SCRIPT.parent.parent, "results").glob("sab_copying*.json")):
+        records = json.loads(path.read_text())
+        table.main([str(path)])
+        rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "---" not in line]
+        assert len(rows) == len(records) + 1  # the header and one row per evaluation
