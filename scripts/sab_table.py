@@ -2,11 +2,11 @@
 
 Usage: python scripts/sab_table.py [--seeds] [RESULTS.json ...]; --seeds adds, after each table,
 the mean and standard deviation over seeds of runs that differ only in their seed."""
+import argparse
 import functools
 import json
 import math
 import statistics
-import sys
 from pathlib import Path
 
 from nobptt.config import load_experiment
@@ -155,5 +155,11 @@ def main(paths, seeds=False):
 
 
 if __name__ == "__main__":
-    args = [a for a in sys.argv[1:] if a != "--seeds"]
-    main(args or sorted(str(p) for p in Path("results").glob("sab_*.json")), seeds="--seeds" in sys.argv[1:])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("results", nargs="*", help="results files (default: results/sab_*.json)")
+    parser.add_argument("--seeds", action="store_true", help="add the mean and standard deviation over seeds")
+    args = parser.parse_args()
+    for path in args.results:
+        if not Path(path).is_file():
+            parser.error(f"no results file {path}: give records written by `nobptt eval --out`")
+    main(args.results or sorted(str(p) for p in Path("results").glob("sab_*.json")), seeds=args.seeds)

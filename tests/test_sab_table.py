@@ -3,6 +3,8 @@ schedules and seed grouping are checked on records whose answers are known."""
 import importlib.util
 import json
 import statistics
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -66,3 +68,10 @@ def test_every_recorded_sab_result_prints_one_row(table, capsys):
         table.main([str(path)])
         rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "---" not in line]
         assert len(rows) == len(records) + 1  # the header and one row per evaluation
+
+
+def test_a_missing_results_file_is_named_not_a_traceback(tmp_path):
+    missing = tmp_path / "nope.json"
+    done = subprocess.run([sys.executable, str(SCRIPT), str(missing)], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert str(missing) in done.stderr and "Traceback" not in done.stderr
