@@ -7,8 +7,11 @@ given per seed and as mean and standard deviation over seeds.
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,11 @@ from nobptt.train.checkpoint import save_json
 from nobptt.train.metrics import MetricsLog
 
 HEADLINES = ("prequential_accuracy", "heldout_accuracy")
+
+try:
+    import fcntl
+except ImportError:  # not on Windows: appends there are atomic but not serialized
+    fcntl = None
 
 
 def run_summary(run_dir: Path) -> dict[str, Any]:
@@ -153,9 +161,32 @@ def append_eval_record(path: Path, run_dir: Path, meta: dict[str, Any], config: 
         "heldout_curve": [{k: r[k] for k in r if k == "step" or k == "wall_time_s" or k.startswith("heldout")}
                           for r in rows if any(k.startswith("heldout") for k in r)],
     }
-    path = Path(path)
-    records = json.loads(path.read_text()) if path.exists() else []
-    key = (str(run_dir), checkpoint, split, overrides)
-    records = [r for r in records if (r["run_dir"], r["checkpoint"], r["split"], r["overrides"]) != key] + [record]
-    save_json(records, path, indent=1)
+    return add_record(Path(path), record, key=("run_dir", "checkpoint", "split", "overrides"))
+
+
+@contextmanager
+def folder_lock(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` (flock on the directory itself, so no lock file is left
+    behind). The SAB scripts run two jobs side by side that append to one results file; without
+    it both could read the old list, and the second write would drop the first's record."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if fcntl is None:
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def add_record(path: Path, record: dict[str, Any], key: tuple[str, ...]) -> Path:
+    """Append ``record`` to the JSON list at ``path``, replacing a record that agrees with it on every
+    field in ``key``; the read and the (atomic) write happen under one lock on the folder."""
+    with folder_lock(path.parent):
+        records = json.loads(path.read_text()) if path.exists() else []
+        same = tuple(record[k] for k in key)
+        records = [r for r in records if tuple(r.get(k) for k in key) != same] + [record]
+        save_json(records, path, indent=1)
     return path
