@@ -66,6 +66,8 @@ def prepare(config: dict[str, dict[str, Any]], run_dir: Path, resume: bool = Fal
         torch.set_num_threads(train_cfg.threads)
     if train_cfg.keep_freed_memory:
         keep_freed_memory()
+    # process-wide, so set either way: a run with it off is not flushed by an earlier one's setting
+    torch.set_flush_denormal(train_cfg.flush_denormal)
     seed_everything(train_cfg.seed)
     try:
         stream, make_eval = build_streams(config, train_cfg.device)
