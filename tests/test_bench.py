@@ -109,3 +109,9 @@ def test_bench_speed_cli_writes_csv_and_plot(tmp_path):
     assert main(["bench", "speed", "--scales", "big"]) == 2
     if not torch.cuda.is_available():
         assert main(["bench", "speed", "--device", "cuda"]) == 2
+
+
+def test_memory_bench_times_with_denormals_flushed_and_restores_the_mode():
+    row = measure("lstm_bptt", 4, 2)
+    assert row["flush_denormal"] is True  # as training by default: timings off the CPU's slow path
+    assert (torch.tensor([2e-39]) / 2).item() != 0.0  # the in-process caller gets the default back
