@@ -42,42 +42,47 @@ def random_batches(batch_size: int, device: str, seed: int):
 def measure(name: str, T: int, batch_size: int, device: str = "cpu", seed: int = 0,
             scale: float | None = None) -> dict[str, Any]:
     """Train ``name`` for T steps on random input; return the memory figures (run in a fresh process)."""
-    from nobptt.train.trainer import make_optimizer
-
-    torch.manual_seed(seed)
     # as training does by default (train.flush_denormal): a long backward pass otherwise slows
     # many-fold on denormal floats, which would time the CPU's slow path, not the learner
     flushed = torch.set_flush_denormal(True)
     try:
-        learner_name, options = resolve(name, T, scale)
-        learner = build_learner(learner_name, options, INPUT_DIM, CLASSES).to(device)
-        optimizer = make_optimizer(learner)
-        state = learner.initial_state(batch_size, device)
-        batches = random_batches(batch_size, device, seed)
-        if device.startswith("cuda"):
-            torch.cuda.reset_peak_memory_stats()
-        reset_peak_rss()
-        idle = peak_rss_bytes()
-        started = time.perf_counter()
-        meter = SavedTensorMeter(exclude=learner)
-        with meter:
-            for _ in range(T):
-                state, out = learner.learn(state, next(batches))
-                if out.update:
-                    optimizer.step()
-                    optimizer.zero_grad(set_to_none=True)
-                    meter.reset()
-        row = {"learner": name, "T": T, "batch_size": batch_size, "scale": scale, "seed": seed,
-               "options": json.dumps(options),
-               "parameters": sum(p.numel() for p in learner.parameters()),
-               "saved_bytes": meter.peak,
-               "persistent_bytes": tensor_bytes(learner.state_dict(), optimizer.state_dict()["state"], state),
-               "peak_rss_above_idle": peak_rss_bytes() - idle,
-               "seconds": round(time.perf_counter() - started, 3), "flush_denormal": flushed, "device": device}
-        if device.startswith("cuda"):
-            row["cuda_peak_bytes"] = torch.cuda.max_memory_allocated()
+        return {**_train_one_sequence(name, T, batch_size, device, seed, scale), "flush_denormal": flushed}
     finally:
         torch.set_flush_denormal(False)  # a fresh process's mode, for in-process callers (tests)
+
+
+def _train_one_sequence(name: str, T: int, batch_size: int, device: str, seed: int,
+                        scale: float | None) -> dict[str, Any]:
+    from nobptt.train.trainer import make_optimizer
+
+    torch.manual_seed(seed)
+    learner_name, options = resolve(name, T, scale)
+    learner = build_learner(learner_name, options, INPUT_DIM, CLASSES).to(device)
+    optimizer = make_optimizer(learner)
+    state = learner.initial_state(batch_size, device)
+    batches = random_batches(batch_size, device, seed)
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    reset_peak_rss()
+    idle = peak_rss_bytes()
+    started = time.perf_counter()
+    meter = SavedTensorMeter(exclude=learner)
+    with meter:
+        for _ in range(T):
+            state, out = learner.learn(state, next(batches))
+            if out.update:
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                meter.reset()
+    row = {"learner": name, "T": T, "batch_size": batch_size, "scale": scale, "seed": seed,
+           "options": json.dumps(options),
+           "parameters": sum(p.numel() for p in learner.parameters()),
+           "saved_bytes": meter.peak,
+           "persistent_bytes": tensor_bytes(learner.state_dict(), optimizer.state_dict()["state"], state),
+           "peak_rss_above_idle": peak_rss_bytes() - idle,
+           "seconds": round(time.perf_counter() - started, 3), "device": device}
+    if device.startswith("cuda"):
+        row["cuda_peak_bytes"] = torch.cuda.max_memory_allocated()
     return row
 
 
