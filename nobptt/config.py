@@ -40,7 +40,7 @@ class TrainConfig:
     keep_freed_memory: bool = True
     # flush denormal floats to zero on the CPU (torch.set_flush_denormal): gradients carried back
     # hundreds of steps through an LSTM shrink into the denormal range, where x86 arithmetic is many
-    # times slower; full BPTT on adding at T = 400 ran 5x faster with it on an Intel Xeon (README, "Denormals")
+    # times slower; full BPTT on adding at T = 400 ran 3.6x faster with it on an Intel Xeon (scripts/denormals.py)
     flush_denormal: bool = True
     progress: bool = True  # tqdm progress bar
     # Keep a copy of the checkpoint with the best held-out value of this metric (best.pt):

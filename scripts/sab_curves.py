@@ -2,8 +2,9 @@
 accuracy for copying, MSE (log scale) for adding.
 
 Usage: python scripts/sab_curves.py results/sab_copying_long.json   (writes results/sab_copying_long.png)
-One panel per training length T; one line per learner (colour), seed (line style) and schedule (the longest run of them: a run continued
-by sab_continue.sh repeats its source's curve), from the held-out curve its test record carries;
+One panel per training length T; one line per learner (colour), seed (line style) and schedule
+(the longest run of them: a run continued by sab_continue.sh repeats its source's curve), from the
+held-out curve its test record carries;
 chance dashed (copying: 12.5%; adding: predicting 1, MSE 1/6 in expectation).
 """
 import json

@@ -1,5 +1,5 @@
-"""train.flush_denormal: denormal floats are flushed to zero during a run (a 5x speed-up of full
-BPTT at T = 400 on the development CPU), and doing so leaves an LSTM's BPTT gradients unchanged
+"""train.flush_denormal: denormal floats are flushed to zero during a run (3.6x faster full BPTT
+at T = 400 on an Intel Xeon: scripts/denormals.py), and doing so leaves an LSTM's BPTT gradients unchanged
 to float32 precision."""
 import pytest
 import torch

@@ -1,0 +1,54 @@
+"""Measure what flushing denormal floats (train.flush_denormal) does to full BPTT's speed, and
+record it in results/denormals.json with the command, commit, torch and hardware.
+
+Usage: python scripts/denormals.py   (about 3 min on a 2-core CPU; one thread per measurement)
+Two measurements, each in a fresh process with flushing on and off:
+  - training: 10 updates of full BPTT on adding at T = 400 (`nobptt train adding_sab`, seed 1,
+    the LSTM baseline's overrides), its wall time and final held-out MSE;
+  - bench: one sequence of 10^4 steps of the full-BPTT LSTM in `nobptt bench memory`'s harness.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from nobptt.environment import environment
+from nobptt.train.checkpoint import save_json
+
+TRAIN = ["adding_sab", "--seed", "1", "--set", "task.T=400", "--set", "train.steps=4000", "--set", "train.eval_every=40000",
+         "--set", "train.checkpoint_every=40000", "--set", "train.epoch_steps=4000", "--set", "train.progress=false",
+         "--set", "model.attention=none", "--set", "model.k_trunc=0"]
+BENCH = ("import sys, torch; from nobptt.bench.memory import _train_one_sequence; "
+         "torch.set_flush_denormal(sys.argv[1] == 'true'); "
+         "print(_train_one_sequence('sab_lstm_bptt', 10000, 16, 'cpu', 0, None)['seconds'])")
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def train(flush: str) -> dict:
+    with tempfile.TemporaryDirectory() as folder:
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "nobptt", "train", *TRAIN, "--set", f"train.flush_denormal={flush}",
+                        "--run-dir", f"{folder}/run"], env=ENV, check=True, capture_output=True)
+        seconds = time.perf_counter() - started
+        last = json.loads(Path(f"{folder}/run/metrics.jsonl").read_text().splitlines()[-1])
+    return {"flush_denormal": flush == "true", "wall_seconds": round(seconds, 2), "heldout_mse": last["heldout_mse"]}
+
+
+def bench(flush: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", BENCH, flush], env=ENV, check=True, capture_output=True, text=True)
+    return {"flush_denormal": flush == "true", "seconds_per_sequence": float(out.stdout.split()[-1])}
+
+
+if __name__ == "__main__":
+    started = time.perf_counter()
+    record = {"command": "python scripts/denormals.py", "train_command": "nobptt train " + " ".join(TRAIN),
+              "training_10_updates": [train(f) for f in ("false", "true")],
+              "bench_lstm_bptt_T10000": [bench(f) for f in ("false", "true")],
+              **environment("cpu"), "wall_time_s": None}
+    record["hardware"]["torch_threads"] = 1
+    record["wall_time_s"] = round(time.perf_counter() - started, 1)
+    save_json(record, Path("results/denormals.json"))
+    print(json.dumps({k: record[k] for k in ("training_10_updates", "bench_lstm_bptt_T10000", "hardware")}, indent=1))
