@@ -16,6 +16,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from sab_table import eval_length, label, schedule, updates  # noqa: E402
 
@@ -61,7 +62,8 @@ def plot(records: list, source: str = "records"):
                         color=colors[name], linestyle=styles[seed], linewidth=1.3)
         ax.axhline(chance, color="grey", linestyle="--", linewidth=1)
         ax.set_title(f"T = {T}")
-        ax.set_xlabel("updates (one per episode of 64 sequences)")
+        ax.set_xlabel("thousands of updates (one per episode of 64 sequences)")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1000:g}"))  # 14000 -> 14: no overlap
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel(ylabel)
     if log:
