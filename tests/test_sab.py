@@ -186,3 +186,15 @@ def test_forget_bias_shifts_only_the_forget_gate_and_keeps_the_cell_state_longer
     x, h, c = torch.zeros(1, 10, dtype=torch.double), torch.zeros(1, H, dtype=torch.double), torch.ones(1, H, dtype=torch.double)
     kept = {name: m.cell(x, (h, c))[1] for name, m in (("default", default), ("shifted", shifted))}
     assert (kept["shifted"] > kept["default"]).all()
+
+
+def test_the_logged_gradient_norm_is_the_norm_before_clipping():
+    steps = episode()
+    free = learner(grad_clip=0.0)
+    logged = learn_episode(free, steps).losses
+    norm = torch.cat([g.flatten() for g in gradients(free).values()]).norm().item()
+    assert logged["grad_norm"] == pytest.approx(norm) and logged["clipped"] == 0.0
+    clipped = learner(grad_clip=norm / 2)
+    logged = learn_episode(clipped, steps).losses
+    assert logged["grad_norm"] == pytest.approx(norm) and logged["clipped"] == 1.0
+    assert torch.cat([g.flatten() for g in gradients(clipped).values()]).norm().item() == pytest.approx(norm / 2, rel=1e-5)  # clip_grad_norm_ adds 1e-6

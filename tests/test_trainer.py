@@ -5,7 +5,9 @@ import pytest
 import torch
 
 from nobptt.config import TrainConfig
+from nobptt.learners.base import clip_gradients
 from nobptt.learners.registry import build_learner
+from nobptt.train.metrics import first_non_finite
 from nobptt.train.trainer import DivergedError, Trainer, seed_everything
 from toy import CycleStream
 
@@ -63,6 +65,16 @@ def test_divergence_stops_with_a_clear_message_and_keeps_the_checkpoint(tmp_path
     with pytest.raises(DivergedError, match="non-finite .* at step 21.*last good checkpoint"):
         trainer.run()
     assert (tmp_path / "checkpoint.pt").read_bytes() == good
+
+
+def test_gradient_norms_are_logged_and_a_non_finite_one_counts_as_divergence(tmp_path):
+    make_trainer(tmp_path, steps=30, name="lstm", **LSTM_SMALL, grad_clip=0.05).run()
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    epochs = [r for r in rows if "loss" in r]
+    assert epochs and all(r["grad_norm"] > 0 and 0.0 <= r["clipped"] <= 1.0 for r in epochs)
+    weight = torch.nn.Parameter(torch.ones(3))
+    weight.grad = torch.tensor([1.0, float("nan"), 0.0])
+    assert first_non_finite(clip_gradients([weight], 1.0)) == "grad_norm"
 
 
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):

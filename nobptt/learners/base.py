@@ -26,6 +26,8 @@ class StepOutput:
     # (B, n_classes), computed BEFORE this step's update (prequential); None when the learner made
     # no prediction this step (e.g. a bRSM whose classifier has not started learning yet)
     logits: torch.Tensor | None
+    # scalars the trainer averages per epoch into metrics.jsonl and checks for NaN: the losses, and
+    # diagnostics such as the gradient norm (clip_gradients)
     losses: dict[str, float] = field(default_factory=dict)
     update: bool = True  # True when p.grad holds a gradient the optimizer should apply now
 
@@ -64,6 +66,16 @@ def forget_streams(state: State, reset: torch.Tensor | None) -> State:
     keep = (~reset).to(next(v for v in state.values() if isinstance(v, torch.Tensor)).dtype)
     return {k: (v * keep.view(-1, *([1] * (v.dim() - 1))) if isinstance(v, torch.Tensor) else v)
             for k, v in state.items()}
+
+
+def clip_gradients(parameters, max_norm: float) -> dict[str, float]:
+    """Clip the global norm of the gradients in ``p.grad`` to ``max_norm`` (0 = no clipping) and
+    return what to log with the losses: ``grad_norm``, the norm before clipping, and ``clipped``, 1.0
+    when it exceeded ``max_norm``. Averaged per epoch by the trainer, they give the mean norm and
+    the fraction of updates clipped, the first things to read when a run's validation collapses;
+    a non-finite norm stops the run at the trainer's NaN check, before the optimizer applies it."""
+    norm = float(nn.utils.clip_grad_norm_(parameters, max_norm if max_norm > 0 else float("inf")))
+    return {"grad_norm": norm, "clipped": float(0 < max_norm < norm)}
 
 
 def count_parameters(module: nn.Module) -> int:

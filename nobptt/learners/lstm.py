@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nobptt.learners.base import Learner, State, StepOutput, forget_streams
+from nobptt.learners.base import Learner, State, StepOutput, clip_gradients, forget_streams
 from nobptt.learners.heads import ClassifierHead
 from nobptt.learners.registry import register_learner
 from nobptt.tasks.base import Batch
@@ -102,8 +102,7 @@ class LSTMLearner(Learner):
                 total = self._replay_window(state)
             total.backward()
             losses["loss"] = total.item() / cfg.k1
-            if cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(self.cell.parameters(), cfg.grad_clip)
+            losses.update(clip_gradients(self.cell.parameters(), cfg.grad_clip))
             state["h"], state["c"] = h.detach(), c.detach()
             if cfg.reset_every and state["steps"] % cfg.reset_every == 0:
                 fresh = self.initial_state(h.shape[0], h.device)

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nobptt.learners.base import Learner, State, StepOutput
+from nobptt.learners.base import Learner, State, StepOutput, clip_gradients
 from nobptt.learners.registry import register_learner
 from nobptt.tasks.base import Batch
 
@@ -83,10 +83,9 @@ class LSTMLanguageModel(Learner):
         # Zaremba et al. minimise the loss summed over the window's steps and averaged over the
         # streams, so their learning rate 1 is per step of the window: scale the mean to match.
         (token_loss * len(state["inputs"])).backward()
-        if self.config.grad_clip > 0:
-            nn.utils.clip_grad_norm_(self.parameters(), self.config.grad_clip)
+        diagnostics = clip_gradients(self.parameters(), self.config.grad_clip)
         fresh = {"h": h.detach(), "c": c.detach(), "inputs": [], "targets": [], "resets": []}
-        return fresh, StepOutput(logits[-1].detach(), {"cross_entropy": token_loss.item()}, update=True)
+        return fresh, StepOutput(logits[-1].detach(), {"cross_entropy": token_loss.item(), **diagnostics}, update=True)
 
     @torch.no_grad()
     def infer(self, state: State, batch: Batch) -> tuple[State, torch.Tensor]:

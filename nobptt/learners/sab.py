@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nobptt.learners.base import Learner, State, StepOutput
+from nobptt.learners.base import Learner, State, StepOutput, clip_gradients
 from nobptt.learners.registry import register_learner
 from nobptt.tasks.base import Batch
 
@@ -269,9 +269,9 @@ class SABLearner(Learner):
                                  "(synchronised resets); for token streams use contiguous chunks")
             zeros = torch.zeros_like(h)
             if steps:  # a stream wrapped around inside a window: learn from the open window first
-                loss, _, _, _ = self._update(steps, h, c)
+                losses, _, _, _ = self._update(steps, h, c)
                 return ({"h": zeros, "c": zeros.clone(), "window": [batch]},
-                        StepOutput(logits=None, losses={"loss": loss}, update=True))
+                        StepOutput(logits=None, losses=losses, update=True))
             h, c = zeros, zeros.clone()
         steps = steps + [batch]
         full = len(steps) == cfg.window if cfg.window else batch.ends_sequence
@@ -280,12 +280,13 @@ class SABLearner(Learner):
                 raise ValueError(f"no episode ended in {MAX_EPISODE} steps: set model.window for streams "
                                  "without episodes")
             return {"h": h, "c": c, "window": steps}, StepOutput(logits=None, update=False)
-        loss, out, h, c = self._update(steps, h, c)
+        losses, out, h, c = self._update(steps, h, c)
         return ({"h": h.detach(), "c": c.detach(), "window": []},
-                StepOutput(out.detach(), {"loss": loss}, update=True))
+                StepOutput(out.detach(), losses, update=True))
 
     def _update(self, steps: list[Batch], h: torch.Tensor, c: torch.Tensor):
-        """Write the gradient of the mean loss over ``steps`` into p.grad: (loss, last output, h, c)."""
+        """Write the gradient of the mean loss over ``steps`` into p.grad, clipped: (the loss and
+        the gradient norm to log, last output, h, c)."""
         cfg = self.config
         if cfg.k_trunc and cfg.blockwise:
             loss, out, h, c = self._backward_by_blocks(steps, h, c)
@@ -293,9 +294,7 @@ class SABLearner(Learner):
             total, out, h, c = self.sequence_loss(steps, h, c)
             total.backward()
             loss = total.item()
-        if cfg.grad_clip > 0:
-            nn.utils.clip_grad_norm_(self.parameters(), cfg.grad_clip)
-        return loss, out, h, c
+        return {"loss": loss, **clip_gradients(self.parameters(), cfg.grad_clip)}, out, h, c
 
     # -- inference: one step at a time ----------------------------------------------------------
     @torch.no_grad()
