@@ -1,0 +1,72 @@
+"""List the collapses of a run's validation accuracy with the gradient norms logged around them.
+
+Usage: python scripts/collapses.py RUN_DIR [--drop 10] [--before 8]
+A collapse is a validation point more than --drop percentage points below the one before it. For
+each, the per-epoch rows of metrics.jsonl between the two points (``grad_norm``: the mean global
+gradient norm before clipping, ``clipped``: the fraction of updates clipped, ``loss``; logged by
+learners that clip, since commit bf89d6e) are summarised next to the same figures over the
+--before validation intervals that preceded it: a collapse that follows a burst of large or
+clipped gradients shows up as a ratio well above 1. Updates are counted as sab_table.py does.
+"""
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+from sab_table import updates
+
+
+def read_run(run_dir: Path):
+    """(config record, validation rows, epoch rows with a gradient norm) of a run folder."""
+    record = {"config": json.loads((run_dir / "config.json").read_text())["config"]}
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    return record, [r for r in rows if "heldout_accuracy" in r], [r for r in rows if "grad_norm" in r]
+
+
+def between(epochs: list, start: int, end: int) -> list:
+    return [r for r in epochs if start < r["step"] <= end]
+
+
+def summary(rows: list) -> str:
+    if not rows:
+        return "no gradient norms logged"
+    norms = [r["grad_norm"] for r in rows]
+    return (f"grad_norm mean {statistics.fmean(norms):.3f}, max {max(norms):.3f}; clipped "
+            f"{statistics.fmean(r['clipped'] for r in rows):.0%}; loss max {max(r['loss'] for r in rows):.3f}")
+
+
+def collapses(validation: list, drop: float) -> list[tuple[dict, dict]]:
+    """(point before, point) pairs where accuracy fell by more than ``drop`` percentage points."""
+    return [(a, b) for a, b in zip(validation, validation[1:])
+            if 100 * (a["heldout_accuracy"] - b["heldout_accuracy"]) > drop]
+
+
+def report(run_dir: Path, drop: float = 10.0, before: int = 8) -> list[str]:
+    record, validation, epochs = read_run(run_dir)
+    lines = []
+    for a, b in collapses(validation, drop):
+        i = validation.index(a)
+        start = validation[max(i - before, 0)]["step"] if i else 0
+        inside, earlier = between(epochs, a["step"], b["step"]), between(epochs, start, a["step"])
+        ratio = ""
+        if inside and earlier:
+            ratio = (f" (x{max(r['grad_norm'] for r in inside) / statistics.median(r['grad_norm'] for r in earlier):.1f}"
+                     " the earlier median)")
+        lines += [f"{100 * a['heldout_accuracy']:.1f}% at {updates(record, a['step']):,} -> "
+                  f"{100 * b['heldout_accuracy']:.1f}% at {updates(record, b['step']):,} updates",
+                  f"  between: {summary(inside)}{ratio}",
+                  f"  the {before} intervals before: {summary(earlier)}"]
+    return lines or [f"no validation drop of more than {drop:g} points in {len(validation)} points"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--drop", type=float, default=10.0, help="percentage points (default 10)")
+    parser.add_argument("--before", type=int, default=8, help="validation intervals for the baseline")
+    args = parser.parse_args()
+    print("\n".join(report(args.run_dir, args.drop, args.before)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""scripts/collapses.py: validation collapses found and set beside the gradient norms around them."""
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
+L = 30  # copying, T = 10: 30 steps per update
+
+
+@pytest.fixture(scope="module")
+def collapses():
+    sys.path.insert(0, str(SCRIPTS))  # the script imports its sibling sab_table as the CLI does
+    try:
+        spec = importlib.util.spec_from_file_location("collapses", SCRIPTS / "collapses.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.path.remove(str(SCRIPTS))
+
+
+def run(tmp_path, accuracies, norms):
+    """A run folder validated every 10 updates, with an epoch row (gradient norm) every 5."""
+    (tmp_path / "config.json").write_text(json.dumps(
+        {"config": {"task": {"name": "copying", "T": 10}, "model": {"window": 0}}}))
+    rows = [{"step": 5 * L * (i + 1), "loss": 0.5, "grad_norm": g, "clipped": float(g > 1)} for i, g in enumerate(norms)]
+    rows += [{"step": 10 * L * (i + 1), "heldout_accuracy": a} for i, a in enumerate(accuracies)]
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in sorted(rows, key=lambda r: r["step"])))
+    return tmp_path
+
+
+def test_a_collapse_is_reported_with_the_norms_between_and_before(collapses, tmp_path):
+    folder = run(tmp_path, [0.5, 0.6, 0.3, 0.62], [0.2] * 4 + [3.0, 0.2] + [0.2] * 2)
+    lines = collapses.report(folder, drop=10, before=2)
+    assert lines[0] == "60.0% at 20 -> 30.0% at 30 updates"
+    assert "grad_norm mean 1.600, max 3.000; clipped 50%" in lines[1] and "(x15.0 the earlier median)" in lines[1]
+    assert "grad_norm mean 0.200, max 0.200; clipped 0%" in lines[2]
+    assert len(lines) == 3  # 30% -> 62% is a recovery, not a collapse
+
+
+def test_small_dips_are_not_collapses(collapses, tmp_path):
+    folder = run(tmp_path, [0.5, 0.45, 0.5], [0.2] * 6)
+    assert collapses.report(folder, drop=10) == ["no validation drop of more than 10 points in 3 points"]
