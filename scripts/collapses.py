@@ -1,6 +1,7 @@
 """List the collapses of a run's validation accuracy with the gradient norms logged around them.
 
-Usage: python scripts/collapses.py RUN_DIR [--drop 10] [--before 8]
+Usage: python scripts/collapses.py RUN_DIR|REPORT.json [--drop 10] [--before 8]
+(REPORT.json: a record of `nobptt report`, which keeps every run's metrics rows; one section per run.)
 A collapse is a validation point more than --drop percentage points below the one before it. For
 each, the per-epoch rows of metrics.jsonl between the two points (``grad_norm``: the mean global
 gradient norm before clipping, ``clipped``: the fraction of updates clipped, ``loss``; logged by
@@ -16,11 +17,15 @@ from pathlib import Path
 from sab_table import updates
 
 
-def read_run(run_dir: Path):
-    """(config record, validation rows, epoch rows with a gradient norm) of a run folder."""
-    record = {"config": json.loads((run_dir / "config.json").read_text())["config"]}
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    return record, [r for r in rows if "heldout_accuracy" in r], [r for r in rows if "grad_norm" in r]
+def read_runs(path: Path) -> list[tuple[str, dict, list]]:
+    """(name, config record, metrics rows) of a run folder, or of each run in a `nobptt report` record."""
+    if path.is_dir():
+        rows = [json.loads(line) for line in (path / "metrics.jsonl").read_text().splitlines() if line.strip()]
+        return [(str(path), {"config": json.loads((path / "config.json").read_text())["config"]}, rows)]
+    report = json.loads(path.read_text())
+    configs = report["config"] if isinstance(report["config"], list) else [report["config"]] * len(report["curves"])
+    return [(run_dir, {"config": config}, curve["rows"])
+            for run_dir, config, curve in zip(report["run_dirs"], configs, report["curves"])]
 
 
 def between(epochs: list, start: int, end: int) -> list:
@@ -41,8 +46,16 @@ def collapses(validation: list, drop: float) -> list[tuple[dict, dict]]:
             if 100 * (a["heldout_accuracy"] - b["heldout_accuracy"]) > drop]
 
 
-def report(run_dir: Path, drop: float = 10.0, before: int = 8) -> list[str]:
-    record, validation, epochs = read_run(run_dir)
+def report(path: Path, drop: float = 10.0, before: int = 8) -> list[str]:
+    lines = []
+    for name, record, rows in read_runs(path):
+        lines += [name] + ["  " + line for line in run_report(record, rows, drop, before)]
+    return lines
+
+
+def run_report(record: dict, rows: list, drop: float, before: int) -> list[str]:
+    validation = [r for r in rows if "heldout_accuracy" in r]
+    epochs = [r for r in rows if "grad_norm" in r]
     lines = []
     for a, b in collapses(validation, drop):
         i = validation.index(a)
@@ -61,11 +74,11 @@ def report(run_dir: Path, drop: float = 10.0, before: int = 8) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("path", type=Path, help="a run folder or a `nobptt report` record")
     parser.add_argument("--drop", type=float, default=10.0, help="percentage points (default 10)")
     parser.add_argument("--before", type=int, default=8, help="validation intervals for the baseline")
     args = parser.parse_args()
-    print("\n".join(report(args.run_dir, args.drop, args.before)))
+    print("\n".join(report(args.path, args.drop, args.before)))
 
 
 if __name__ == "__main__":

@@ -35,12 +35,25 @@ def run(tmp_path, accuracies, norms):
 def test_a_collapse_is_reported_with_the_norms_between_and_before(collapses, tmp_path):
     folder = run(tmp_path, [0.5, 0.6, 0.3, 0.62], [0.2] * 4 + [3.0, 0.2] + [0.2] * 2)
     lines = collapses.report(folder, drop=10, before=2)
-    assert lines[0] == "60.0% at 20 -> 30.0% at 30 updates"
-    assert "grad_norm mean 1.600, max 3.000; clipped 50%" in lines[1] and "(x15.0 the earlier median)" in lines[1]
-    assert "grad_norm mean 0.200, max 0.200; clipped 0%" in lines[2]
-    assert len(lines) == 3  # 30% -> 62% is a recovery, not a collapse
+    assert lines[0] == str(folder) and lines[1] == "  60.0% at 20 -> 30.0% at 30 updates"
+    assert "grad_norm mean 1.600, max 3.000; clipped 50%" in lines[2] and "(x15.0 the earlier median)" in lines[2]
+    assert "grad_norm mean 0.200, max 0.200; clipped 0%" in lines[3]
+    assert len(lines) == 4  # 30% -> 62% is a recovery, not a collapse
 
 
 def test_small_dips_are_not_collapses(collapses, tmp_path):
     folder = run(tmp_path, [0.5, 0.45, 0.5], [0.2] * 6)
-    assert collapses.report(folder, drop=10) == ["no validation drop of more than 10 points in 3 points"]
+    assert collapses.report(folder, drop=10)[1:] == ["  no validation drop of more than 10 points in 3 points"]
+
+
+def test_a_report_record_gives_one_section_per_run(collapses, tmp_path):
+    """`nobptt report --labels` keeps each run's config and metrics rows; both runs are read."""
+    folder = run(tmp_path, [0.5, 0.6, 0.3], [0.2] * 4 + [3.0, 0.2])
+    config = json.loads((folder / "config.json").read_text())["config"]
+    rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    record = tmp_path / "report.json"
+    record.write_text(json.dumps({"config": [config, config], "run_dirs": ["runs/a", "runs/b"],
+                                  "curves": [{"seed": 0, "rows": rows}, {"seed": 1, "rows": rows[:4]}]}))
+    lines = collapses.report(record, drop=10, before=2)
+    assert lines[0] == "runs/a" and lines[1] == "  60.0% at 20 -> 30.0% at 30 updates"
+    assert lines[4:] == ["runs/b", "  no validation drop of more than 10 points in 1 points"]
