@@ -1,25 +1,16 @@
 """scripts/collapses.py: validation collapses found and set beside the gradient norms around them."""
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
+from script_loader import load_script
+
 L = 30  # copying, T = 10: 30 steps per update
 
 
 @pytest.fixture(scope="module")
 def collapses():
-    sys.path.insert(0, str(SCRIPTS))  # the script imports its sibling sab_table as the CLI does
-    try:
-        spec = importlib.util.spec_from_file_location("collapses", SCRIPTS / "collapses.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        sys.path.remove(str(SCRIPTS))
+    yield from load_script("collapses")
 
 
 def run(tmp_path, accuracies, norms):

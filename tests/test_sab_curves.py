@@ -1,24 +1,14 @@
 """scripts/sab_curves.py: the README's SAB figures. One panel per training length, one line per
 learner and seed, a continued run drawn once (its longest record), and a clear error on mixed tasks."""
-import importlib.util
-import sys
-from pathlib import Path
 
 import pytest
 
-SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
+from script_loader import load_script
 
 
 @pytest.fixture(scope="module")
 def curves():
-    sys.path.insert(0, str(SCRIPTS))  # the script imports its sibling sab_table as the CLI does
-    try:
-        spec = importlib.util.spec_from_file_location("sab_curves", SCRIPTS / "sab_curves.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        sys.path.remove(str(SCRIPTS))
+    yield from load_script("sab_curves")
 
 
 def adding(learner="sab", seed=0, T=200, updates=10, mse=0.1, folder=None):
