@@ -40,9 +40,9 @@ def summary(rows: list) -> str:
             f"{statistics.fmean(r['clipped'] for r in rows):.0%}; loss max {max(r['loss'] for r in rows):.3f}")
 
 
-def collapses(validation: list, drop: float) -> list[tuple[dict, dict]]:
-    """(point before, point) pairs where accuracy fell by more than ``drop`` percentage points."""
-    return [(a, b) for a, b in zip(validation, validation[1:])
+def collapses(validation: list, drop: float) -> list[int]:
+    """Indices i where accuracy fell from point i to i + 1 by more than ``drop`` percentage points."""
+    return [i for i, (a, b) in enumerate(zip(validation, validation[1:]))
             if 100 * (a["heldout_accuracy"] - b["heldout_accuracy"]) > drop]
 
 
@@ -57,8 +57,8 @@ def run_report(record: dict, rows: list, drop: float, before: int) -> list[str]:
     validation = [r for r in rows if "heldout_accuracy" in r]
     epochs = [r for r in rows if "grad_norm" in r]
     lines = []
-    for a, b in collapses(validation, drop):
-        i = validation.index(a)
+    for i in collapses(validation, drop):
+        a, b = validation[i], validation[i + 1]
         start = validation[max(i - before, 0)]["step"] if i else 0
         inside, earlier = between(epochs, a["step"], b["step"]), between(epochs, start, a["step"])
         ratio = ""
