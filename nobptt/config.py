@@ -43,6 +43,10 @@ class TrainConfig:
     # times slower; full BPTT on adding at T = 400 ran 3.6x faster with it on an Intel Xeon (scripts/denormals.py)
     flush_denormal: bool = True
     progress: bool = True  # tqdm progress bar
+    # comma-separated logged scalars whose per-epoch maximum is logged too, as NAME_max: the mean
+    # gradient norm of an epoch dilutes a burst of a few updates (README, "What the validation
+    # collapses are"); the maximum shows it
+    log_max: str = "grad_norm"
     # Keep a copy of the checkpoint with the best held-out value of this metric (best.pt):
     # "heldout_nll" (lower is better) or "heldout_accuracy" (higher is better); "" = none.
     best_metric: str = ""

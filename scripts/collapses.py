@@ -5,7 +5,7 @@ Usage: python scripts/collapses.py RUN_DIR|REPORT.json [--drop 10] [--before 8]
 A collapse is a validation point more than --drop percentage points below the one before it. For
 each, the per-epoch rows of metrics.jsonl between the two points (``grad_norm``: the mean global
 gradient norm before clipping, ``clipped``: the fraction of updates clipped, ``loss``; logged by
-learners that clip, since commit bf89d6e) are summarised next to the same figures over the
+learners that clip, since commit bf89d6e; ``grad_norm_max``, one update's largest, where logged) are summarised next to the same figures over the
 --before validation intervals that preceded it: a collapse that follows a burst of large or
 clipped gradients shows up as a ratio well above 1. Updates are counted as sab_table.py does.
 """
@@ -36,7 +36,10 @@ def summary(rows: list) -> str:
     if not rows:
         return "no gradient norms logged"
     norms = [r["grad_norm"] for r in rows]
-    return (f"grad_norm mean {statistics.fmean(norms):.3f}, max {max(norms):.3f}; clipped "
+    # grad_norm_max: the largest single update's norm, logged since train.log_max existed
+    peak = max((r["grad_norm_max"] for r in rows if "grad_norm_max" in r), default=None)
+    return (f"grad_norm mean {statistics.fmean(norms):.3f}, max {max(norms):.3f}"
+            + (f", one update's max {peak:.3f}" if peak is not None else "") + "; clipped "
             f"{statistics.fmean(r['clipped'] for r in rows):.0%}; loss max {max(r['loss'] for r in rows):.3f}")
 
 

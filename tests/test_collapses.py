@@ -13,11 +13,14 @@ def collapses():
     yield from load_script("collapses")
 
 
-def run(tmp_path, accuracies, norms):
-    """A run folder validated every 10 updates, with an epoch row (gradient norm) every 5."""
+def run(tmp_path, accuracies, norms, peaks=None):
+    """A run folder validated every 10 updates, with an epoch row (gradient norm) every 5; ``peaks``:
+    each epoch's largest single-update norm (grad_norm_max), when given."""
     (tmp_path / "config.json").write_text(json.dumps(
         {"config": {"task": {"name": "copying", "T": 10}, "model": {"window": 0}}}))
     rows = [{"step": 5 * L * (i + 1), "loss": 0.5, "grad_norm": g, "clipped": float(g > 1)} for i, g in enumerate(norms)]
+    for row, peak in zip(rows, peaks or []):
+        row["grad_norm_max"] = peak
     rows += [{"step": 10 * L * (i + 1), "heldout_accuracy": a} for i, a in enumerate(accuracies)]
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in sorted(rows, key=lambda r: r["step"])))
     return tmp_path
@@ -30,6 +33,13 @@ def test_a_collapse_is_reported_with_the_norms_between_and_before(collapses, tmp
     assert "grad_norm mean 1.600, max 3.000; clipped 50%" in lines[2] and "(x15.0 the earlier median)" in lines[2]
     assert "grad_norm mean 0.200, max 0.200; clipped 0%" in lines[3]
     assert len(lines) == 4  # 30% -> 62% is a recovery, not a collapse
+
+
+def test_the_largest_single_update_norm_is_shown_where_logged(collapses, tmp_path):
+    folder = run(tmp_path, [0.5, 0.6, 0.3], [0.2] * 4 + [3.0, 0.2], peaks=[0.3] * 4 + [9.5, 0.4])
+    lines = collapses.report(folder, drop=10, before=2)
+    assert "grad_norm mean 1.600, max 3.000, one update's max 9.500; clipped 50%" in lines[2]
+    assert "max 0.200, one update's max 0.300; clipped 0%" in lines[3]
 
 
 def test_small_dips_are_not_collapses(collapses, tmp_path):

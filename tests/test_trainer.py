@@ -77,6 +77,36 @@ def test_gradient_norms_are_logged_and_a_non_finite_one_counts_as_divergence(tmp
     assert first_non_finite(clip_gradients([weight], 1.0)) == "grad_norm"
 
 
+def test_the_epoch_maximum_of_the_gradient_norm_is_logged(tmp_path, monkeypatch):
+    import nobptt.learners.lstm as lstm
+    norms = []
+
+    def recording(parameters, max_norm):
+        out = clip_gradients(parameters, max_norm)
+        norms.append(out["grad_norm"])
+        return out
+    monkeypatch.setattr(lstm, "clip_gradients", recording)
+    make_trainer(tmp_path, steps=30, name="lstm", **LSTM_SMALL, grad_clip=0.05).run()
+    epochs = [r for r in map(json.loads, (tmp_path / "metrics.jsonl").read_text().splitlines()) if "loss" in r]
+    # only the names in train.log_max get a maximum (default: grad_norm)
+    assert {k for r in epochs for k in r if k.endswith("_max")} == {"grad_norm_max"}
+    assert all(r["grad_norm_max"] >= r["grad_norm"] for r in epochs)
+    assert max(r["grad_norm_max"] for r in epochs) == pytest.approx(max(norms))
+    assert any(r["grad_norm_max"] > r["grad_norm"] * (1 + 1e-9) for r in epochs)  # not the mean again
+
+
+def test_resume_reads_a_checkpoint_written_before_epoch_maxima(tmp_path):
+    make_trainer(tmp_path, steps=25, name="lstm", **LSTM_SMALL).run()  # stops mid-epoch
+    ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    sums, counts, _ = ckpt["epoch_sums"]
+    ckpt["epoch_sums"] = (sums, counts)
+    torch.save(ckpt, tmp_path / "checkpoint.pt")
+    resumed = make_trainer(tmp_path, steps=30, name="lstm", **LSTM_SMALL)
+    resumed.resume()
+    assert resumed.epoch.sums == sums and resumed.epoch.maxima == {}
+    assert "grad_norm_max" in resumed.run()  # the epoch's maximum from the resume on
+
+
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     trainer = make_trainer(tmp_path, steps=20)
     trainer.run()

@@ -29,21 +29,24 @@ class MetricsLog:
 
 
 class RunningMean:
-    """Sums of named scalars since the last reset."""
+    """Sums, counts and maxima of named scalars since the last reset."""
 
     def __init__(self) -> None:
         self.sums: dict[str, float] = {}
         self.counts: dict[str, int] = {}
+        # the largest single value added: a mean over an epoch hides one update's burst
+        self.maxima: dict[str, float] = {}
 
     def add(self, name: str, value: float, count: int = 1) -> None:
         self.sums[name] = self.sums.get(name, 0.0) + value
         self.counts[name] = self.counts.get(name, 0) + count
+        self.maxima[name] = max(self.maxima.get(name, -math.inf), value)
 
     def means(self) -> dict[str, float]:
         return {k: self.sums[k] / self.counts[k] for k in self.sums if self.counts[k]}
 
     def reset(self) -> None:
-        self.sums, self.counts = {}, {}
+        self.sums, self.counts, self.maxima = {}, {}, {}
 
 
 def first_non_finite(losses: dict[str, float]) -> str | None:

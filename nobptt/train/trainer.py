@@ -87,7 +87,7 @@ class Trainer:
             "step": self.step, "wall_time_s": self.wall_time_s, "config": asdict(self.config),
             "learner": self.learner.state_dict(), "optimizer": self.optimizer.state_dict(),
             "learner_state": self.state, "stream": self.stream.state_dict(),
-            "epoch_sums": (self.epoch.sums, self.epoch.counts),
+            "epoch_sums": (self.epoch.sums, self.epoch.counts, self.epoch.maxima),
             "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
                     "python": random.getstate()},
             "best": self.best,
@@ -104,7 +104,9 @@ class Trainer:
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.state = ckpt["learner_state"]
         self.stream.load_state_dict(ckpt["stream"])
-        self.epoch.sums, self.epoch.counts = ckpt["epoch_sums"]
+        # checkpoints written before the maxima were kept hold (sums, counts)
+        self.epoch.sums, self.epoch.counts, *maxima = ckpt["epoch_sums"]
+        self.epoch.maxima = maxima[0] if maxima else {}
         self.step, self.wall_time_s = ckpt["step"], ckpt["wall_time_s"]
         self.best = ckpt.get("best", {})
         # The optimizer's saved state carries the learning rate it had; set it from the config in
@@ -204,6 +206,8 @@ class Trainer:
     def _end_epoch(self) -> dict[str, Any]:
         self.learner.on_epoch_end()
         row = {"step": self.step, "wall_time_s": round(self.wall_time_s, 3), **self.epoch.means()}
+        wanted = {name.strip() for name in self.config.log_max.split(",")}
+        row.update({f"{name}_max": value for name, value in self.epoch.maxima.items() if name in wanted})
         self.epoch.reset()
         return row
 
