@@ -39,6 +39,14 @@ def test_short_run_learns_well_above_chance_then_eval_and_report(tmp_path, capsy
     assert (tmp_path / "results" / "smoke.png").stat().st_size > 1000
 
 
+def test_report_out_is_a_folder_and_a_file_there_is_refused_before_anything_is_written(tmp_path, capsys):
+    assert main(["report", str(tmp_path / "run"), "--name", "x", "--out", str(tmp_path / "x.json")]) == 2
+    assert "--out is the folder that receives x.json" in capsys.readouterr().err
+    (tmp_path / "old").write_text("{}")
+    assert main(["report", str(tmp_path / "run"), "--name", "x", "--out", str(tmp_path / "old")]) == 2
+    assert (tmp_path / "old").read_text() == "{}" and not (tmp_path / "x.json").exists()
+
+
 def test_resume_continues_a_run(tmp_path, capsys):
     run = tmp_path / "run"
     base = ["--set", "train.eval_every=0", *SMALL]
