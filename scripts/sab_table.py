@@ -25,19 +25,23 @@ def learner_key(record):
 
 
 @functools.lru_cache(maxsize=None)
-def experiment_hidden(experiment):
-    """The hidden size an experiment's config file sets (read once per experiment, not per row)."""
-    return load_experiment(experiment)[1]["model"].get("hidden")
+def experiment_model(experiment):
+    """The model section an experiment's config file sets (read once per experiment, not per row)."""
+    return load_experiment(experiment)[1]["model"]
 
 
 def label(record):
-    """The learner's name, with its hidden size where that differs from its experiment's (the
-    matched-size LSTMs: hidden 144) and its forget-gate bias shift where it has one."""
+    """The learner's name, with what differs from its experiment's config file: the hidden size
+    (the matched-size LSTMs: hidden 144) and the gradient clip (0.1 against the release's 1.0), and
+    its forget-gate bias shift where it has one."""
     name = LEARNERS.get(learner_key(record), record["run_dir"])
     model = record["config"]["model"]
-    hidden, forget_bias = model.get("hidden"), model.get("forget_bias", 0.0)
-    default = experiment_hidden(record["experiment"]) if record.get("experiment") else hidden
-    name = name if hidden == default else f"{name}, hidden {hidden}"
+    defaults = experiment_model(record["experiment"]) if record.get("experiment") else model
+    if model.get("hidden") != defaults.get("hidden"):
+        name = f"{name}, hidden {model.get('hidden')}"
+    if model.get("grad_clip") != defaults.get("grad_clip"):
+        name = f"{name}, gradient clip {model.get('grad_clip'):g}"
+    forget_bias = model.get("forget_bias", 0.0)
     return f"{name}, forget bias +{forget_bias:g}" if forget_bias else name
 
 

@@ -39,6 +39,17 @@ def test_a_row_reports_updates_not_time_steps(table):
     assert cells[-3:] == ["3000", "3000", "10 min"]
 
 
+def test_a_label_names_what_differs_from_the_experiment_file(table):
+    def labelled(**model):
+        rec = record()
+        rec["experiment"] = "copying_sab"  # hidden 128, grad_clip 1.0
+        rec["config"]["model"].update({"grad_clip": 1.0, **model})
+        return table.label(rec)
+    assert labelled() == "SAB"
+    assert labelled(grad_clip=0.1) == "SAB, gradient clip 0.1"
+    assert labelled(hidden=144, grad_clip=0.1) == "SAB, hidden 144, gradient clip 0.1"
+
+
 def test_schedules_are_named_from_the_config(table):
     assert table.schedule(record()) == ""
     halving = record(steps=120 * 22500, decay=(120 * 1500, 120 * 17000))
