@@ -7,7 +7,8 @@ each, the per-epoch rows of metrics.jsonl between the two points (``grad_norm``:
 gradient norm before clipping, ``clipped``: the fraction of updates clipped, ``loss``; logged by
 learners that clip, since commit bf89d6e; ``grad_norm_max``, one update's largest, where logged)
 are summarised next to the same figures over the --before validation intervals that preceded
-it: a collapse that follows a burst of large or clipped gradients shows up as a ratio well above 1. Updates are counted as sab_table.py does.
+it: a collapse that follows a burst of large or clipped gradients shows up as a ratio well above
+1. Updates are counted as sab_table.py does.
 """
 import argparse
 import json

@@ -1,23 +1,19 @@
 """scripts/sab_table.py: the README's SAB tables and over-seed means come from it, so its rows,
 schedules and seed grouping are checked on records whose answers are known."""
-import importlib.util
 import json
 import statistics
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from script_loader import SCRIPTS, load_script
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "sab_table.py"
+SCRIPT = SCRIPTS / "sab_table.py"
 
 
 @pytest.fixture(scope="module")
 def table():
-    spec = importlib.util.spec_from_file_location("sab_table", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    yield from load_script("sab_table")
 
 
 def record(learner="sab", seed=0, T=100, eval_T=None, accuracy=0.5, steps=120 * 1000, decay=None):
@@ -74,7 +70,7 @@ def test_seed_summary_groups_only_runs_that_differ_in_their_seed(table, capsys):
 
 
 def test_every_recorded_sab_result_prints_one_row(table, capsys):
-    for path in sorted(Path(SCRIPT.parent.parent, "results").glob("sab_copying*.json")):
+    for path in sorted((SCRIPTS.parent / "results").glob("sab_copying*.json")):
         records = json.loads(path.read_text())
         table.main([str(path)])
         rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "---" not in line]
