@@ -32,8 +32,8 @@ def experiment_model(experiment):
 
 def label(record):
     """The learner's name, with what differs from its experiment's config file: the hidden size
-    (the matched-size LSTMs: hidden 144) and the gradient clip (0.1 against the release's 1.0), and
-    its forget-gate bias shift where it has one."""
+    (the matched-size LSTMs: hidden 144) and the gradient clip (0.1 against the release's 1.0; a
+    median-relative clip), and its forget-gate bias shift where it has one."""
     name = LEARNERS.get(learner_key(record), record["run_dir"])
     model = record["config"]["model"]
     defaults = experiment_model(record["experiment"]) if record.get("experiment") else model
@@ -41,6 +41,8 @@ def label(record):
         name = f"{name}, hidden {model.get('hidden')}"
     if model.get("grad_clip") != defaults.get("grad_clip"):
         name = f"{name}, gradient clip {model.get('grad_clip'):g}"
+    if model.get("grad_clip_median"):  # a clip at F x the median of the last N norms (MedianClip)
+        name = f"{name}, clip at {model['grad_clip_median']:g}x the median of {model.get('grad_clip_window')} norms"
     forget_bias = model.get("forget_bias", 0.0)
     return f"{name}, forget bias +{forget_bias:g}" if forget_bias else name
 

@@ -4,6 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from nobptt.learners import sab
+from nobptt.learners.base import MedianClip, clip_gradients
 from nobptt.learners.sab import SABConfig, SABLearner, sparse_weights
 from nobptt.tasks.base import Batch
 from nobptt.tasks.episodes import EpisodeStream
@@ -198,3 +199,35 @@ def test_the_logged_gradient_norm_is_the_norm_before_clipping():
     logged = learn_episode(clipped, steps).losses
     assert logged["grad_norm"] == pytest.approx(norm) and logged["clipped"] == 1.0
     assert torch.cat([g.flatten() for g in gradients(clipped).values()]).norm().item() == pytest.approx(norm / 2, rel=1e-5)  # clip_grad_norm_ adds 1e-6
+
+
+def test_median_clip_clips_bursts_only_once_its_window_is_full():
+    clip, weight = MedianClip(factor=2.0, window=3), torch.nn.Parameter(torch.zeros(1, dtype=torch.double))
+
+    def update(norm):
+        weight.grad = torch.full_like(weight, norm)
+        return clip_gradients([weight], 0.0, clip), float(weight.grad.abs())
+
+    for norm in (1.0, 100.0, 1.0):  # the window is not full yet: nothing is clipped
+        assert update(norm) == ({"grad_norm": norm, "clipped": 0.0}, norm)
+    logged, after = update(3.0)  # median of (1, 100, 1) is 1: limit 2
+    assert logged == {"grad_norm": 3.0, "clipped": 1.0} and after == pytest.approx(2.0, rel=1e-5)
+    logged, after = update(2.5)  # the history holds pre-clip norms: (100, 1, 3), median 3, limit 6
+    assert logged["clipped"] == 0.0 and after == 2.5
+    weight.grad = torch.full_like(weight, 5.0)
+    assert clip_gradients([weight], 1.0, clip)["clipped"] == 1.0 and float(weight.grad) == pytest.approx(1.0, rel=1e-5)
+    with pytest.raises(ValueError, match="factor > 0"):
+        MedianClip(factor=0.0, window=3)
+
+
+def test_median_clip_history_travels_in_the_learner_state_dict():
+    steps = episode()
+    plain, clipped = learner(), learner(grad_clip_median=2.0, grad_clip_window=2)
+    assert not any("median_clip" in k for k in plain.state_dict())  # old checkpoints keep loading
+    for _ in range(3):
+        learn_episode(clipped, steps)
+    resumed = learner(grad_clip_median=2.0, grad_clip_window=2)
+    resumed.load_state_dict(clipped.state_dict())
+    assert int(resumed.median_clip.seen) == 3 and resumed.median_clip.limit() == clipped.median_clip.limit() < float("inf")
+    with pytest.raises(ValueError, match="grad_clip_median"):
+        learner(grad_clip_median=-1.0)

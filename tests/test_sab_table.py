@@ -44,6 +44,8 @@ def test_a_label_names_what_differs_from_the_experiment_file(table):
     assert labelled() == "SAB"
     assert labelled(grad_clip=0.1) == "SAB, gradient clip 0.1"
     assert labelled(hidden=144, grad_clip=0.1) == "SAB, hidden 144, gradient clip 0.1"
+    assert labelled(grad_clip_median=3.0, grad_clip_window=200) == "SAB, clip at 3x the median of 200 norms"
+    assert labelled(grad_clip_median=0.0) == "SAB"  # off, as in every record before it existed
 
 
 def test_schedules_are_named_from_the_config(table):

@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nobptt.learners.base import Learner, State, StepOutput, clip_gradients
+from nobptt.learners.base import Learner, MedianClip, State, StepOutput, clip_gradients
 from nobptt.learners.registry import register_learner
 from nobptt.tasks.base import Batch
 
@@ -63,6 +63,10 @@ class SABConfig:
     blockwise: bool = True
     lr: float = 1e-3  # Adam, as the release
     grad_clip: float = 1.0  # global gradient norm per update (the release clips at 1); 0 = off
+    # also clip at this multiple of the median norm of the last grad_clip_window updates (bursts
+    # only; base.MedianClip); 0 = off, the release's fixed clip alone. Not in the paper or release.
+    grad_clip_median: float = 0.0
+    grad_clip_window: int = 200
     # added to the forget gate's initial bias; 0 keeps PyTorch's init (every bias ~ U(-1/sqrt(H),
     # 1/sqrt(H)), forget gates open half the time). 1 is the usual remedy for long dependencies
     # (Gers et al. 2000; Jozefowicz et al. 2015); the paper and the release say nothing (§2.5).
@@ -128,6 +132,10 @@ class SABLearner(Learner):
         self.scorer = MemoryScorer(c.hidden, c.attn_dim, c.score) if self.attend else None
         self.head = nn.Linear(2 * c.hidden if self.attend else c.hidden, n_classes)
         self.k_top = c.k_top if c.attention == "sparse" else None
+        if c.grad_clip_median < 0:
+            raise ValueError(f"grad_clip_median={c.grad_clip_median} must be >= 0 (0 = off)")
+        # registered only when on, so checkpoints of runs without it keep their keys
+        self.median_clip = MedianClip(c.grad_clip_median, c.grad_clip_window) if c.grad_clip_median else None
 
     def initial_state(self, batch_size: int, device: torch.device | str) -> State:
         zeros = torch.zeros(batch_size, self.config.hidden, device=device)
@@ -294,7 +302,7 @@ class SABLearner(Learner):
             total, out, h, c = self.sequence_loss(steps, h, c)
             total.backward()
             loss = total.item()
-        return {"loss": loss, **clip_gradients(self.parameters(), cfg.grad_clip)}, out, h, c
+        return {"loss": loss, **clip_gradients(self.parameters(), cfg.grad_clip, self.median_clip)}, out, h, c
 
     # -- inference: one step at a time ----------------------------------------------------------
     @torch.no_grad()
