@@ -74,7 +74,7 @@ class MedianClip(nn.Module):
     median pre-clip norm of the last ``window`` updates, so it acts on bursts only.
 
     Why (README, "What the validation collapses are"): SAB's validation collapses each fell on
-    one or a few updates whose norm was 5-40x the recent median, while the typical norm drifts
+    one or a few updates whose norm was 3-40x the recent median, while the typical norm drifts
     from 0.2-0.3 early in training to 0.03 late; a fixed clip at 1.0 misses most bursts and one at
     0.1 clips nearly every early update. Until ``window`` norms have been seen it does nothing.
     The history is a buffer, so it is saved in checkpoints and a resumed run continues it. A
