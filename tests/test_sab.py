@@ -201,6 +201,19 @@ def test_the_logged_gradient_norm_is_the_norm_before_clipping():
     assert torch.cat([g.flatten() for g in gradients(clipped).values()]).norm().item() == pytest.approx(norm / 2, rel=1e-5)  # clip_grad_norm_ adds 1e-6
 
 
+def test_part_gradient_norms_split_the_global_norm_before_clipping():
+    steps = episode()
+    for attention in ("sparse", "none"):
+        logged = learn_episode(learner(attention=attention, grad_clip=1e-3), steps).losses
+        parts = {k: v for k, v in logged.items() if k.startswith("grad_norm_")}
+        assert set(parts) == {"grad_norm_lstm", "grad_norm_head"} | ({"grad_norm_attention"} if attention != "none" else set())
+        assert all(v > 0 for v in parts.values())
+        # the parts are disjoint and cover every parameter: their squares add up to the global
+        # norm's, which was taken before the clip (every update here is clipped)
+        assert logged["clipped"] == 1.0
+        assert sum(v ** 2 for v in parts.values()) == pytest.approx(logged["grad_norm"] ** 2, rel=1e-6)
+
+
 def test_median_clip_clips_bursts_only_once_its_window_is_full():
     clip, weight = MedianClip(factor=2.0, window=3), torch.nn.Parameter(torch.zeros(1, dtype=torch.double))
 

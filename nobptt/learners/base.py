@@ -99,6 +99,19 @@ class MedianClip(nn.Module):
         self.seen += 1
 
 
+def part_grad_norms(parts: dict[str, nn.Module]) -> dict[str, float]:
+    """The gradient norm of each named part of a learner (``grad_norm_NAME``), before clipping.
+
+    Why: the global norm says that an update burst, not where. Logged beside ``grad_norm``, it
+    tells whether a burst starts in the recurrent cell, the attention or the read-out (README,
+    "What the validation collapses are"). A part without gradients logs 0."""
+    norms = {}
+    for name, part in parts.items():
+        grads = [p.grad.detach().flatten() for p in part.parameters() if p.grad is not None]
+        norms[f"grad_norm_{name}"] = float(torch.cat(grads).norm()) if grads else 0.0
+    return norms
+
+
 def clip_gradients(parameters, max_norm: float, median_clip: MedianClip | None = None) -> dict[str, float]:
     """Clip the global norm of the gradients in ``p.grad`` to ``max_norm`` (0 = no clipping), and
     to ``median_clip``'s limit when given (the lower of the two applies), and return what to log

@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nobptt.learners.base import Learner, MedianClip, State, StepOutput, clip_gradients
+from nobptt.learners.base import Learner, MedianClip, State, StepOutput, clip_gradients, part_grad_norms
 from nobptt.learners.registry import register_learner
 from nobptt.tasks.base import Batch
 
@@ -302,7 +302,9 @@ class SABLearner(Learner):
             total, out, h, c = self.sequence_loss(steps, h, c)
             total.backward()
             loss = total.item()
-        return {"loss": loss, **clip_gradients(self.parameters(), cfg.grad_clip, self.median_clip)}, out, h, c
+        parts = {"lstm": self.cell, "head": self.head, **({"attention": self.scorer} if self.attend else {})}
+        norms = part_grad_norms(parts)  # before clipping, like grad_norm
+        return {"loss": loss, **norms, **clip_gradients(self.parameters(), cfg.grad_clip, self.median_clip)}, out, h, c
 
     # -- inference: one step at a time ----------------------------------------------------------
     @torch.no_grad()
