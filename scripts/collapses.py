@@ -5,7 +5,8 @@ Usage: python scripts/collapses.py RUN_DIR|REPORT.json [--drop 10] [--before 8]
 A collapse is a validation point more than --drop percentage points below the one before it. For
 each, the per-epoch rows of metrics.jsonl between the two points (``grad_norm``: the mean global
 gradient norm before clipping, ``clipped``: the fraction of updates clipped, ``loss``; logged by
-learners that clip, since commit bf89d6e; ``grad_norm_max``, one update's largest, where logged)
+learners that clip, since commit bf89d6e; ``grad_norm_max``, one update's largest, and SAB's
+per-part norms ``grad_norm_lstm`` / ``_attention`` / ``_head``, where logged)
 are summarised next to the same figures over the --before validation intervals that preceded
 it: a collapse that follows a burst of large or clipped gradients shows up as a ratio well above
 1. Updates are counted as sab_table.py does.
@@ -41,7 +42,18 @@ def summary(rows: list) -> str:
     peak = max((r["grad_norm_max"] for r in rows if "grad_norm_max" in r), default=None)
     return (f"grad_norm mean {statistics.fmean(norms):.3f}, max {max(norms):.3f}"
             + (f", one update's max {peak:.3f}" if peak is not None else "") + "; clipped "
-            f"{statistics.fmean(r['clipped'] for r in rows):.0%}; loss max {max(r['loss'] for r in rows):.3f}")
+            f"{statistics.fmean(r['clipped'] for r in rows):.0%}; loss max {max(r['loss'] for r in rows):.3f}"
+            + parts(rows))
+
+
+def parts(rows: list) -> str:
+    """The largest epoch mean of each part's norm (grad_norm_lstm, ..., logged by SAB since the
+    per-part norms existed), so a burst can be placed in the cell, the attention or the read-out."""
+    names = sorted({k for r in rows for k in r if k.startswith("grad_norm_") and k != "grad_norm_max"})
+    if not names:
+        return ""
+    return "; by part, max: " + ", ".join(
+        f"{name.removeprefix('grad_norm_')} {max(r[name] for r in rows if name in r):.3f}" for name in names)
 
 
 def collapses(validation: list, drop: float) -> list[int]:

@@ -42,6 +42,18 @@ def test_the_largest_single_update_norm_is_shown_where_logged(collapses, tmp_pat
     assert "max 0.200, one update's max 0.300; clipped 0%" in lines[3]
 
 
+def test_the_part_norms_are_shown_where_logged(collapses, tmp_path):
+    folder = run(tmp_path, [0.5, 0.6, 0.3], [0.2] * 4 + [3.0, 0.2])
+    rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    for r in rows:
+        if "grad_norm" in r:  # the burst is in the attention
+            r.update(grad_norm_lstm=0.1, grad_norm_attention=r["grad_norm"], grad_norm_head=0.05)
+    (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    lines = collapses.report(folder, drop=10, before=2)
+    assert "; by part, max: attention 3.000, head 0.050, lstm 0.100 (x15.0" in lines[2]
+    assert lines[3].endswith("; by part, max: attention 0.200, head 0.050, lstm 0.100")
+
+
 def test_small_dips_are_not_collapses(collapses, tmp_path):
     folder = run(tmp_path, [0.5, 0.45, 0.5], [0.2] * 6)
     assert collapses.report(folder, drop=10)[1:] == ["  no validation drop of more than 10 points in 3 points"]
