@@ -51,6 +51,12 @@ class TrainConfig:
     # "heldout_nll" (lower is better) or "heldout_accuracy" (higher is better); "" = none.
     best_metric: str = ""
     optimizer: str = "adam"  # adam | sgd (plain SGD, e.g. for Zaremba et al.'s LSTM language model)
+    # Adam's second-moment decay and epsilon (torch's defaults). After a quiet stretch Adam divides
+    # a sudden large gradient by a second moment that still remembers the small ones, so a burst
+    # becomes a step of a few times the lr whatever its norm; a shorter memory (e.g. 0.99) or a
+    # larger epsilon damps that (README, "What the validation collapses are"). Applied on resume too.
+    adam_beta2: float = 0.999
+    adam_eps: float = 1e-8
     # Step decay of every group's learning rate: x lr_decay every lr_decay_every steps from step
     # lr_decay_from on (the first decay happens at lr_decay_from); lr_decay_every = 0: constant.
     lr_decay: float = 1.0

@@ -8,7 +8,7 @@ from nobptt.config import TrainConfig
 from nobptt.learners.base import clip_gradients
 from nobptt.learners.registry import build_learner
 from nobptt.train.metrics import first_non_finite
-from nobptt.train.trainer import DivergedError, Trainer, seed_everything
+from nobptt.train.trainer import DivergedError, Trainer, make_optimizer, seed_everything
 from toy import CycleStream
 
 SMALL = dict(groups=24, k=4, classifier_hidden=16, boost_strength=1.0)
@@ -147,3 +147,17 @@ def test_resume_trains_with_the_learning_rate_of_the_config_in_effect(tmp_path):
     # the saved optimizer state holds the old lr; the resumed run takes the new config's
     assert resumed_lrs(lr=0.02, classifier_lr=0.03) == pytest.approx([0.002, 0.003])
     assert resumed_lrs(lr=0.5, classifier_lr=0.5) == pytest.approx([0.05, 0.05])
+
+
+def test_adam_beta2_and_eps_come_from_the_config_also_on_resume(tmp_path):
+    make_trainer(tmp_path, steps=20, name="lstm", **LSTM_SMALL).run()  # saved with 0.999 and 1e-8
+    trainer = make_trainer(tmp_path, steps=40, name="lstm", **LSTM_SMALL)
+    assert all(g["betas"] == (0.9, 0.999) and g["eps"] == 1e-8 for g in trainer.optimizer.param_groups)
+    trainer.config.adam_beta2, trainer.config.adam_eps = 0.99, 1e-5
+    trainer = Trainer(trainer.learner, trainer.stream, trainer.config, tmp_path)
+    trainer.resume()  # the checkpoint's optimizer state says 0.999 and 1e-8; the config wins
+    assert all(g["betas"] == (0.9, 0.99) and g["eps"] == 1e-5 for g in trainer.optimizer.param_groups)
+    trainer.run()
+    assert trainer.step == 40 and all(g["betas"] == (0.9, 0.99) for g in trainer.optimizer.param_groups)
+    with pytest.raises(ValueError, match="adam_beta2"):
+        make_optimizer(trainer.learner, "adam", 1.0)

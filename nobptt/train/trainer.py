@@ -42,19 +42,24 @@ def seed_everything(seed: int) -> None:
 OPTIMIZERS = ("adam", "sgd")
 
 
-def make_optimizer(learner: Learner, name: str = "adam") -> torch.optim.Optimizer:
+def make_optimizer(learner: Learner, name: str = "adam", beta2: float = 0.999,
+                   eps: float = 1e-8) -> torch.optim.Optimizer:
     """Adam (or plain SGD) over the learner's parameter groups; the fused kernel where torch has one.
 
     With one small update per time step, Adam's element-wise arithmetic is about a third of a
-    bRSM step on a CPU; the fused implementation (same maths) removes most of it.
+    bRSM step on a CPU; the fused implementation (same maths) removes most of it. ``beta2`` and
+    ``eps`` are Adam's (train.adam_beta2, train.adam_eps); beta1 stays torch's 0.9.
     """
     if name not in OPTIMIZERS:
         raise ValueError(f"train.optimizer={name!r} must be one of {OPTIMIZERS}")
+    if not 0.0 <= beta2 < 1.0 or eps <= 0.0:
+        raise ValueError(f"train.adam_beta2={beta2} must be in [0, 1) and train.adam_eps={eps} > 0")
     cls = torch.optim.Adam if name == "adam" else torch.optim.SGD
+    extra = {"betas": (0.9, beta2), "eps": eps} if name == "adam" else {}
     try:
-        return cls(learner.param_groups(), fused=True)
+        return cls(learner.param_groups(), fused=True, **extra)
     except (RuntimeError, TypeError, ValueError):
-        return cls(learner.param_groups())
+        return cls(learner.param_groups(), **extra)
 
 
 class Trainer:
@@ -68,7 +73,7 @@ class Trainer:
         self.ceilings = ceilings or {}
         self.device = torch.device(config.device)
         self.learner.to(self.device)
-        self.optimizer = make_optimizer(learner, config.optimizer)
+        self.optimizer = make_optimizer(learner, config.optimizer, config.adam_beta2, config.adam_eps)
         self.state = learner.initial_state(stream.batch_size, self.device)
         if config.best_metric and config.best_metric not in BEST_METRICS:
             raise ValueError(f"train.best_metric={config.best_metric!r} must be one of {sorted(BEST_METRICS)} or ''")
@@ -100,7 +105,8 @@ class Trainer:
         will redo); pass False to load a checkpoint only to read or evaluate it."""
         ckpt = load_checkpoint(path or self.checkpoint_path, self.device)
         self.learner.load_state_dict(ckpt["learner"])
-        configured = [group["lr"] for group in self.optimizer.param_groups]
+        configured = [{k: group[k] for k in ("lr", "betas", "eps") if k in group}
+                      for group in self.optimizer.param_groups]
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.state = ckpt["learner_state"]
         self.stream.load_state_dict(ckpt["stream"])
@@ -109,12 +115,14 @@ class Trainer:
         self.epoch.maxima = maxima[0] if maxima else {}
         self.step, self.wall_time_s = ckpt["step"], ckpt["wall_time_s"]
         self.best = ckpt.get("best", {})
-        # The optimizer's saved state carries the learning rate it had; set it from the config in
-        # effect instead, so a resume that changes model.lr or the decay schedule (for example, to
-        # anneal a finished run) trains with what its config.json says. Unchanged config: the same lr.
+        # The optimizer's saved state carries the learning rate (and Adam's betas and eps) it had;
+        # set them from the config in effect instead, so a resume that changes model.lr, the decay
+        # schedule (for example, to anneal a finished run) or train.adam_* trains with what its
+        # config.json says. Unchanged config: the same values.
         factor = self.config.lr_decay ** self._decays_done(self.step)
-        for group, lr in zip(self.optimizer.param_groups, configured):
-            group["lr"] = lr * factor
+        for group, values in zip(self.optimizer.param_groups, configured):
+            group.update(values)
+            group["lr"] = values["lr"] * factor
         torch.set_rng_state(ckpt["rng"]["torch"].cpu())
         np.random.set_state(ckpt["rng"]["numpy"])
         random.setstate(ckpt["rng"]["python"])
