@@ -33,7 +33,8 @@ def experiment_model(experiment):
 def label(record):
     """The learner's name, with what differs from its experiment's config file: the hidden size
     (the matched-size LSTMs: hidden 144) and the gradient clip (0.1 against the release's 1.0; a
-    median-relative clip), and its forget-gate bias shift where it has one."""
+    median-relative clip), Adam's beta2 / eps where they are not torch's, and its forget-gate
+    bias shift where it has one."""
     name = LEARNERS.get(learner_key(record), record["run_dir"])
     model = record["config"]["model"]
     defaults = experiment_model(record["experiment"]) if record.get("experiment") else model
@@ -43,6 +44,9 @@ def label(record):
         name = f"{name}, gradient clip {model.get('grad_clip'):g}"
     if model.get("grad_clip_median"):  # a clip at F x the median of the last N norms (MedianClip)
         name = f"{name}, clip at {model['grad_clip_median']:g}x the median of {model.get('grad_clip_window')} norms"
+    train = record["config"].get("train", {})
+    if train.get("adam_beta2", 0.999) != 0.999 or train.get("adam_eps", 1e-8) != 1e-8:  # torch's defaults
+        name = f"{name}, Adam beta2 {train.get('adam_beta2', 0.999):g} eps {train.get('adam_eps', 1e-8):g}"
     forget_bias = model.get("forget_bias", 0.0)
     return f"{name}, forget bias +{forget_bias:g}" if forget_bias else name
 

@@ -46,6 +46,11 @@ def test_a_label_names_what_differs_from_the_experiment_file(table):
     assert labelled(hidden=144, grad_clip=0.1) == "SAB, hidden 144, gradient clip 0.1"
     assert labelled(grad_clip_median=3.0, grad_clip_window=200) == "SAB, clip at 3x the median of 200 norms"
     assert labelled(grad_clip_median=0.0) == "SAB"  # off, as in every record before it existed
+    rec = record()
+    rec["config"]["train"].update(adam_beta2=0.99, adam_eps=1e-8)
+    assert table.label(rec) == "SAB, Adam beta2 0.99 eps 1e-08"
+    rec["config"]["train"].update(adam_beta2=0.999)  # torch's defaults, as in the earlier records
+    assert table.label(rec) == "SAB"
 
 
 def test_schedules_are_named_from_the_config(table):
