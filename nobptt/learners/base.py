@@ -102,8 +102,8 @@ class MedianClip(nn.Module):
 def part_grad_norms(parts: dict[str, nn.Module]) -> dict[str, float]:
     """The gradient norm of each named part of a learner (``grad_norm_NAME``), before clipping.
 
-    Why: the global norm says that an update burst, not where. Logged beside ``grad_norm``, it
-    tells whether a burst starts in the recurrent cell, the attention or the read-out (README,
+    Why: the global norm shows that an update burst, not where. Logged beside ``grad_norm``,
+    these tell whether a burst starts in the recurrent cell, the attention or the read-out (README,
     "What the validation collapses are"). A part without gradients logs 0."""
     norms = {}
     for name, part in parts.items():
