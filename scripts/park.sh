@@ -2,7 +2,7 @@
 # Carry unfinished runs from one session to the next. runs/ is ignored by git and the work tree is
 # laid anew for each session, so a long run that a session cannot finish is lost with it unless its
 # resumable files are committed. This copies them to parked/NAME (config.json, metrics.jsonl,
-# checkpoint.pt, best.pt: about 2.6 MB for SAB at hidden 128), to be committed, and back.
+# checkpoint.pt, best.pt: about 2.7 MB for SAB at hidden 128), to be committed, and back.
 # Usage:
 #   bash scripts/park.sh runs/NAME [runs/NAME ...]   # park (or re-park) these runs
 #   bash scripts/park.sh --restore                   # copy every parked run back to runs/NAME

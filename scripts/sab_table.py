@@ -9,7 +9,7 @@ import math
 import statistics
 from pathlib import Path
 
-from nobptt.config import load_experiment
+from nobptt.config import TrainConfig, load_experiment
 from nobptt.tasks.episodes import RECALL
 
 EPISODIC = ("copying", "adding")  # tasks of episodes with a length T; character PTB is one stream
@@ -44,9 +44,11 @@ def label(record):
         name = f"{name}, gradient clip {model.get('grad_clip'):g}"
     if model.get("grad_clip_median"):  # a clip at F x the median of the last N norms (MedianClip)
         name = f"{name}, clip at {model['grad_clip_median']:g}x the median of {model.get('grad_clip_window')} norms"
-    train = record["config"].get("train", {})
-    if train.get("adam_beta2", 0.999) != 0.999 or train.get("adam_eps", 1e-8) != 1e-8:  # torch's defaults
-        name = f"{name}, Adam beta2 {train.get('adam_beta2', 0.999):g} eps {train.get('adam_eps', 1e-8):g}"
+    train = record["config"].get("train", {})  # records from before train.adam_* hold the defaults
+    beta2 = train.get("adam_beta2", TrainConfig.adam_beta2)
+    eps = train.get("adam_eps", TrainConfig.adam_eps)
+    if (beta2, eps) != (TrainConfig.adam_beta2, TrainConfig.adam_eps):
+        name = f"{name}, Adam beta2 {beta2:g} eps {eps:g}"
     forget_bias = model.get("forget_bias", 0.0)
     return f"{name}, forget bias +{forget_bias:g}" if forget_bias else name
 
