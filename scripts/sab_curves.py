@@ -52,7 +52,8 @@ def plot(records: list, source: str = "records"):
     fig, axes = plt.subplots(1, len(lengths), figsize=(5.5 * len(lengths), 5), sharey=True, squeeze=False)
     learners = sorted({key[0] for key in longest})
     seeds = sorted({key[1] for key in longest})
-    colors = dict(zip(learners, plt.cm.tab10.colors))  # one colour per learner, one line style per seed
+    palette = plt.cm.tab10.colors if len(learners) <= 10 else plt.cm.tab20.colors  # zip would drop the 11th
+    colors = {n: palette[i % len(palette)] for i, n in enumerate(learners)}  # colour per learner, style per seed
     styles = dict(zip(seeds, SEED_STYLES * len(seeds)))
     for ax, T in zip(axes[0], lengths):
         for (name, seed, length), r in sorted(longest.items()):
