@@ -40,3 +40,12 @@ def test_records_of_two_tasks_are_refused(curves):
     copying["run_dir"] = "runs/copying_sab_T200_s0"
     with pytest.raises(SystemExit, match="one task"):
         curves.plot([adding(), copying], source="mixed.json")
+
+
+def test_more_than_ten_learners_each_get_their_own_colour(curves):
+    # tab10 alone zipped the 11th learner away and the plot raised KeyError (README figure, 2026-12-05)
+    records = [adding(f"learner{i}", folder=f"runs/adding_learner{i}_T200_s0") for i in range(11)]
+    fig = curves.plot(records)
+    lines = fig.axes[0].lines[:-1]  # the last is chance
+    assert len(lines) == 11
+    assert len({line.get_color() for line in lines}) == 11
