@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from nobptt.learners import sab
-from nobptt.learners.base import MedianClip, clip_gradients
+from nobptt.learners.base import ClipWarmup, MedianClip, clip_gradients
 from nobptt.learners.sab import SABConfig, SABLearner, sparse_weights
 from nobptt.tasks.base import Batch
 from nobptt.tasks.episodes import EpisodeStream
@@ -231,6 +231,28 @@ def test_median_clip_clips_bursts_only_once_its_window_is_full():
     assert clip_gradients([weight], 1.0, clip)["clipped"] == 1.0 and float(weight.grad) == pytest.approx(1.0, rel=1e-5)
     with pytest.raises(ValueError, match="factor > 0"):
         MedianClip(factor=0.0, window=3)
+
+
+def test_clip_warmup_switches_to_the_learner_clip_after_its_updates_and_resumes_there():
+    steps = episode()
+    plain, warm = learner(), learner(grad_clip=1e-6, grad_clip_early=0.0, grad_clip_early_updates=2)
+    assert not any("clip_warmup" in k for k in plain.state_dict())  # old checkpoints keep loading
+    clipped = []
+    for _ in range(2):
+        warm.zero_grad()
+        clipped.append(learn_episode(warm, steps).losses["clipped"])
+    assert clipped == [0.0, 0.0]  # the warm-up's limit: 0 = no clipping
+    resumed = learner(grad_clip=1e-6, grad_clip_early=0.0, grad_clip_early_updates=2)
+    resumed.load_state_dict(warm.state_dict())
+    assert int(resumed.clip_warmup.seen) == 2
+    out = learn_episode(resumed, steps)  # the third update: grad_clip applies
+    norm = torch.cat([p.grad.flatten() for p in resumed.parameters() if p.grad is not None]).norm()
+    assert out.losses["clipped"] == 1.0 and float(norm) == pytest.approx(1e-6, rel=1e-4)
+    assert ClipWarmup(0.5, 1).max_norm(2.0) == 0.5
+    with pytest.raises(ValueError, match="grad_clip_early_updates"):
+        learner(grad_clip_early_updates=-1)
+    with pytest.raises(ValueError, match="limit >= 0"):
+        learner(grad_clip_early=-1.0, grad_clip_early_updates=3)
 
 
 def test_median_clip_history_travels_in_the_learner_state_dict():

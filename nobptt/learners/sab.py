@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nobptt.learners.base import Learner, MedianClip, State, StepOutput, clip_gradients, part_grad_norms
+from nobptt.learners.base import ClipWarmup, Learner, MedianClip, State, StepOutput, clip_gradients, part_grad_norms
 from nobptt.learners.registry import register_learner
 from nobptt.tasks.base import Batch
 
@@ -67,6 +67,10 @@ class SABConfig:
     # only; base.MedianClip); 0 = off, the release's fixed clip alone. Not in the paper or release.
     grad_clip_median: float = 0.0
     grad_clip_window: int = 200
+    # a warm-up: clip at grad_clip_early (0 = off) for the first grad_clip_early_updates updates,
+    # then at grad_clip (base.ClipWarmup); 0 updates = no warm-up. Not in the paper or release.
+    grad_clip_early: float = 1.0
+    grad_clip_early_updates: int = 0
     # added to the forget gate's initial bias; 0 keeps PyTorch's init (every bias ~ U(-1/sqrt(H),
     # 1/sqrt(H)), forget gates open half the time). 1 is the usual remedy for long dependencies
     # (Gers et al. 2000; Jozefowicz et al. 2015); the paper and the release say nothing (§2.5).
@@ -136,6 +140,10 @@ class SABLearner(Learner):
             raise ValueError(f"grad_clip_median={c.grad_clip_median} must be >= 0 (0 = off)")
         # registered only when on, so checkpoints of runs without it keep their keys
         self.median_clip = MedianClip(c.grad_clip_median, c.grad_clip_window) if c.grad_clip_median else None
+        if c.grad_clip_early_updates < 0:
+            raise ValueError(f"grad_clip_early_updates={c.grad_clip_early_updates} must be >= 0 (0 = no warm-up)")
+        self.clip_warmup = (ClipWarmup(c.grad_clip_early, c.grad_clip_early_updates)
+                            if c.grad_clip_early_updates else None)
 
     def initial_state(self, batch_size: int, device: torch.device | str) -> State:
         zeros = torch.zeros(batch_size, self.config.hidden, device=device)
@@ -304,7 +312,11 @@ class SABLearner(Learner):
             loss = total.item()
         parts = {"lstm": self.cell, "head": self.head, **({"attention": self.scorer} if self.attend else {})}
         norms = part_grad_norms(parts)  # before clipping, like grad_norm
-        return {"loss": loss, **norms, **clip_gradients(self.parameters(), cfg.grad_clip, self.median_clip)}, out, h, c
+        max_norm = self.clip_warmup.max_norm(cfg.grad_clip) if self.clip_warmup else cfg.grad_clip
+        clipping = clip_gradients(self.parameters(), max_norm, self.median_clip)
+        if self.clip_warmup:
+            self.clip_warmup.record()
+        return {"loss": loss, **norms, **clipping}, out, h, c
 
     # -- inference: one step at a time ----------------------------------------------------------
     @torch.no_grad()
