@@ -361,15 +361,13 @@ def _command(args: argparse.Namespace) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from nobptt.config import ConfigError
-    from nobptt.data.download import DataError
-    from nobptt.train.trainer import DivergedError
+    from nobptt.errors import NobpttError
 
     args = build_parser().parse_args(argv)
     args.argv = sys.argv[1:] if argv is None else list(argv)
     try:
         return args.func(args)
-    except (ConfigError, DataError, DivergedError, FileNotFoundError) as err:
+    except (NobpttError, FileNotFoundError) as err:
         # these carry an actionable message; a traceback would only hide it
         print(f"nobptt: error: {err}", file=sys.stderr)
         return 2

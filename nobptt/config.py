@@ -17,11 +17,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from nobptt.errors import ConfigError  # noqa: F401  (re-exported: nobptt.config.ConfigError)
+
 SECTIONS = ("task", "model", "train")
 
 
-class ConfigError(ValueError):
-    """A config file or override that cannot be used; the message says what to change."""
 
 
 @dataclass

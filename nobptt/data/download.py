@@ -8,8 +8,7 @@ import urllib.request
 from pathlib import Path
 
 
-class DataError(RuntimeError):
-    """A dataset file is missing, corrupt or cannot be fetched; the message says how to fix it."""
+from nobptt.errors import DataError  # noqa: F401  (re-exported: nobptt.data.download.DataError)
 
 
 def sha256_of(path: Path) -> str:

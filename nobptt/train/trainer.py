@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from nobptt.config import TrainConfig
+from nobptt.errors import DivergedError  # noqa: F401  (re-exported)
 from nobptt.learners.base import Learner
 from nobptt.tasks.base import Stream
 from nobptt.train.checkpoint import load_checkpoint, save_checkpoint
@@ -29,8 +30,6 @@ BEST = "best.pt"
 BEST_METRICS = {"heldout_nll": min, "heldout_accuracy": max, "heldout_mse": min}
 
 
-class DivergedError(RuntimeError):
-    """Training produced a non-finite loss; the last good checkpoint is left untouched."""
 
 
 def seed_everything(seed: int) -> None:
