@@ -254,6 +254,13 @@ def cmd_bench_speed(args: argparse.Namespace) -> int:
     return _bench_done(rows, out)
 
 
+def cmd_bench_allocator(args: argparse.Namespace) -> int:
+    from nobptt.bench.allocator import format_measurement, measure
+
+    print(format_measurement(measure(args.repeats, args.updates)))
+    return 0
+
+
 def cmd_lm_evaluate(args: argparse.Namespace) -> int:
     from nobptt.lm.evaluate import evaluate_run
 
@@ -347,6 +354,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="steps per timed pass; a multiple of every BPTT window (default 60)")
     speed.add_argument("--out", default="results/bench_speed.csv")
     speed.set_defaults(func=cmd_bench_speed)
+    alloc = bench.add_parser("allocator", help="page faults per update with and without train.keep_freed_memory "
+                             "(glibc), one fresh process per repeat; prints, writes nothing")
+    alloc.add_argument("--repeats", type=int, default=5, help="fresh processes per mode")
+    alloc.add_argument("--updates", type=int, default=6, help="simulated updates per process")
+    alloc.set_defaults(func=cmd_bench_allocator)
     for command in (mem, speed):
         command.add_argument("--learners", help="comma-separated (default: every registered learner and variant)")
         command.add_argument("--scales", help="model sizes, e.g. 0.5,1,2: RSM family scaled, LSTM "
