@@ -1,73 +1,16 @@
-"""The ``nobptt`` command: train, list, eval, report, lm, bench."""
+"""nobptt: learn sequences without backpropagation through time. Commands: train, list, eval,
+report, lm, bench; "nobptt COMMAND --help" describes each."""
 from __future__ import annotations
 
 import argparse
-import math
 import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
+from nobptt.progress import ProgressLine, format_ceilings, format_row, is_evaluation
+
 DEFAULT_EXPERIMENT = "ssmnist_pbrsm"
-
-
-def format_ceilings(ceilings: dict[str, float]) -> str:
-    if not ceilings:
-        return ""
-    parts = [f"Bayes-optimal {100 * ceilings['bayes']:.2f}%"] if "bayes" in ceilings else []
-    orders = sorted(k for k in ceilings if k.startswith("order"))
-    if orders:
-        values = "/".join(f"{100 * ceilings[k]:.1f}" for k in orders)
-        parts.append(f"last-{','.join(k[5:] for k in orders)}-labels {values}%")
-    chance = [f"accuracy {100 * ceilings['chance']:.1f}%"] if "chance" in ceilings else []
-    chance += [f"cross-entropy {ceilings['chance_nll']:.3f}"] if "chance_nll" in ceilings else []
-    chance += [f"MSE {ceilings['chance_mse']:.4f}"] if "chance_mse" in ceilings else []
-    chance += [f"predicting 1 on these episodes MSE {ceilings['constant_mse']:.4f}"] \
-        if "constant_mse" in ceilings else []
-    return "; ".join((["ceiling: " + "; ".join(parts)] if parts else []) + (["chance: " + ", ".join(chance)] if chance else []))
-
-
-def format_row(row: dict[str, Any], ceilings: dict[str, float]) -> str:
-    bits = [f"step {row['step']}"]
-    for key, label in (("prequential_accuracy", "prequential"), ("heldout_accuracy", "held-out")):
-        if key in row:
-            bits.append(f"{label} {100 * row[key]:.2f}%")
-    if "heldout_nll" in row:
-        bits.append(f"held-out perplexity {math.exp(row['heldout_nll']):.2f} (cross-entropy "
-                    f"{row['heldout_nll']:.4f} nats, {row['heldout_nll'] / math.log(2):.4f} bits)")
-    if "heldout_mse" in row:
-        bits.append(f"held-out MSE {row['heldout_mse']:.5f}")
-    for key in ("memory_mse", "classifier_ce"):
-        if key in row:
-            bits.append(f"{key} {row[key]:.4g}")
-    bits.append(f"{row.get('wall_time_s', 0):.0f}s")
-    return ", ".join(bits) + ("  [" + format_ceilings(ceilings) + "]" if ceilings else "")
-
-
-def _progress_bar(total: int, start: int, ceilings: dict[str, float]):
-    from tqdm import tqdm
-
-    bar = tqdm(total=total, initial=start, unit="batch", dynamic_ncols=True, file=sys.stderr)
-    bayes = ceilings.get("bayes")
-
-    def update(step: int, row: dict[str, Any]) -> None:
-        bar.update(step - bar.n)
-        if row:
-            post = {}
-            if "prequential_accuracy" in row:
-                post["acc"] = f"{100 * row['prequential_accuracy']:.2f}%"
-            if "heldout_accuracy" in row:
-                post["heldout"] = f"{100 * row['heldout_accuracy']:.2f}%"
-            if "heldout_nll" in row:
-                post["ppl"] = f"{math.exp(row['heldout_nll']):.1f}"
-            if "heldout_mse" in row:
-                post["mse"] = f"{row['heldout_mse']:.4f}"
-            if bayes is not None:
-                post["ceiling"] = f"{100 * bayes:.2f}%"
-            bar.set_postfix(post, refresh=False)
-        if step >= total:
-            bar.close()
-    return update
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -95,17 +38,22 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"{'resuming' if args.resume else 'training'} {experiment}: {resolved['model']['name']} on "
           f"{resolved['task']['name']}, {resolved['train']['steps']} steps, run folder {run_dir}")
     print(format_ceilings(run.ceilings))
-    bar = _progress_bar(resolved["train"]["steps"], trainer.step, run.ceilings) \
+    task = resolved["task"]["name"]
+    bar = ProgressLine(resolved["train"]["steps"], trainer.step, run.ceilings, task) \
         if resolved["train"]["progress"] else None
 
     def progress(step: int, row: dict[str, Any]) -> None:
         if bar:
             bar(step, row)
-        if ("heldout_accuracy" in row or "heldout_mse" in row) and not bar:
-            print(format_row(row, run.ceilings), flush=True)
+        elif is_evaluation(row):
+            print(format_row(row, run.ceilings, task), flush=True)
 
-    last = trainer.run(progress)
-    print("final: " + format_row(last, run.ceilings))
+    try:
+        last = trainer.run(progress)
+    finally:
+        if bar:  # an error (e.g. a diverged run) then prints on its own line, not on the bar's
+            bar.close()
+    print("final: " + format_row(last, run.ceilings, task))
     print(f"metrics: {run_dir / 'metrics.jsonl'}; checkpoint: {trainer.checkpoint_path}")
     return 0
 
@@ -159,7 +107,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - started
     eval_ceilings = stream.ceilings()  # this split's own reference levels (e.g. adding's constant_mse)
     print(f"{args.split} ({args.checkpoint}): " + format_row({"step": run.trainer.step, **metrics,
-                                                            "wall_time_s": seconds}, eval_ceilings))
+                                                            "wall_time_s": seconds}, eval_ceilings,
+                                                           config["task"]["name"]))
     breakdown = None
     if args.breakdown:
         from nobptt.diagnostics import copying_breakdown, format_breakdown
@@ -297,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nobptt", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train an experiment (default: %s)" % DEFAULT_EXPERIMENT)
-    train.add_argument("experiment", nargs="?", help="experiment name (see `nobptt list`) or .toml path")
+    train.add_argument("experiment", nargs="?", help="experiment name (see: nobptt list) or .toml path")
     train.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                        help="override a config field, e.g. --set model.k=60 (repeatable)")
     train.add_argument("--run-dir", help="run folder (default: runs/EXPERIMENT-sSEED-TIME)")
