@@ -6,7 +6,7 @@
 # first training command and lists the resume ("resumed": command, step, machine, commit).
 # Usage: bash scripts/sab_continue.sh SRC_RUN DST_RUN UPDATES [--set KEY=VALUE ...]
 #   UPDATES: the new total; --set changes the config for the continuation, e.g. a learning-rate
-#   decay (train.lr_decay, train.lr_decay_every, train.lr_decay_from, counted in time steps).
+#   decay (optim.lr_decay, optim.lr_decay_every, optim.lr_decay_from, counted in time steps).
 #   env: OUT (results file, default results/sab_copying_long.json, or sab_adding_long.json for an
 #   adding run); NO_TEST=1 trains only (to
 #   choose between continuations on validation before the chosen one is tested); FROM_BEST=1

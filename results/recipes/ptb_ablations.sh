@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# RECORD of what ran, kept as it ran (machine paths included); not a maintained driver (those: scripts/, nobptt/experiments/).
 # The PTB ablations of brsm.md §4.3 (Flat_PTB_Abl_*), each differing from ptb_brsm only as listed,
 # at the CPU budget schedule of results/ptb_brsm_cpu30k (30k memory + 20k classifier steps, the
 # point at which that run's recorded result was taken; ~1 h 40-50 min each on 2 cores, then ~4 min

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# RECORD of what ran, kept as it ran (machine paths included); not a maintained driver (those: scripts/, nobptt/experiments/).
 # Third GPU batch: partitioned bRSM to 30k batches (3 seeds), LSTM seeds, original-RSM variants.
 set -u
 out=${1:-runs-gpu3}; limit=${2:-330}

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# RECORD of what ran, kept as it ran (machine paths included); not a maintained driver (those: scripts/, nobptt/experiments/).
 # Second GPU batch: partitioned-bRSM learning-rate sweep (selected on prequential accuracy, i.e.
 # on data the model had not seen when it predicted), a long flat-bRSM run and the LSTM with a
 # bRSM-like objective. Usage: scripts/ssmnist_gpu_sweep.sh OUT_DIR SECONDS

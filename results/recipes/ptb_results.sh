@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# RECORD of what ran, kept as it ran (machine paths included); not a maintained driver (those: scripts/, nobptt/experiments/).
 # The Penn Treebank results recorded in results/ptb_*.json/png (issue 4), as run on the 2-core CPU
 # machine. Needs NOBPTT_DATA pointing at a folder with ptb_word/ (PTB is never shipped).
 set -euo pipefail

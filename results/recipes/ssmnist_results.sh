@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# RECORD of what ran, kept as it ran (machine paths included); not a maintained driver (those: scripts/, nobptt/experiments/).
 # Turns the ssMNIST run folders into results/*.json + .png (the commands that made results/).
 # CPU runs: runs/cpu_*; GPU runs: the folders that scripts/ssmnist_gpu_*.sh produced, unpacked
 # under $G1, $G2, $G3.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# RECORD of what ran, kept as it ran (machine paths included); not a maintained driver (those: scripts/, nobptt/experiments/).
 # Runs the long ssMNIST trainings side by side on one GPU machine (used for results/ on an H100).
 # Usage: scripts/ssmnist_gpu_batch.sh OUT_DIR SECONDS
 # Each run is cut at SECONDS of wall time; its metrics up to the last epoch are kept. Wall times

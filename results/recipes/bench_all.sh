@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# RECORD of what ran, kept as it ran (machine paths included); not a maintained driver (those: scripts/, nobptt/experiments/).
 # The benchmarks recorded in results/bench_*.csv/png (issue 3): CPU, 2 cores, about 2.5 hours (the LSTM
 # with k1 = 1, k2 = 30 at T = 10^4 alone takes ~40 minutes; it was stopped in the recorded run).
 # Run on an otherwise idle machine: the speed figures are timings.
