@@ -7,11 +7,13 @@ its mmap threshold (128 KiB at start, raised adaptively up to 32 MiB) with its o
 it on free, and trims the heap's free top beyond 128 KiB, so every update asks the kernel for the
 same pages again and pays a page fault (and zeroing) for each 4 KiB. On the 2-core development VM
 that was close to half the time of dense self-attention at copying T = 300: training went from
-6.0 to 3.3 s per update (README, "The main job"). With the threshold at its 32 MiB maximum and
+6.0 to 3.3 s per update (docs/bench.md). With the threshold at its 32 MiB maximum and
 trimming off, the first update grows the heap to its peak and later updates reuse it.
 
 The cost: the process keeps its peak resident size after an update instead of shrinking between
-updates. ``nobptt bench memory`` measures peak RSS and does not call this.
+updates. ``nobptt bench memory`` measures peak RSS and does not call this. ``nobptt bench allocator``
+measures the page faults per update with and without it; tests/test_allocator.py checks the
+mechanism (large blocks served from the heap and kept there after free).
 """
 from __future__ import annotations
 
