@@ -65,10 +65,10 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     print("learners:")
     for name, spec in sorted(learner_specs().items()):
-        print(f"  {name:12s} {spec.description}")
+        print(f"  {name:16s} {spec.description}")
     print("tasks:")
     for name, spec in sorted(task_specs().items()):
-        print(f"  {name:12s} {spec.description}")
+        print(f"  {name:16s} {spec.description}")
     print("experiments (nobptt train NAME):")
     for name, header in list_experiments().items():
         mark = " (default)" if name == DEFAULT_EXPERIMENT else ""
@@ -80,7 +80,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     import time
 
     from nobptt import config as cfg
-    from nobptt.run import build_stream, prepare, read_run_config
+    from nobptt.run import build_stream, load_learner, read_run_config
+    from nobptt.train.evaluation import evaluate
 
     run_dir = Path(args.run_dir)
     meta = read_run_config(run_dir)
@@ -96,25 +97,24 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if not (run_dir / args.checkpoint).exists():
         raise cfg.ConfigError(f"{run_dir / args.checkpoint} not found; checkpoints there: "
                               f"{sorted(p.name for p in run_dir.glob('*.pt')) or 'none'}")
-    run = prepare(config, run_dir, resume=True, read_only=True, checkpoint=args.checkpoint)
+    train, device = config["train"], config["train"]["device"]
     try:
-        stream = build_stream(config, args.split, config["train"]["device"])
+        stream = build_stream(config, args.split, device)
     except ValueError as err:
         raise cfg.ConfigError(f"--split {args.split}: {err}") from err
-    run.trainer.make_eval_stream = lambda: stream  # evaluated once below
+    learner, step = load_learner(config, run_dir / args.checkpoint, stream)
     started = time.perf_counter()
-    metrics = run.trainer.evaluate()
+    metrics = evaluate(learner, stream, train["eval_warmup"], train["eval_steps"], device)
     seconds = time.perf_counter() - started
     eval_ceilings = stream.ceilings()  # this split's own reference levels (e.g. adding's constant_mse)
-    print(f"{args.split} ({args.checkpoint}): " + format_row({"step": run.trainer.step, **metrics,
-                                                            "wall_time_s": seconds}, eval_ceilings,
-                                                           config["task"]["name"]))
+    print(f"{args.split} ({args.checkpoint}): " + format_row({"step": step, **metrics, "wall_time_s": seconds},
+                                                            eval_ceilings, config["task"]["name"]))
     breakdown = None
     if args.breakdown:
         from nobptt.diagnostics import copying_breakdown, format_breakdown
 
         try:  # a fresh stream: the same episodes again, broken down by recall position and symbol
-            breakdown = copying_breakdown(run.trainer.learner, build_stream(config, args.split, config["train"]["device"]),
+            breakdown = copying_breakdown(learner, build_stream(config, args.split, config["train"]["device"]),
                                           config["train"]["device"])
         except ValueError as err:
             raise cfg.ConfigError(f"--breakdown: {err}") from err
@@ -124,7 +124,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
         command = _command(args)
         path = append_eval_record(Path(args.out), run_dir, meta, config, command, args.checkpoint,
-                                  run.trainer.step, args.split, metrics, seconds, args.overrides, eval_ceilings,
+                                  step, args.split, metrics, seconds, args.overrides, eval_ceilings,
                                   breakdown)
         print(f"recorded in {path}")
     return 0

@@ -1,67 +1,67 @@
 """Experiment configs: named TOML files in ``nobptt/experiments`` plus ``--set`` overrides.
 
-An experiment has three sections, each validated against a dataclass so that a misspelt key or a
+An experiment has four sections, each validated against a dataclass so that a misspelt key or a
 value of the wrong type is reported with its full name and the keys that would have been valid:
 
-* ``[task]``  - ``name`` plus the task's fields (see ``nobptt.tasks.registry``)
-* ``[model]`` - ``name`` plus the learner's fields (see ``nobptt.learners.registry``)
-* ``[train]`` - the trainer's fields (``TrainConfig``)
+* ``[task]``  - ``name`` plus the task's fields (the config class beside the task, registered in
+  ``nobptt.tasks.registry``)
+* ``[model]`` - ``name`` plus the learner's fields (the config class beside the learner,
+  registered in ``nobptt.learners.registry``)
+* ``[optim]`` - optimizer, learning rates, their schedule and the gradient clip
+  (``nobptt.train.optim.OptimConfig``); defaults: OptimConfig's, then the learner's own
+  (``register_learner(..., optim=...)``), then the experiment's, then ``--set``
+* ``[train]`` - the trainer's fields (``nobptt.train.config.TrainConfig``)
+
+Configs written before ``[optim]`` existed (experiment files, run folders' config.json, records)
+are read through ``upgrade_config``, which moves the old keys into ``[optim]``.
 """
 from __future__ import annotations
 
 import dataclasses
 import difflib
 import tomllib
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from nobptt.errors import ConfigError  # noqa: F401  (re-exported: nobptt.config.ConfigError)
+from nobptt.train.config import TrainConfig
+from nobptt.train.optim import OptimConfig
 
-SECTIONS = ("task", "model", "train")
+SECTIONS = ("task", "model", "optim", "train")
+
+# Keys that lived in [model] (the learning rates, the clip) or [train] (the optimizer and its
+# schedule) before [optim] held them all (issue 37).
+MOVED_TO_OPTIM: dict[str, tuple[str, ...]] = {
+    "model": ("lr", "classifier_lr", "grad_clip", "grad_clip_median", "grad_clip_window",
+              "grad_clip_early", "grad_clip_early_updates"),
+    "train": ("optimizer", "adam_beta2", "adam_eps", "lr_decay", "lr_decay_every", "lr_decay_from"),
+}
 
 
-
-
-@dataclass
-class TrainConfig:
-    steps: int = 10_000  # time steps (= batches of parallel streams = optimizer steps)
-    epoch_steps: int = 100  # metrics row + learner.on_epoch_end() every this many steps
-    eval_every: int = 1000  # held-out evaluation interval in steps; 0 = only at the end
-    eval_from_step: int = 0  # no held-out evaluation before this step (e.g. before a read-out learns)
-    eval_steps: int = 100  # scored held-out steps per evaluation
-    eval_warmup: int = 20  # unscored held-out steps first, so the memory has some context
-    checkpoint_every: int = 1000  # steps; the final step is always checkpointed
-    seed: int = 0
-    device: str = "cpu"  # cpu | cuda | cuda:N
-    threads: int = 0  # torch.set_num_threads; 0 = leave torch's default
-    # keep memory freed after an update for the next one (glibc; nobptt/train/allocator.py)
-    keep_freed_memory: bool = True
-    # flush denormal floats to zero on the CPU (torch.set_flush_denormal): gradients carried back
-    # hundreds of steps through an LSTM shrink into the denormal range, where x86 arithmetic is many
-    # times slower; full BPTT on adding at T = 400 ran 3.6x faster with it on an Intel Xeon (scripts/denormals.py)
-    flush_denormal: bool = True
-    progress: bool = True  # tqdm progress bar
-    # comma-separated logged scalars whose per-epoch maximum is logged too, as NAME_max: the mean
-    # gradient norm of an epoch dilutes a burst of a few updates (README, "What the validation
-    # collapses are"); the maximum shows it
-    log_max: str = "grad_norm"
-    # Keep a copy of the checkpoint with the best held-out value of this metric (best.pt):
-    # "heldout_nll" (lower is better) or "heldout_accuracy" (higher is better); "" = none.
-    best_metric: str = ""
-    optimizer: str = "adam"  # adam | sgd (plain SGD, e.g. for Zaremba et al.'s LSTM language model)
-    # Adam's second-moment decay and epsilon (torch's defaults). After a quiet stretch Adam divides
-    # a sudden large gradient by a second moment that still remembers the small ones, so a burst
-    # becomes a step of a few times the lr whatever its norm; a shorter memory (e.g. 0.99) or a
-    # larger epsilon damps that (README, "What the validation collapses are"). Applied on resume too.
-    adam_beta2: float = 0.999
-    adam_eps: float = 1e-8
-    # Step decay of every group's learning rate: x lr_decay every lr_decay_every steps from step
-    # lr_decay_from on (the first decay happens at lr_decay_from); lr_decay_every = 0: constant.
-    lr_decay: float = 1.0
-    lr_decay_every: int = 0
-    lr_decay_from: int = 0
+def upgrade_config(raw: dict[str, Any], source: str = "config") -> dict[str, Any]:
+    """A copy of ``raw`` (sections -> {key: value}) in the current layout: the old keys of
+    ``MOVED_TO_OPTIM`` moved into ``[optim]``. Configs already in the current layout come back
+    unchanged; a key given in both places with different values is refused (``source`` names the
+    file in the message). Used on experiment files, run folders' config.json and old records."""
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
+    moved = {}
+    for section, keys in MOVED_TO_OPTIM.items():
+        values = out.get(section)
+        if not isinstance(values, dict):
+            continue
+        for key in keys:
+            if key in values:
+                moved[key] = (section, values.pop(key))
+    if not moved:
+        return out
+    optim = out.setdefault("optim", {})
+    for key, (section, value) in moved.items():
+        if key in optim and optim[key] != value:
+            raise ConfigError(f"{source}: {section}.{key}={value!r} (the layout before [optim]) and "
+                              f"optim.{key}={optim[key]!r} disagree; keep only optim.{key}")
+        optim[key] = value
+    return out
 
 
 def experiments_dir() -> Path:
@@ -94,11 +94,13 @@ def load_experiment(name_or_path: str) -> tuple[str, dict[str, dict[str, Any]]]:
     unknown = set(raw) - set(SECTIONS)
     if unknown:
         raise ConfigError(f"{path}: unknown section(s) {sorted(unknown)}; allowed: {list(SECTIONS)}")
-    return path.stem, {s: dict(raw.get(s, {})) for s in SECTIONS}
+    return path.stem, upgrade_config({s: dict(raw.get(s, {})) for s in SECTIONS}, str(path))
 
 
 def parse_override(text: str) -> tuple[str, str, Any]:
-    """``"model.k=60"`` -> ("model", "k", 60). Values are read as TOML, else kept as strings."""
+    """``"model.k=60"`` -> ("model", "k", 60). Values are read as TOML, else kept as strings. A key
+    of the layout before ``[optim]`` (``model.lr``, ``train.optimizer``, ...) means its ``optim.``
+    key, as in ``upgrade_config``."""
     if "=" not in text or "." not in text.split("=", 1)[0]:
         raise ConfigError(f"override {text!r} must look like section.key=value, e.g. model.k=60")
     key, value = text.split("=", 1)
@@ -109,14 +111,17 @@ def parse_override(text: str) -> tuple[str, str, Any]:
         parsed = tomllib.loads(f"v = {value.strip()}")["v"]
     except tomllib.TOMLDecodeError:
         parsed = value.strip()
-    return section, field.strip(), parsed
+    field = field.strip()
+    if field in MOVED_TO_OPTIM.get(section, ()):
+        section = "optim"
+    return section, field, parsed
 
 
 def apply_overrides(config: dict[str, dict[str, Any]], overrides: list[str]) -> dict[str, dict[str, Any]]:
     config = {s: dict(v) for s, v in config.items()}
     for text in overrides:
         section, field, value = parse_override(text)
-        config[section][field] = value
+        config.setdefault(section, {})[field] = value
     return config
 
 
@@ -153,10 +158,12 @@ def validate_section(section: str, values: dict[str, Any], config_cls: type, own
 
 
 def resolve(config: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Validate every section and fill in defaults: the full config that a run records."""
+    """Validate every section and fill in defaults: the full config that a run records (an old
+    layout is upgraded first, ``upgrade_config``)."""
     from nobptt.learners.registry import get_learner_spec
     from nobptt.tasks.registry import get_task_spec
 
+    config = upgrade_config(config)
     resolved: dict[str, dict[str, Any]] = {}
     for section, lookup in (("task", get_task_spec), ("model", get_learner_spec)):
         values = dict(config.get(section, {}))
@@ -169,6 +176,11 @@ def resolve(config: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
             raise ConfigError(f"{section}.name: {err.args[0]}") from None
         checked = validate_section(section, values, spec.config_cls, f"{section} {name!r}")
         resolved[section] = {"name": name, **dataclasses.asdict(spec.config_cls(**checked))}
+        if section == "model":
+            # [optim]: OptimConfig's defaults < the learner's own < the experiment's and --set's
+            optim = {**spec.optim, **config.get("optim", {})}
+            checked = validate_section("optim", optim, OptimConfig, f"learner {name!r}")
+            resolved["optim"] = dataclasses.asdict(OptimConfig(**checked))
     train = validate_section("train", config.get("train", {}), TrainConfig, "the trainer")
     resolved["train"] = dataclasses.asdict(TrainConfig(**train))
     return resolved

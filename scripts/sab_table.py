@@ -9,7 +9,8 @@ import math
 import statistics
 from pathlib import Path
 
-from nobptt.config import TrainConfig, load_experiment
+from nobptt.config import load_experiment, upgrade_config
+from nobptt.train.optim import OptimConfig
 from nobptt.tasks.episodes import RECALL
 
 EPISODIC = ("copying", "adding")  # tasks of episodes with a length T; character PTB is one stream
@@ -25,9 +26,9 @@ def learner_key(record):
 
 
 @functools.lru_cache(maxsize=None)
-def experiment_model(experiment):
-    """The model section an experiment's config file sets (read once per experiment, not per row)."""
-    return load_experiment(experiment)[1]["model"]
+def experiment_config(experiment):
+    """The sections an experiment's config file sets (read once per experiment, not per row)."""
+    return load_experiment(experiment)[1]
 
 
 def label(record):
@@ -36,18 +37,19 @@ def label(record):
     median-relative clip), Adam's beta2 / eps where they are not torch's, and its forget-gate
     bias shift where it has one."""
     name = LEARNERS.get(learner_key(record), record["run_dir"])
-    model = record["config"]["model"]
-    defaults = experiment_model(record["experiment"]) if record.get("experiment") else model
-    if model.get("hidden") != defaults.get("hidden"):
+    config = upgrade_config(record["config"])  # records from before [optim] existed
+    model, optim = config["model"], config.get("optim", {})
+    defaults = experiment_config(record["experiment"]) if record.get("experiment") else config
+    if model.get("hidden") != defaults["model"].get("hidden"):
         name = f"{name}, hidden {model.get('hidden')}"
-    if model.get("grad_clip") != defaults.get("grad_clip"):
-        name = f"{name}, gradient clip {model.get('grad_clip'):g}"
-    if model.get("grad_clip_median"):  # a clip at F x the median of the last N norms (MedianClip)
-        name = f"{name}, clip at {model['grad_clip_median']:g}x the median of {model.get('grad_clip_window')} norms"
-    train = record["config"].get("train", {})  # records from before train.adam_* hold the defaults
-    beta2 = train.get("adam_beta2", TrainConfig.adam_beta2)
-    eps = train.get("adam_eps", TrainConfig.adam_eps)
-    if (beta2, eps) != (TrainConfig.adam_beta2, TrainConfig.adam_eps):
+    if optim.get("grad_clip") != defaults.get("optim", {}).get("grad_clip"):
+        name = f"{name}, gradient clip {optim.get('grad_clip'):g}"
+    if optim.get("grad_clip_median"):  # a clip at F x the median of the last N norms (MedianClip)
+        name = f"{name}, clip at {optim['grad_clip_median']:g}x the median of {optim.get('grad_clip_window')} norms"
+    # records from before train.adam_* existed hold the defaults
+    beta2 = optim.get("adam_beta2", OptimConfig.adam_beta2)
+    eps = optim.get("adam_eps", OptimConfig.adam_eps)
+    if (beta2, eps) != (OptimConfig.adam_beta2, OptimConfig.adam_eps):
         name = f"{name}, Adam beta2 {beta2:g} eps {eps:g}"
     forget_bias = model.get("forget_bias", 0.0)
     return f"{name}, forget bias +{forget_bias:g}" if forget_bias else name
@@ -69,11 +71,13 @@ def updates(record, step):
 def schedule(record):
     """The learning-rate schedule where it is not constant (a continuation annealed by
     sab_continue.sh --set train.lr_decay=...): ", lr 0.001, 0.0001 from update 22,750"."""
-    train, lr = record["config"]["train"], record["config"]["model"]["lr"]
-    decay, every = train.get("lr_decay", 1.0), train.get("lr_decay_every", 0)
+    config = upgrade_config(record["config"])  # records from before [optim] existed
+    train, optim = config["train"], config.get("optim", {})
+    lr = optim["lr"]
+    decay, every = optim.get("lr_decay", 1.0), optim.get("lr_decay_every", 0)
     if decay == 1.0 or not every:
         return ""
-    first = train["lr_decay_from"] or every  # the trainer's first decay step
+    first = optim["lr_decay_from"] or every  # the trainer's first decay step
     start = updates(record, first)
     if first + every > train["steps"]:  # decayed once
         return f", lr {lr:g}, {lr * decay:g} from update {start:,}"

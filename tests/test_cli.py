@@ -5,7 +5,7 @@ import pytest
 
 from nobptt.cli import main
 
-SMALL = ["--set", "model.lr=2e-3", "--set", "model.classifier_lr=2e-3", "--set", "model.groups=200", "--set", "model.k=24", "--set", "model.classifier_hidden=128",
+SMALL = ["--set", "optim.lr=2e-3", "--set", "optim.classifier_lr=2e-3", "--set", "model.groups=200", "--set", "model.k=24", "--set", "model.classifier_hidden=128",
          "--set", "task.batch_size=64", "--set", "task.eval_batch_size=64", "--set", "train.progress=false",
          "--set", "train.epoch_steps=50", "--set", "train.eval_steps=20"]
 

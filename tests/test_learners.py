@@ -17,6 +17,10 @@ SMALL = {  # small sizes so the contract test is fast; unknown learners use thei
     "lstm": dict(hidden=8, k1=2, k2=3, classifier_hidden=16),
     "lstm_lm": dict(hidden=8, window=3),
     "sab": dict(hidden=8, attn_dim=4, k_trunc=2, window=3),
+    # SAB's baselines: their own attention / k_trunc / k_att (the presets), small sizes
+    "sab_lstm_tbptt5": dict(hidden=8, window=3),
+    "sab_lstm_bptt": dict(hidden=8, window=3),
+    "sab_selfattn": dict(hidden=8, attn_dim=4, window=3),
 }
 
 

@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from nobptt.config import TrainConfig
+from nobptt.train.config import TrainConfig
+from nobptt.train.optim import OptimConfig
 from nobptt.learners.rsm import RSMConfig, RSMLearner
 from nobptt.lm.cache import cache_probs
 from nobptt.lm.mixture import Mixture, fit_mixture, fit_weights, perplexity
@@ -128,12 +129,13 @@ def test_tiny_language_model_beats_the_unigram(tmp_path):
     # the same chain for both (seeded successor table), different walks
     table = torch.randn(vocab, 8, generator=torch.Generator().manual_seed(2))
     stream = TokenStream(train_ids, table, batch_size=32, seed=0, forget_prob=0.02)
-    learner = RSMLearner(RSMConfig(groups=60, k=8, classifier_hidden=32, lr=3e-3, classifier_lr=3e-3,
+    learner = RSMLearner(RSMConfig(groups=60, k=8, classifier_hidden=32,
                                    memory_steps=300, classifier_from_step=50), 8, vocab)
     config = TrainConfig(steps=600, epoch_steps=100, eval_every=300, checkpoint_every=300,
                          best_metric="heldout_nll", progress=False)
     trainer = Trainer(learner, stream, config, tmp_path,
-                      lambda: ChunkedTokenStream(valid_ids, table, 10, context_id=0))
+                      lambda: ChunkedTokenStream(valid_ids, table, 10, context_id=0),
+                      optim=OptimConfig(lr=3e-3, classifier_lr=3e-3))
     last = trainer.run()
     counts = torch.bincount(train_ids, minlength=vocab).double()
     unigram_ppl = perplexity((counts / counts.sum())[valid_ids].log())

@@ -23,7 +23,7 @@ def batches(n, seed=0, reset_at=()):
 
 def model():
     torch.manual_seed(0)
-    return build_learner("lstm_lm", {"hidden": 6, "window": W, "grad_clip": 0.0}, 3, V)
+    return build_learner("lstm_lm", {"hidden": 6, "window": W}, 3, V)
 
 
 def stepwise_loss(lm, steps):
@@ -73,7 +73,9 @@ def test_infer_matches_the_training_forward():
 
 
 def test_sgd_step_decay_in_the_trainer(tmp_path):
-    from nobptt.config import TrainConfig
+    from nobptt.errors import ConfigError
+    from nobptt.train.config import TrainConfig
+    from nobptt.train.optim import OptimConfig, decays_done
     from nobptt.train.trainer import Trainer
 
     class Steps:
@@ -95,15 +97,15 @@ def test_sgd_step_decay_in_the_trainer(tmp_path):
         def load_state_dict(self, s):
             self.i = s["i"]
 
-    cfg = TrainConfig(steps=30, epoch_steps=10, eval_every=0, optimizer="sgd", lr_decay=0.5,
-                      lr_decay_every=10, lr_decay_from=15, progress=False, checkpoint_every=0)
-    trainer = Trainer(model(), Steps(), cfg, tmp_path)
+    cfg = TrainConfig(steps=30, epoch_steps=10, eval_every=0, progress=False, checkpoint_every=0)
+    optim = OptimConfig(optimizer="sgd", lr=1.0, lr_decay=0.5, lr_decay_every=10, lr_decay_from=15)
+    trainer = Trainer(model(), Steps(), cfg, tmp_path, optim=optim)
     assert isinstance(trainer.optimizer, torch.optim.SGD)
     lrs = []
     for _ in range(30):
         trainer.train_step()
         lrs.append(trainer.optimizer.param_groups[0]["lr"])
     assert lrs[13] == 1.0 and lrs[14] == 0.5 and lrs[23] == 0.5 and lrs[24] == 0.25
-    assert [0.5 ** trainer._decays_done(i + 1) for i in range(30)] == lrs  # what a resume sets
-    with pytest.raises(ValueError, match="optimizer"):
-        Trainer(model(), Steps(), TrainConfig(optimizer="rmsprop"), tmp_path)
+    assert [0.5 ** decays_done(optim, i + 1) for i in range(30)] == lrs  # what a resume sets
+    with pytest.raises(ConfigError, match="optimizer"):
+        OptimConfig(optimizer="rmsprop")

@@ -121,29 +121,32 @@ def test_contiguous_stream_reads_chunks_in_order_and_wraps_together():
 
 @needs_ptb
 def test_char_task_is_one_hot_next_character():
-    from nobptt.tasks.ptb import make_ptb_char
+    from nobptt.tasks.ptb import PTBCharConfig, make_ptb_char
 
-    train = make_ptb_char("train", 4)
+    train = make_ptb_char(PTBCharConfig(batch_size=4), "train")
     batch = train.next_batch()
     assert train.input_dim == train.n_classes == 50
     assert torch.equal(batch.x.argmax(-1), batch.label) and batch.x.sum().item() == 4
-    valid = make_ptb_char("valid", 100)
+    valid = make_ptb_char(PTBCharConfig(eval_batch_size=100), "heldout")
     assert valid.tokens == len(load_ptb("valid", "char"))
 
 
 @needs_ptb
 def test_word_task_contiguous_streams_cut_the_corpus_into_chunks():
-    from nobptt.tasks.ptb import make_ptb_word
+    from nobptt.tasks.ptb import PTBWordConfig, make_ptb_word
 
-    train = make_ptb_word("train", 20, embedding="binary", streams="contiguous")
+    def config(**fields):
+        return PTBWordConfig(batch_size=20, embedding="binary", forget_prob=0.0, **fields)
+
+    train = make_ptb_word(config(streams="contiguous"), "train")
     ids = load_ptb("train").ids
     assert isinstance(train, ContiguousTokenStream) and train.chunk == (len(ids) - 1) // 20
     batch = train.next_batch()
     assert batch.label.tolist() == ids[::train.chunk][:20].tolist() and bool(batch.reset.all())
     with pytest.raises(ValueError, match="forget_prob=0"):
-        make_ptb_word("train", 20, embedding="binary", streams="contiguous", forget_prob=0.025)
+        make_ptb_word(config(streams="contiguous", max_length=5), "train")
     with pytest.raises(ValueError, match="'random' or 'contiguous'"):
-        make_ptb_word("train", 20, embedding="binary", streams="chunks")
+        make_ptb_word(config(streams="chunks"), "train")
 
 
 def test_chunked_stream_predicts_every_token_once():

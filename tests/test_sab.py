@@ -4,7 +4,6 @@ import torch
 import torch.nn.functional as F
 
 from nobptt.learners import sab
-from nobptt.learners.base import ClipWarmup, MedianClip, clip_gradients
 from nobptt.learners.sab import SABConfig, SABLearner, sparse_weights
 from nobptt.tasks.base import Batch
 from nobptt.tasks.episodes import EpisodeStream
@@ -187,82 +186,3 @@ def test_forget_bias_shifts_only_the_forget_gate_and_keeps_the_cell_state_longer
     x, h, c = torch.zeros(1, 10, dtype=torch.double), torch.zeros(1, H, dtype=torch.double), torch.ones(1, H, dtype=torch.double)
     kept = {name: m.cell(x, (h, c))[1] for name, m in (("default", default), ("shifted", shifted))}
     assert (kept["shifted"] > kept["default"]).all()
-
-
-def test_the_logged_gradient_norm_is_the_norm_before_clipping():
-    steps = episode()
-    free = learner(grad_clip=0.0)
-    logged = learn_episode(free, steps).losses
-    norm = torch.cat([g.flatten() for g in gradients(free).values()]).norm().item()
-    assert logged["grad_norm"] == pytest.approx(norm) and logged["clipped"] == 0.0
-    clipped = learner(grad_clip=norm / 2)
-    logged = learn_episode(clipped, steps).losses
-    assert logged["grad_norm"] == pytest.approx(norm) and logged["clipped"] == 1.0
-    assert torch.cat([g.flatten() for g in gradients(clipped).values()]).norm().item() == pytest.approx(norm / 2, rel=1e-5)  # clip_grad_norm_ adds 1e-6
-
-
-def test_part_gradient_norms_split_the_global_norm_before_clipping():
-    steps = episode()
-    for attention in ("sparse", "none"):
-        logged = learn_episode(learner(attention=attention, grad_clip=1e-3), steps).losses
-        parts = {k: v for k, v in logged.items() if k.startswith("grad_norm_")}
-        assert set(parts) == {"grad_norm_lstm", "grad_norm_head"} | ({"grad_norm_attention"} if attention != "none" else set())
-        assert all(v > 0 for v in parts.values())
-        # the parts are disjoint and cover every parameter: their squares add up to the global
-        # norm's, which was taken before the clip (every update here is clipped)
-        assert logged["clipped"] == 1.0
-        assert sum(v ** 2 for v in parts.values()) == pytest.approx(logged["grad_norm"] ** 2, rel=1e-6)
-
-
-def test_median_clip_clips_bursts_only_once_its_window_is_full():
-    clip, weight = MedianClip(factor=2.0, window=3), torch.nn.Parameter(torch.zeros(1, dtype=torch.double))
-
-    def update(norm):
-        weight.grad = torch.full_like(weight, norm)
-        return clip_gradients([weight], 0.0, clip), float(weight.grad.abs())
-
-    for norm in (1.0, 100.0, 1.0):  # the window is not full yet: nothing is clipped
-        assert update(norm) == ({"grad_norm": norm, "clipped": 0.0}, norm)
-    logged, after = update(3.0)  # median of (1, 100, 1) is 1: limit 2
-    assert logged == {"grad_norm": 3.0, "clipped": 1.0} and after == pytest.approx(2.0, rel=1e-5)
-    logged, after = update(2.5)  # the history holds pre-clip norms: (100, 1, 3), median 3, limit 6
-    assert logged["clipped"] == 0.0 and after == 2.5
-    weight.grad = torch.full_like(weight, 5.0)
-    assert clip_gradients([weight], 1.0, clip)["clipped"] == 1.0 and float(weight.grad) == pytest.approx(1.0, rel=1e-5)
-    with pytest.raises(ValueError, match="factor > 0"):
-        MedianClip(factor=0.0, window=3)
-
-
-def test_clip_warmup_switches_to_the_learner_clip_after_its_updates_and_resumes_there():
-    steps = episode()
-    plain, warm = learner(), learner(grad_clip=1e-6, grad_clip_early=0.0, grad_clip_early_updates=2)
-    assert not any("clip_warmup" in k for k in plain.state_dict())  # old checkpoints keep loading
-    clipped = []
-    for _ in range(2):
-        warm.zero_grad()
-        clipped.append(learn_episode(warm, steps).losses["clipped"])
-    assert clipped == [0.0, 0.0]  # the warm-up's limit: 0 = no clipping
-    resumed = learner(grad_clip=1e-6, grad_clip_early=0.0, grad_clip_early_updates=2)
-    resumed.load_state_dict(warm.state_dict())
-    assert int(resumed.clip_warmup.seen) == 2
-    out = learn_episode(resumed, steps)  # the third update: grad_clip applies
-    norm = torch.cat([p.grad.flatten() for p in resumed.parameters() if p.grad is not None]).norm()
-    assert out.losses["clipped"] == 1.0 and float(norm) == pytest.approx(1e-6, rel=1e-4)
-    assert ClipWarmup(0.5, 1).max_norm(2.0) == 0.5
-    with pytest.raises(ValueError, match="grad_clip_early_updates"):
-        learner(grad_clip_early_updates=-1)
-    with pytest.raises(ValueError, match="limit >= 0"):
-        learner(grad_clip_early=-1.0, grad_clip_early_updates=3)
-
-
-def test_median_clip_history_travels_in_the_learner_state_dict():
-    steps = episode()
-    plain, clipped = learner(), learner(grad_clip_median=2.0, grad_clip_window=2)
-    assert not any("median_clip" in k for k in plain.state_dict())  # old checkpoints keep loading
-    for _ in range(3):
-        learn_episode(clipped, steps)
-    resumed = learner(grad_clip_median=2.0, grad_clip_window=2)
-    resumed.load_state_dict(clipped.state_dict())
-    assert int(resumed.median_clip.seen) == 3 and resumed.median_clip.limit() == clipped.median_clip.limit() < float("inf")
-    with pytest.raises(ValueError, match="grad_clip_median"):
-        learner(grad_clip_median=-1.0)

@@ -4,24 +4,27 @@ import json
 import pytest
 import torch
 
-from nobptt.config import TrainConfig
-from nobptt.learners.base import clip_gradients
-from nobptt.learners.registry import build_learner
+from nobptt.errors import ConfigError
+from nobptt.learners.registry import build_learner, get_learner_spec
+from nobptt.train.clipping import clip_gradients
+from nobptt.train.config import TrainConfig
 from nobptt.train.metrics import first_non_finite
-from nobptt.train.trainer import DivergedError, Trainer, make_optimizer, seed_everything
+from nobptt.train.optim import OptimConfig, make_optimizer
+from nobptt.train.trainer import DivergedError, Trainer, seed_everything
 from toy import CycleStream
 
 SMALL = dict(groups=24, k=4, classifier_hidden=16, boost_strength=1.0)
 
 
-def make_trainer(tmp_path, steps=60, name="brsm", **model):
+def make_trainer(tmp_path, steps=60, name="brsm", optim=None, **model):
     seed_everything(0)
     stream = CycleStream()
     learner = build_learner(name, {**(SMALL if name != "lstm" else {}), **model}, stream.input_dim,
                             stream.n_classes)
     cfg = TrainConfig(steps=steps, epoch_steps=10, eval_every=30, eval_steps=5, eval_warmup=2,
                       checkpoint_every=20, progress=False)
-    return Trainer(learner, stream, cfg, tmp_path, make_eval_stream=lambda: CycleStream(seed=99))
+    optim = OptimConfig(**{**get_learner_spec(name).optim, **(optim or {})})
+    return Trainer(learner, stream, cfg, tmp_path, make_eval_stream=lambda: CycleStream(seed=99), optim=optim)
 
 
 def test_short_run_learns_a_deterministic_cycle(tmp_path):
@@ -68,7 +71,7 @@ def test_divergence_stops_with_a_clear_message_and_keeps_the_checkpoint(tmp_path
 
 
 def test_gradient_norms_are_logged_and_a_non_finite_one_counts_as_divergence(tmp_path):
-    make_trainer(tmp_path, steps=30, name="lstm", **LSTM_SMALL, grad_clip=0.05).run()
+    make_trainer(tmp_path, steps=30, name="lstm", optim={"grad_clip": 0.05}, **LSTM_SMALL).run()
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     epochs = [r for r in rows if "loss" in r]
     assert epochs and all(r["grad_norm"] > 0 and 0.0 <= r["clipped"] <= 1.0 for r in epochs)
@@ -78,15 +81,15 @@ def test_gradient_norms_are_logged_and_a_non_finite_one_counts_as_divergence(tmp
 
 
 def test_the_epoch_maximum_of_the_gradient_norm_is_logged(tmp_path, monkeypatch):
-    import nobptt.learners.lstm as lstm
+    import nobptt.train.clipping as clipping
     norms = []
 
-    def recording(parameters, max_norm):
-        out = clip_gradients(parameters, max_norm)
+    def recording(parameters, max_norm, median_clip=None):
+        out = clip_gradients(parameters, max_norm, median_clip)
         norms.append(out["grad_norm"])
         return out
-    monkeypatch.setattr(lstm, "clip_gradients", recording)
-    make_trainer(tmp_path, steps=30, name="lstm", **LSTM_SMALL, grad_clip=0.05).run()
+    monkeypatch.setattr(clipping, "clip_gradients", recording)
+    make_trainer(tmp_path, steps=30, name="lstm", optim={"grad_clip": 0.05}, **LSTM_SMALL).run()
     epochs = [r for r in map(json.loads, (tmp_path / "metrics.jsonl").read_text().splitlines()) if "loss" in r]
     # only the names in train.log_max get a maximum (default: grad_norm)
     assert {k for r in epochs for k in r if k.endswith("_max")} == {"grad_norm_max"}
@@ -138,10 +141,9 @@ def test_loading_an_earlier_checkpoint_to_evaluate_keeps_the_metrics_log(tmp_pat
 def test_resume_trains_with_the_learning_rate_of_the_config_in_effect(tmp_path):
     make_trainer(tmp_path, steps=20, name="lstm", **LSTM_SMALL).run()
 
-    def resumed_lrs(**model):
-        trainer = make_trainer(tmp_path, steps=40, name="lstm", **{**LSTM_SMALL, **model})
-        trainer.config.lr_decay, trainer.config.lr_decay_from = 0.1, 20
-        trainer.config.lr_decay_every = 1000
+    def resumed_lrs(**optim):
+        trainer = make_trainer(tmp_path, steps=40, name="lstm", **LSTM_SMALL,
+                               optim={**optim, "lr_decay": 0.1, "lr_decay_from": 20, "lr_decay_every": 1000})
         trainer.resume()
         return [group["lr"] for group in trainer.optimizer.param_groups]
     # the saved optimizer state holds the old lr; the resumed run takes the new config's
@@ -153,11 +155,28 @@ def test_adam_beta2_and_eps_come_from_the_config_also_on_resume(tmp_path):
     make_trainer(tmp_path, steps=20, name="lstm", **LSTM_SMALL).run()  # saved with 0.999 and 1e-8
     trainer = make_trainer(tmp_path, steps=40, name="lstm", **LSTM_SMALL)
     assert all(g["betas"] == (0.9, 0.999) and g["eps"] == 1e-8 for g in trainer.optimizer.param_groups)
-    trainer.config.adam_beta2, trainer.config.adam_eps = 0.99, 1e-5
-    trainer = Trainer(trainer.learner, trainer.stream, trainer.config, tmp_path)
+    optim = OptimConfig(**{**get_learner_spec("lstm").optim, "adam_beta2": 0.99, "adam_eps": 1e-5})
+    trainer = Trainer(trainer.learner, trainer.stream, trainer.config, tmp_path, optim=optim)
     trainer.resume()  # the checkpoint's optimizer state says 0.999 and 1e-8; the config wins
     assert all(g["betas"] == (0.9, 0.99) and g["eps"] == 1e-5 for g in trainer.optimizer.param_groups)
     trainer.run()
     assert trainer.step == 40 and all(g["betas"] == (0.9, 0.99) for g in trainer.optimizer.param_groups)
-    with pytest.raises(ValueError, match="adam_beta2"):
-        make_optimizer(trainer.learner, "adam", 1.0)
+    with pytest.raises(ConfigError, match="adam_beta2"):
+        make_optimizer(trainer.learner, OptimConfig(adam_beta2=1.0))
+
+
+def test_classifier_lr_is_the_classifier_groups_and_0_means_lr(tmp_path):
+    trainer = make_trainer(tmp_path, name="lstm", optim={"lr": 0.01, "classifier_lr": 0.02}, **LSTM_SMALL)
+    assert {g["name"]: g["lr"] for g in trainer.optimizer.param_groups} == {"lstm": 0.01, "classifier": 0.02}
+    trainer = make_trainer(tmp_path, name="lstm", optim={"lr": 0.01, "classifier_lr": 0.0}, **LSTM_SMALL)
+    assert [g["lr"] for g in trainer.optimizer.param_groups] == [0.01, 0.01]
+    learner = build_learner("sab", {"hidden": 4, "attn_dim": 2}, 4, 4)  # one group, "sab"
+    with pytest.raises(ConfigError, match="classifier_lr=0.1 but this learner has no classifier"):
+        make_optimizer(learner, OptimConfig(classifier_lr=0.1))
+
+
+def test_a_learner_with_local_updates_refuses_a_clip(tmp_path):
+    with pytest.raises(ConfigError, match="RSMLearner is not clipped"):
+        make_trainer(tmp_path, name="brsm", optim={"grad_clip": 1.0})
+    trainer = make_trainer(tmp_path, steps=10, name="brsm")
+    assert "grad_norm" not in trainer.run()  # nothing clipped, nothing logged

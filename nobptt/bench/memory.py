@@ -23,7 +23,7 @@ import torch
 from nobptt.bench.meters import SavedTensorMeter, peak_rss_bytes, reset_peak_rss, tensor_bytes
 from nobptt.bench.runner import PINNED_MALLOC, run_all
 from nobptt.bench.variants import CLASSES, INPUT_DIM, MAX_T, resolve
-from nobptt.learners.registry import build_learner
+from nobptt.learners.registry import build_learner, get_learner_spec
 from nobptt.tasks.base import Batch
 
 
@@ -53,12 +53,14 @@ def measure(name: str, T: int, batch_size: int, device: str = "cpu", seed: int =
 
 def _train_one_sequence(name: str, T: int, batch_size: int, device: str, seed: int,
                         scale: float | None) -> dict[str, Any]:
-    from nobptt.train.trainer import make_optimizer
+    from nobptt.train.clipping import Clipper
+    from nobptt.train.optim import OptimConfig, make_optimizer
 
     torch.manual_seed(seed)
     learner_name, options = resolve(name, T, scale)
     learner = build_learner(learner_name, options, INPUT_DIM, CLASSES).to(device)
-    optimizer = make_optimizer(learner)
+    optim = OptimConfig(**get_learner_spec(learner_name).optim)  # the learner's own [optim] defaults
+    optimizer, clipper = make_optimizer(learner, optim), Clipper(optim, learner).to(device)
     state = learner.initial_state(batch_size, device)
     batches = random_batches(batch_size, device, seed)
     if device.startswith("cuda"):
@@ -71,6 +73,7 @@ def _train_one_sequence(name: str, T: int, batch_size: int, device: str, seed: i
         for _ in range(T):
             state, out = learner.learn(state, next(batches))
             if out.update:
+                clipper.clip()  # as the trainer does
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
                 meter.reset()

@@ -25,7 +25,7 @@ from nobptt.bench.memory import random_batches
 from nobptt.bench.runner import run_all
 from nobptt.bench.variants import CLASSES, INPUT_DIM, resolve
 from nobptt.learners.base import Learner
-from nobptt.learners.registry import build_learner
+from nobptt.learners.registry import build_learner, get_learner_spec
 from nobptt.tasks.base import Batch
 
 
@@ -52,10 +52,12 @@ def _embedding_bag_flops(weight, indices, *args, out_shape=None, **kwargs) -> in
     return 2 * math.prod(indices) * weight[1]  # one multiply-add per gathered row entry
 
 
-def _train_pass(learner: Learner, optimizer, state, batches: Iterator[Batch], steps: int):
+def _train_pass(learner: Learner, optimizer, state, batches: Iterator[Batch], steps: int, clipper=None):
     for _ in range(steps):
         state, out = learner.learn(state, next(batches))
         if out.update:
+            if clipper is not None:
+                clipper.clip()  # as the trainer does
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
     return state
@@ -87,18 +89,20 @@ def _counted(run: Callable[[], Any]) -> tuple[int, Any]:
 def measure_speed(name: str, batch_size: int, steps: int = 60, device: str = "cpu", seed: int = 0,
                   scale: float | None = None) -> dict[str, Any]:
     """Throughput and counted FLOPs of ``name`` (run in a fresh process)."""
-    from nobptt.train.trainer import make_optimizer
+    from nobptt.train.clipping import Clipper
+    from nobptt.train.optim import OptimConfig, make_optimizer
 
     torch.manual_seed(seed)
     peak = matmul_rate(device)
     learner_name, options = resolve(name, steps, scale)
     learner = build_learner(learner_name, options, INPUT_DIM, CLASSES).to(device)
-    optimizer = make_optimizer(learner)
+    optim = OptimConfig(**get_learner_spec(learner_name).optim)  # the learner's own [optim] defaults
+    optimizer, clipper = make_optimizer(learner, optim), Clipper(optim, learner).to(device)
     batches = random_batches(batch_size, device, seed)
-    state = _train_pass(learner, optimizer, learner.initial_state(batch_size, device), batches, steps)
-    train_s, state = _timed(device, lambda: _train_pass(learner, optimizer, state, batches, steps))
+    state = _train_pass(learner, optimizer, learner.initial_state(batch_size, device), batches, steps, clipper)
+    train_s, state = _timed(device, lambda: _train_pass(learner, optimizer, state, batches, steps, clipper))
     infer_s, state = _timed(device, lambda: _infer_pass(learner, state, batches, steps))
-    train_flops, state = _counted(lambda: _train_pass(learner, optimizer, state, batches, steps))
+    train_flops, state = _counted(lambda: _train_pass(learner, optimizer, state, batches, steps, clipper))
     infer_flops, state = _counted(lambda: _infer_pass(learner, state, batches, steps))
     row: dict[str, Any] = {"learner": name, "batch_size": batch_size, "steps": steps, "scale": scale,
                            "seed": seed, "options": json.dumps(options), "device": device,

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nobptt.learners.base import Learner, State, StepOutput, clip_gradients, forget_streams
+from nobptt.learners.base import Learner, State, StepOutput, forget_streams
 from nobptt.learners.heads import ClassifierHead
 from nobptt.learners.registry import register_learner
 from nobptt.tasks.base import Batch
@@ -38,12 +38,17 @@ class LSTMConfig:
     reset_every: int = 0  # zero the state every N steps (a multiple of k1); 0 = never
     objective: str = "both"  # both: next-image MSE + next-label CE through time; prediction: MSE only
     decoder: bool = True  # predict the next input (MSE), as bRSM does
-    lr: float = 1e-3
-    classifier_lr: float = 1e-3
     classifier_hidden: int = 1200
-    grad_clip: float = 0.0  # clip the LSTM's gradient norm per update; 0 = off
+    # [optim]: lr (the cell and decoder), classifier_lr, grad_clip (the cell's gradient norm only,
+    # clip_parameters) are in LSTM_OPTIM below
 
 
+# the [optim] defaults of this learner (nobptt.train.optim.OptimConfig)
+LSTM_OPTIM = {"lr": 1e-3, "classifier_lr": 1e-3, "grad_clip": 0.0}
+
+
+@register_learner("lstm", config=LSTMConfig, optim=LSTM_OPTIM,
+                  description="LSTM trained by truncated BPTT(k1, k2), the baseline (state carried across windows)")
 class LSTMLearner(Learner):
     def __init__(self, config: LSTMConfig, input_dim: int, n_classes: int) -> None:
         super().__init__()
@@ -101,8 +106,7 @@ class LSTMLearner(Learner):
             if total is None:
                 total = self._replay_window(state)
             total.backward()
-            losses["loss"] = total.item() / cfg.k1
-            losses.update(clip_gradients(self.cell.parameters(), cfg.grad_clip))
+            losses["loss"] = total.item() / cfg.k1  # the trainer then clips clip_parameters()
             state["h"], state["c"] = h.detach(), c.detach()
             if cfg.reset_every and state["steps"] % cfg.reset_every == 0:
                 fresh = self.initial_state(h.shape[0], h.device)
@@ -128,10 +132,9 @@ class LSTMLearner(Learner):
 
     def param_groups(self) -> list[dict]:
         lstm = list(self.cell.parameters()) + (list(self.decoder.parameters()) if self.decoder else [])
-        return [{"params": lstm, "lr": self.config.lr, "name": "lstm"},
-                {"params": list(self.classifier.parameters()), "lr": self.config.classifier_lr,
-                 "name": "classifier"}]
+        return [{"params": lstm, "name": "lstm"},
+                {"params": list(self.classifier.parameters()), "name": "classifier"}]
 
-
-register_learner("lstm", LSTMLearner, LSTMConfig,
-                 "LSTM trained by truncated BPTT(k1, k2), the baseline (state carried across windows)")
+    def clip_parameters(self) -> list[nn.Parameter]:
+        """The cell only: the read-out's gradient is its own and the decoder's one step deep."""
+        return list(self.cell.parameters())

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nobptt.learners.base import Learner, State, StepOutput, clip_gradients
+from nobptt.learners.base import Learner, State, StepOutput
 from nobptt.learners.registry import register_learner
 from nobptt.tasks.base import Batch
 
@@ -35,10 +35,15 @@ class LSTMLMConfig:
     window: int = 20  # tBPTT window (steps unrolled), k1 = k2
     dropout: float = 0.0  # on the embedding, between layers and before the softmax (medium: 0.5)
     init_scale: float = 0.1  # every weight uniform in [-init_scale, init_scale]
-    lr: float = 1.0  # with train.optimizer = "sgd" (Zaremba et al.); ~1e-3 for Adam
-    grad_clip: float = 5.0  # global gradient norm per update; 0 = off
 
 
+# [optim] defaults: lr 1 with optim.optimizer = "sgd" (Zaremba et al.; ~1e-3 for Adam), the global
+# gradient norm clipped at 5 per update
+LSTM_LM_OPTIM = {"lr": 1.0, "grad_clip": 5.0}
+
+
+@register_learner("lstm_lm", config=LSTMLMConfig, optim=LSTM_LM_OPTIM,
+                  description="word-level LSTM language model, tBPTT over windows (Zaremba et al. 2014)")
 class LSTMLanguageModel(Learner):
     def __init__(self, config: LSTMLMConfig, input_dim: int, n_classes: int) -> None:
         super().__init__()
@@ -82,10 +87,9 @@ class LSTMLanguageModel(Learner):
         token_loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten())
         # Zaremba et al. minimise the loss summed over the window's steps and averaged over the
         # streams, so their learning rate 1 is per step of the window: scale the mean to match.
-        (token_loss * len(state["inputs"])).backward()
-        diagnostics = clip_gradients(self.parameters(), self.config.grad_clip)
+        (token_loss * len(state["inputs"])).backward()  # the trainer then clips every parameter
         fresh = {"h": h.detach(), "c": c.detach(), "inputs": [], "targets": [], "resets": []}
-        return fresh, StepOutput(logits[-1].detach(), {"cross_entropy": token_loss.item(), **diagnostics}, update=True)
+        return fresh, StepOutput(logits[-1].detach(), {"cross_entropy": token_loss.item()}, update=True)
 
     @torch.no_grad()
     def infer(self, state: State, batch: Batch) -> tuple[State, torch.Tensor]:
@@ -93,8 +97,7 @@ class LSTMLanguageModel(Learner):
         return {**state, "h": h, "c": c}, logits[0]
 
     def param_groups(self) -> list[dict]:
-        return [{"params": list(self.parameters()), "lr": self.config.lr, "name": "lstm_lm"}]
+        return [{"params": list(self.parameters()), "name": "lstm_lm"}]
 
-
-register_learner("lstm_lm", LSTMLanguageModel, LSTMLMConfig,
-                 "word-level LSTM language model, tBPTT over windows (Zaremba et al. 2014)")
+    def clip_parameters(self) -> list[nn.Parameter]:
+        return list(self.parameters())

@@ -1,40 +1,56 @@
-"""Registry of learners: a name maps to a class and a config dataclass of defaults.
+"""Registry of learners: a name maps to a class, a config dataclass of defaults and the learner's
+``[optim]`` defaults.
 
 Everything that lists, builds or tests learners goes through this registry, so a learner added
 later appears in ``nobptt list``, in the parametrized tests and in the benchmarks without new code.
+A learner registers itself with the decorator beside its class::
+
+    @register_learner("mine", config=MyConfig, optim={"lr": 1e-3}, description="...")
+    class MyLearner(Learner): ...
+
+This module imports no learner (so no learner module imports it back in a cycle): the built-ins are
+registered by importing ``nobptt.learners.catalog``, which the lookups below do on first use.
 """
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
-from typing import Any, Callable
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, TypeVar
 
-from nobptt.learners.base import Learner
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class LearnerSpec:
     name: str
-    factory: Callable[..., Learner]  # factory(config, input_dim, n_classes) -> Learner
+    factory: Callable[..., Any]  # factory(config, input_dim, n_classes) -> Learner
     config_cls: type
     description: str
+    # [optim] defaults of this learner (nobptt.train.optim.OptimConfig field -> value)
+    optim: dict[str, Any] = field(default_factory=dict)
 
 
 _REGISTRY: dict[str, LearnerSpec] = {}
 
 
-def register_learner(name: str, factory: Callable[..., Learner], config_cls: type,
-                     description: str) -> None:
-    if name in _REGISTRY:
-        raise ValueError(f"learner {name!r} is already registered")
-    if not dataclasses.is_dataclass(config_cls):
+def register_learner(name: str, *, config: type, description: str,
+                     optim: dict[str, Any] | None = None) -> Callable[[T], T]:
+    """Class decorator: register the decorated learner class under ``name``. Stack it to register
+    one class under several names (presets: each its own config subclass of defaults)."""
+    if not dataclasses.is_dataclass(config):
         raise TypeError(f"config for learner {name!r} must be a dataclass")
-    _REGISTRY[name] = LearnerSpec(name, factory, config_cls, description)
+
+    def decorate(cls: T) -> T:
+        if name in _REGISTRY and _REGISTRY[name].factory is not cls:
+            raise ValueError(f"learner {name!r} is already registered")
+        _REGISTRY[name] = LearnerSpec(name, cls, config, description, dict(optim or {}))
+        return cls
+    return decorate
 
 
 def _load_builtin() -> None:
-    # Importing the modules registers their learners; kept lazy to avoid import cycles.
-    from nobptt.learners import lstm, lstm_lm, rsm, sab  # noqa: F401
+    importlib.import_module("nobptt.learners.catalog")
 
 
 def learner_specs() -> dict[str, LearnerSpec]:
@@ -49,7 +65,7 @@ def get_learner_spec(name: str) -> LearnerSpec:
     return specs[name]
 
 
-def build_learner(name: str, options: dict[str, Any], input_dim: int, n_classes: int) -> Learner:
+def build_learner(name: str, options: dict[str, Any], input_dim: int, n_classes: int) -> Any:
     """Build learner ``name`` from a dict of config fields (already validated by nobptt.config)."""
     spec = get_learner_spec(name)
     return spec.factory(spec.config_cls(**options), input_dim, n_classes)

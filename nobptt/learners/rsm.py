@@ -15,41 +15,20 @@ from torch import nn
 from nobptt.learners.base import Learner, State, StepOutput, detach_state, forget_streams
 from nobptt.learners.heads import ClassifierHead
 from nobptt.learners.registry import register_learner
-from nobptt.learners.rsm_layer import RSMLayer
+from nobptt.learners.rsm_layer import RSMLayer, RSMLayerConfig
 from nobptt.learners.sparse_linear import sparse_input_linear
 from nobptt.tasks.base import Batch
 
 
 @dataclass
-class RSMConfig:
-    """Fields shared by the RSM family; defaults are the flat bRSM on ssMNIST (Flat_PAGI9)."""
+class RSMConfig(RSMLayerConfig):
+    """Fields shared by the RSM family: the memory layer's (rsm_layer.RSMLayerConfig) and these;
+    defaults are the flat bRSM on ssMNIST (Flat_PAGI9). Learning rates: [optim] (RSM_OPTIM)."""
 
-    groups: int = 1000  # m
-    cells_per_group: int = 1  # n (1 = "flattened")
-    k: int = 120  # winning groups per step
-    selection: str = "boost"  # boost | inhibition | none
-    boost_strength: float = 1.2  # beta_0
-    boost_decay: float = 0.85  # beta <- beta * boost_decay every epoch
-    duty_cycle_period: int = 1000  # samples
-    inhibition_decay: float = 0.0  # gamma (selection = inhibition)
-    ff_fraction: float = 0.0  # partitioned bRSM: share of feed-forward-only groups
-    rec_fraction: float = 0.0  # partitioned bRSM: share of recurrent-only groups
-    trace_decay: float = 0.0  # eps; with trainable_decay, the initial logit theta_0
-    trainable_decay: bool = False
-    decay_floor: float = 0.0
-    normalise: bool = True
-    input_bias: bool = False
-    recurrent_bias: bool = False
     decoder_bias: bool = True
-    init_std: float = 0.03
     classifier_hidden: int = 1200
     classifier_slope: float = 0.01
     classifier_logit_leaky: bool = False
-    lr: float = 5e-4  # memory (Adam)
-    classifier_lr: float = 5e-4
-    # Compute the recurrent and decoder products from the active units only (sparse_linear.py);
-    # exact up to float summation order. Off by default: the recorded results used dense products.
-    sparse_products: bool = False
     # Schedules (brsm.md §2.4). The memory learns for ``memory_steps`` training steps, then is
     # frozen with boosting switched off (0 = never frozen); the classifier learns from step
     # ``classifier_from_step`` on. The classifier reads a detached state, so starting it at the
@@ -58,6 +37,11 @@ class RSMConfig:
     # had more updates, but its early ones chased a representation that was still changing.
     memory_steps: int = 0
     classifier_from_step: int = 0
+
+
+# [optim] defaults of the RSM family: Adam at 5e-4 for the memory (layer + decoder) and the
+# classifier; local updates, never clipped (clip_parameters() is None)
+RSM_OPTIM = {"lr": 5e-4, "classifier_lr": 5e-4}
 
 
 @dataclass
@@ -80,16 +64,18 @@ class OriginalRSMConfig(RSMConfig):
     boost_strength: float = 0.0
 
 
+@register_learner("rsm", config=OriginalRSMConfig, optim=RSM_OPTIM,
+                  description="original RSM: groups x cells with inhibition (Rawlinson et al. 2019)")
+@register_learner("pbrsm", config=PartitionedBRSMConfig, optim=RSM_OPTIM,
+                  description="partitioned bRSM: feed-forward-only / integrating / recurrent-only cell blocks")
+@register_learner("brsm", config=RSMConfig, optim=RSM_OPTIM,
+                  description="flat bRSM: one k-WTA population with boosting (Gordon et al. 2019)")
 class RSMLearner(Learner):
     def __init__(self, config: RSMConfig, input_dim: int, n_classes: int) -> None:
         super().__init__()
         self.config = config
         c = config
-        self.layer = RSMLayer(
-            input_dim, c.groups, c.cells_per_group, c.k, c.selection, c.boost_strength,
-            c.boost_decay, c.duty_cycle_period, c.inhibition_decay, c.ff_fraction, c.rec_fraction,
-            c.trace_decay, c.trainable_decay, c.decay_floor, c.normalise, c.input_bias,
-            c.recurrent_bias, c.init_std, c.sparse_products)
+        self.layer = RSMLayer(input_dim, c)
         # The decoder reads one value per group (the winning cell's), brsm.md §1.2 step 10.
         self.decoder = nn.Linear(c.groups, input_dim, bias=c.decoder_bias)
         nn.init.normal_(self.decoder.weight, std=c.init_std)
@@ -145,9 +131,8 @@ class RSMLearner(Learner):
 
     def param_groups(self) -> list[dict]:
         memory = list(self.layer.parameters()) + list(self.decoder.parameters())
-        return [{"params": memory, "lr": self.config.lr, "name": "memory"},
-                {"params": list(self.classifier.parameters()), "lr": self.config.classifier_lr,
-                 "name": "classifier"}]
+        return [{"params": memory, "name": "memory"},
+                {"params": list(self.classifier.parameters()), "name": "classifier"}]
 
     def on_epoch_end(self) -> None:
         self.layer.winners.decay_boost()
@@ -155,10 +140,3 @@ class RSMLearner(Learner):
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v}" for k, v in asdict(self.config).items())
 
-
-register_learner("brsm", RSMLearner, RSMConfig,
-                 "flat bRSM: one k-WTA population with boosting (Gordon et al. 2019)")
-register_learner("pbrsm", RSMLearner, PartitionedBRSMConfig,
-                 "partitioned bRSM: feed-forward-only / integrating / recurrent-only cell blocks")
-register_learner("rsm", RSMLearner, OriginalRSMConfig,
-                 "original RSM: groups x cells with inhibition (Rawlinson et al. 2019)")

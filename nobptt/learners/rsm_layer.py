@@ -46,34 +46,56 @@ class Partition:
         self.integrating = groups - self.ff_only - self.rec_only
 
 
+@dataclass
+class RSMLayerConfig:
+    """The memory layer's fields (the learner's config, ``rsm.RSMConfig``, extends these)."""
+
+    groups: int = 1000  # m
+    cells_per_group: int = 1  # n (1 = "flattened")
+    k: int = 120  # winning groups per step
+    selection: str = "boost"  # boost | inhibition | none
+    boost_strength: float = 1.2  # beta_0
+    boost_decay: float = 0.85  # beta <- beta * boost_decay every epoch
+    duty_cycle_period: int = 1000  # samples
+    inhibition_decay: float = 0.0  # gamma (selection = inhibition)
+    ff_fraction: float = 0.0  # partitioned bRSM: share of feed-forward-only groups
+    rec_fraction: float = 0.0  # partitioned bRSM: share of recurrent-only groups
+    trace_decay: float = 0.0  # eps; with trainable_decay, the initial logit theta_0
+    trainable_decay: bool = False
+    decay_floor: float = 0.0
+    normalise: bool = True
+    input_bias: bool = False
+    recurrent_bias: bool = False
+    init_std: float = 0.03
+    # Compute the recurrent (and the learner's decoder) products from the active units only
+    # (sparse_linear.py); exact up to float summation order. Off by default: the recorded results
+    # used dense products.
+    sparse_products: bool = False
+
+
 class RSMLayer(nn.Module):
-    def __init__(self, input_dim: int, groups: int, cells_per_group: int, k: int,
-                 selection: str = "boost", boost_strength: float = 1.2, boost_decay: float = 0.85,
-                 duty_cycle_period: int = 1000, inhibition_decay: float = 0.0,
-                 ff_fraction: float = 0.0, rec_fraction: float = 0.0, trace_decay: float = 0.0,
-                 trainable_decay: bool = False, decay_floor: float = 0.0, normalise: bool = True,
-                 input_bias: bool = False, recurrent_bias: bool = False, init_std: float = 0.03,
-                 sparse_products: bool = False) -> None:
+    def __init__(self, input_dim: int, config: RSMLayerConfig) -> None:
         super().__init__()
-        if selection not in SELECTIONS:
-            raise ValueError(f"selection={selection!r} must be one of {SELECTIONS}")
-        self.groups, self.cells, self.k = groups, cells_per_group, k
-        self.units = groups * cells_per_group
-        self.selection, self.inhibition_decay = selection, inhibition_decay
-        self.normalise, self.decay_floor = normalise, decay_floor
-        self.sparse_products = sparse_products
-        self.part = Partition(groups, ff_fraction, rec_fraction)
+        c = config
+        if c.selection not in SELECTIONS:
+            raise ValueError(f"selection={c.selection!r} must be one of {SELECTIONS}")
+        self.groups, self.cells, self.k = c.groups, c.cells_per_group, c.k
+        self.units = c.groups * c.cells_per_group
+        self.selection, self.inhibition_decay = c.selection, c.inhibition_decay
+        self.normalise, self.decay_floor = c.normalise, c.decay_floor
+        self.sparse_products = c.sparse_products
+        self.part = Partition(c.groups, c.ff_fraction, c.rec_fraction)
         ff_groups = self.part.ff_only + self.part.integrating
-        rec_cells = (self.part.integrating + self.part.rec_only) * cells_per_group
+        rec_cells = (self.part.integrating + self.part.rec_only) * c.cells_per_group
         # W_f has one vector per group, broadcast to its cells (brsm.md §1.2 step 2).
-        self.feedforward = nn.Linear(input_dim, ff_groups, bias=input_bias) if ff_groups else None
-        self.recurrent = nn.Linear(self.units, rec_cells, bias=recurrent_bias) if rec_cells else None
-        self.winners = BoostedKWinners(groups, k, boost_strength if selection == "boost" else 0.0,
-                                       boost_decay, duty_cycle_period)
-        self._init_decay(trace_decay, trainable_decay)
+        self.feedforward = nn.Linear(input_dim, ff_groups, bias=c.input_bias) if ff_groups else None
+        self.recurrent = nn.Linear(self.units, rec_cells, bias=c.recurrent_bias) if rec_cells else None
+        self.winners = BoostedKWinners(c.groups, c.k, c.boost_strength if c.selection == "boost" else 0.0,
+                                       c.boost_decay, c.duty_cycle_period)
+        self._init_decay(c.trace_decay, c.trainable_decay)
         for module in (self.feedforward, self.recurrent):
             if module is not None:
-                nn.init.normal_(module.weight, std=init_std)
+                nn.init.normal_(module.weight, std=c.init_std)
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)  # TF inc7 uses zero biases; PyTorch used N(0, .03)
 

@@ -13,6 +13,8 @@ The same learner gives the baselines in one harness (``attention`` and ``k_trunc
 * ``attention="none", k_trunc=k``: LSTM, truncated BPTT in blocks of k steps;
 * ``attention="dense", k_att=1, k_trunc=0``: LSTM with softmax self-attention over all its past
   states, full BPTT (not in the release: ptncn_sab.md §2.2).
+These are registered as named presets (``sab_lstm_tbptt5``, ``sab_lstm_bptt``, ``sab_selfattn``:
+``nobptt.learners.sab_config.PRESETS``); ``preset_of`` names the preset of a config.
 
 Where we deliberately differ from the release (its quirks, ptncn_sab.md §2.3), following the
 paper's text instead:
@@ -33,48 +35,18 @@ blocks added in (the "backtracking"). This is exactly the gradient of the one-gr
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nobptt.learners.base import ClipWarmup, Learner, MedianClip, State, StepOutput, clip_gradients, part_grad_norms
+from nobptt.learners.base import Learner, State, StepOutput
 from nobptt.learners.registry import register_learner
+from nobptt.learners.sab_config import PRESETS, SAB_OPTIM, SABConfig, preset_of  # noqa: F401  (re-exported)
 from nobptt.tasks.base import Batch
 
 ATTENTION = ("sparse", "dense", "none")
 SCORES = ("additive", "dot", "concat")
 MAX_EPISODE = 100_000  # steps collected before an update when window = 0 and no episode ends
-
-
-@dataclass
-class SABConfig:
-    hidden: int = 128  # LSTM units (the release's default)
-    attention: str = "sparse"  # sparse (SAB) | dense (softmax over every memory) | none (plain LSTM)
-    k_top: int = 5  # memories kept per step (sparse)
-    k_att: int = 2  # a memory is stored every k_att steps
-    k_trunc: int = 5  # block length of the local truncated BPTT; 0 = no truncation (full BPTT)
-    score: str = "additive"  # additive (the paper's MLP) | dot | concat (the release's, state-independent)
-    attn_dim: int = 64  # width of the score MLP / dot-product projections
-    window: int = 0  # 0: one update per episode (Batch.ends_sequence); N: an update every N steps
-    # with k_trunc > 0: recompute the blocks one at a time (memory bounded by a block and the
-    # memories); False: one graph with the state cut every k_trunc steps, as the release does
-    blockwise: bool = True
-    lr: float = 1e-3  # Adam, as the release
-    grad_clip: float = 1.0  # global gradient norm per update (the release clips at 1); 0 = off
-    # also clip at this multiple of the median norm of the last grad_clip_window updates (bursts
-    # only; base.MedianClip); 0 = off, the release's fixed clip alone. Not in the paper or release.
-    grad_clip_median: float = 0.0
-    grad_clip_window: int = 200
-    # a warm-up: clip at grad_clip_early (0 = off) for the first grad_clip_early_updates updates,
-    # then at grad_clip (base.ClipWarmup); 0 updates = no warm-up. Not in the paper or release.
-    grad_clip_early: float = 1.0
-    grad_clip_early_updates: int = 0
-    # added to the forget gate's initial bias; 0 keeps PyTorch's init (every bias ~ U(-1/sqrt(H),
-    # 1/sqrt(H)), forget gates open half the time). 1 is the usual remedy for long dependencies
-    # (Gers et al. 2000; Jozefowicz et al. 2015); the paper and the release say nothing (§2.5).
-    forget_bias: float = 0.0
 
 
 def sparse_weights(scores: torch.Tensor, k_top: int | None) -> torch.Tensor:
@@ -118,6 +90,14 @@ class MemoryScorer(nn.Module):
         return torch.bmm(keys, query.unsqueeze(-1)).squeeze(-1) / keys.shape[-1] ** 0.5
 
 
+def _register_presets(cls: type) -> type:
+    """Register SABLearner under every name in sab_config.PRESETS (SAB and its LSTM baselines)."""
+    for name, (config, description) in PRESETS.items():
+        register_learner(name, config=config, optim=SAB_OPTIM, description=description)(cls)
+    return cls
+
+
+@_register_presets
 class SABLearner(Learner):
     def __init__(self, config: SABConfig, input_dim: int, n_classes: int) -> None:
         super().__init__()
@@ -136,14 +116,6 @@ class SABLearner(Learner):
         self.scorer = MemoryScorer(c.hidden, c.attn_dim, c.score) if self.attend else None
         self.head = nn.Linear(2 * c.hidden if self.attend else c.hidden, n_classes)
         self.k_top = c.k_top if c.attention == "sparse" else None
-        if c.grad_clip_median < 0:
-            raise ValueError(f"grad_clip_median={c.grad_clip_median} must be >= 0 (0 = off)")
-        # registered only when on, so checkpoints of runs without it keep their keys
-        self.median_clip = MedianClip(c.grad_clip_median, c.grad_clip_window) if c.grad_clip_median else None
-        if c.grad_clip_early_updates < 0:
-            raise ValueError(f"grad_clip_early_updates={c.grad_clip_early_updates} must be >= 0 (0 = no warm-up)")
-        self.clip_warmup = (ClipWarmup(c.grad_clip_early, c.grad_clip_early_updates)
-                            if c.grad_clip_early_updates else None)
 
     def initial_state(self, batch_size: int, device: torch.device | str) -> State:
         zeros = torch.zeros(batch_size, self.config.hidden, device=device)
@@ -301,8 +273,8 @@ class SABLearner(Learner):
                 StepOutput(out.detach(), losses, update=True))
 
     def _update(self, steps: list[Batch], h: torch.Tensor, c: torch.Tensor):
-        """Write the gradient of the mean loss over ``steps`` into p.grad, clipped: (the loss and
-        the gradient norm to log, last output, h, c)."""
+        """Write the gradient of the mean loss over ``steps`` into p.grad: (the loss to log, last
+        output, h, c)."""
         cfg = self.config
         if cfg.k_trunc and cfg.blockwise:
             loss, out, h, c = self._backward_by_blocks(steps, h, c)
@@ -310,13 +282,8 @@ class SABLearner(Learner):
             total, out, h, c = self.sequence_loss(steps, h, c)
             total.backward()
             loss = total.item()
-        parts = {"lstm": self.cell, "head": self.head, **({"attention": self.scorer} if self.attend else {})}
-        norms = part_grad_norms(parts)  # before clipping, like grad_norm
-        max_norm = self.clip_warmup.max_norm(cfg.grad_clip) if self.clip_warmup else cfg.grad_clip
-        clipping = clip_gradients(self.parameters(), max_norm, self.median_clip)
-        if self.clip_warmup:
-            self.clip_warmup.record()
-        return {"loss": loss, **norms, **clipping}, out, h, c
+        # the trainer then logs grad_parts()' norms and clips clip_parameters() ([optim] grad_clip*)
+        return {"loss": loss}, out, h, c
 
     # -- inference: one step at a time ----------------------------------------------------------
     @torch.no_grad()
@@ -336,7 +303,14 @@ class SABLearner(Learner):
         return {**state, "h": h, "c": c, "t": t + 1, "memories": buffer}, out
 
     def param_groups(self) -> list[dict]:
-        return [{"params": list(self.parameters()), "lr": self.config.lr, "name": "sab"}]
+        return [{"params": list(self.parameters()), "name": "sab"}]
+
+    def clip_parameters(self) -> list[nn.Parameter]:
+        return list(self.parameters())
+
+    def grad_parts(self) -> dict[str, nn.Module]:
+        """Where a burst starts: the recurrent cell, the attention or the read-out."""
+        return {"lstm": self.cell, "head": self.head, **({"attention": self.scorer} if self.attend else {})}
 
 
 class _MemoryBuffer:
@@ -444,7 +418,3 @@ class _EarlierMemories:
             if leaf.grad is not None:
                 flat.index_add_(0, rows, leaf.grad.reshape(-1, flat.shape[1]))
 
-
-register_learner("sab", SABLearner, SABConfig,
-                 "Sparse Attentive Backtracking (Ke et al. 2018); attention=none/dense give the LSTM "
-                 "full/truncated BPTT and self-attention baselines")

@@ -26,11 +26,13 @@ generator, so a stream is deterministic from its seed; a held-out stream is a fi
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from nobptt.tasks.base import Batch
+from nobptt.tasks.registry import register_task
 
 SYMBOLS, RECALL, BLANK, MARKER = 8, 10, 0, 9
 COPY_CHANCE_ACCURACY = 1 / SYMBOLS
@@ -145,3 +147,43 @@ class EpisodeStream:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.gen.set_state(state["gen"])
         self.step, self.inputs, self.targets = state["step"], state["inputs"].clone(), state["targets"].clone()
+
+
+@dataclass
+class EpisodeConfig:
+    T: int = 100  # copying: blanks between the symbols and the marker (length T+20); adding: length
+    batch_size: int = 64  # parallel synchronised episodes per update
+    encoding: str = "onehot"  # copying input: onehot (10 values) | scalar (the SAB release's one real input)
+    eval_T: int = 0  # held-out episodes of another length (transfer); 0 = same as T
+    eval_sequences: int = 512  # held-out episodes (the SAB release tests on 512)
+    eval_batch_size: int = 512
+    eval_seed: int = 12345
+
+
+def episode_stream(task: str, config: EpisodeConfig, split: str, seed: int, device: str) -> EpisodeStream:
+    """Task ``task``'s stream for ``split``: endless training episodes, or a finite pass over
+    ``eval_sequences`` held-out ("heldout") or test ("test") episodes."""
+    if split == "train":
+        return EpisodeStream(task, config.T, config.batch_size, seed, encoding=config.encoding, device=device)
+    if split not in ("heldout", "test"):
+        raise ValueError(f"{task} has no {split!r} stream: use train, heldout or test")
+    if config.eval_sequences % config.eval_batch_size:
+        raise ValueError(f"task.eval_sequences={config.eval_sequences} must be a multiple of "
+                         f"task.eval_batch_size={config.eval_batch_size}")
+    # "test" draws from another seed than "heldout" (validation), so selection never sees it
+    seed = config.eval_seed + (1 if split == "test" else 0)
+    return EpisodeStream(task, config.eval_T or config.T, config.eval_batch_size, seed, heldout=True,
+                         episodes=config.eval_sequences // config.eval_batch_size,
+                         encoding=config.encoding, device=device)
+
+
+@register_task("copying", config=EpisodeConfig,
+               description="copying problem: recall 10 symbols after T blanks (length T+20; chance 1/8)")
+def copying_stream(config: EpisodeConfig, split: str, seed: int, device: str) -> EpisodeStream:
+    return episode_stream("copying", config, split, seed, device)
+
+
+@register_task("adding", config=EpisodeConfig,
+               description="adding problem: sum of the two marked values of a length-T sequence (chance MSE 1/6)")
+def adding_stream(config: EpisodeConfig, split: str, seed: int, device: str) -> EpisodeStream:
+    return episode_stream("adding", config, split, seed, device)

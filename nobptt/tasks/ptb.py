@@ -8,12 +8,38 @@ held-out stream is one full pass over ``ptb.valid.txt``. The test split is only 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import torch
 
 from nobptt.data.embeddings import binary_code, cached_skipgram, load_text_vectors
 from nobptt.data.ptb import EOL, EOS, Corpus, load_ptb
+from nobptt.tasks.registry import register_task
 from nobptt.tasks.tokens import ChunkedTokenStream, ContiguousTokenStream, TokenStream
+
+
+@dataclass
+class PTBWordConfig:
+    batch_size: int = 300  # parallel training streams
+    # random: streams at random offsets, jumping to a new one at the end (bRSM's protocol);
+    # contiguous: the corpus cut into batch_size chunks read in parallel, all wrapping together
+    # with a fresh state (Zaremba et al.'s protocol; needs forget_prob = 0 and max_length = 0)
+    streams: str = "random"
+    embedding: str = "skipgram"  # skipgram (fastText-style, 100-d) | binary (28-bit) | path to vectors
+    embedding_seed: int = 0
+    forget_prob: float = 0.025  # per stream-step probability of forgetting its history (brsm.md §2.4)
+    max_length: int = 0  # steps before a stream jumps to a new random offset; 0 = only at the end
+    eval_batch_size: int = 10  # held-out pass = ptb.valid.txt cut into this many contiguous chunks
+    data_dir: str = ""
+    download: bool = True
+
+
+@dataclass
+class PTBCharConfig:
+    batch_size: int = 32  # contiguous training chunks read in parallel
+    eval_batch_size: int = 100  # held-out pass = ptb.char.valid.txt cut into this many chunks
+    data_dir: str = ""
+    download: bool = True
 
 
 def sentences(corpus: Corpus) -> list[list[str]]:
@@ -32,39 +58,50 @@ def word_embedding(kind: str, train: Corpus, seed: int = 0) -> torch.Tensor:
     raise ValueError(f"embedding={kind!r} must be 'skipgram', 'binary' or the path of a word2vec text file")
 
 
-def make_ptb_word(split: str, batch_size: int, seed: int = 0, embedding: str = "skipgram",
-                  embedding_seed: int = 0, forget_prob: float = 0.0, max_length: int = 0,
-                  data_dir: str | os.PathLike | None = None, download: bool = True,
-                  device: torch.device | str = "cpu", streams: str = "random",
+def _split(split: str) -> str:
+    """The corpus file of a stream split: "heldout" is PTB's validation text."""
+    split = "valid" if split == "heldout" else split
+    if split not in ("train", "valid", "test"):
+        raise ValueError(f"PTB split {split!r} must be train, heldout (valid) or test")
+    return split
+
+
+@register_task("ptb_word", config=PTBWordConfig,
+               description="Penn Treebank word level (Mikolov's files): next word from the current word's "
+                           "embedding (held-out stream: one pass over ptb.valid.txt)")
+def make_ptb_word(config: PTBWordConfig, split: str, seed: int = 0, device: torch.device | str = "cpu",
                   ) -> TokenStream | ContiguousTokenStream | ChunkedTokenStream:
-    """A training stream over PTB train (``streams``: "random" offsets or "contiguous" chunks), or
-    one evaluation pass over "valid" or "test"."""
-    if streams not in ("random", "contiguous"):
-        raise ValueError(f"task.streams={streams!r} must be 'random' or 'contiguous'")
-    if streams == "contiguous" and (forget_prob or max_length):
+    """A training stream over PTB train (``config.streams``: "random" offsets or "contiguous"
+    chunks), or one evaluation pass over "heldout" (= "valid") or "test"."""
+    c, split = config, _split(split)
+    if c.streams not in ("random", "contiguous"):
+        raise ValueError(f"task.streams={c.streams!r} must be 'random' or 'contiguous'")
+    if c.streams == "contiguous" and (c.forget_prob or c.max_length):
         raise ValueError(f"task.streams='contiguous' reads every chunk from start to end: set "
-                         f"task.forget_prob=0 and task.max_length=0 (got {forget_prob}, {max_length})")
-    train = load_ptb("train", "word", data_dir, download)
-    table = word_embedding(embedding, train, embedding_seed)
-    if split == "train" and streams == "contiguous":
-        return ContiguousTokenStream(train.ids, table, batch_size, device)
+                         f"task.forget_prob=0 and task.max_length=0 (got {c.forget_prob}, {c.max_length})")
+    data_dir = c.data_dir or None
+    train = load_ptb("train", "word", data_dir, c.download)
+    table = word_embedding(c.embedding, train, c.embedding_seed)
+    if split == "train" and c.streams == "contiguous":
+        return ContiguousTokenStream(train.ids, table, c.batch_size, device)
     if split == "train":
-        return TokenStream(train.ids, table, batch_size, seed, forget_prob, max_length, device)
-    if split not in ("valid", "test"):
-        raise ValueError(f"PTB split {split!r} must be train, valid or test")
-    corpus = load_ptb(split, "word", data_dir, download)
-    return ChunkedTokenStream(corpus.ids, table, batch_size, train.vocab.index(EOS), device)
+        return TokenStream(train.ids, table, c.batch_size, seed, c.forget_prob, c.max_length, device)
+    corpus = load_ptb(split, "word", data_dir, c.download)
+    return ChunkedTokenStream(corpus.ids, table, c.eval_batch_size, train.vocab.index(EOS), device)
 
 
-def make_ptb_char(split: str, batch_size: int, data_dir: str | os.PathLike | None = None, download: bool = True,
-                  device: torch.device | str = "cpu") -> ContiguousTokenStream | ChunkedTokenStream:
+@register_task("ptb_char", config=PTBCharConfig,
+               description="Penn Treebank character level: next character from the current one (one-hot), "
+                           "B contiguous streams (held-out stream: one pass over ptb.char.valid.txt)")
+def make_ptb_char(config: PTBCharConfig, split: str, seed: int = 0, device: torch.device | str = "cpu",
+                  ) -> ContiguousTokenStream | ChunkedTokenStream:
     """Character-level PTB, one-hot inputs (50 symbols): training reads ptb.char.train.txt as
-    ``batch_size`` contiguous chunks (the usual streaming protocol); "valid"/"test" are one pass."""
-    train = load_ptb("train", "char", data_dir, download)
+    ``batch_size`` contiguous chunks (the usual streaming protocol); "heldout" (= "valid") and
+    "test" are one pass. ``seed`` is unused: the chunks are read in order."""
+    split, data_dir = _split(split), config.data_dir or None
+    train = load_ptb("train", "char", data_dir, config.download)
     table = torch.eye(len(train.vocab))
     if split == "train":
-        return ContiguousTokenStream(train.ids, table, batch_size, device)
-    if split not in ("valid", "test"):
-        raise ValueError(f"PTB split {split!r} must be train, valid or test")
-    corpus = load_ptb(split, "char", data_dir, download)
-    return ChunkedTokenStream(corpus.ids, table, batch_size, train.vocab.index(EOL), device)
+        return ContiguousTokenStream(train.ids, table, config.batch_size, device)
+    corpus = load_ptb(split, "char", data_dir, config.download)
+    return ChunkedTokenStream(corpus.ids, table, config.eval_batch_size, train.vocab.index(EOL), device)

@@ -9,12 +9,14 @@ mean and standard deviation and flattened to 784 values.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from nobptt.tasks import grammar as grammars
 from nobptt.tasks.base import Batch
+from nobptt.tasks.registry import register_task
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # same constants as nobptt.data.mnist
 
@@ -120,3 +122,32 @@ def make_ssmnist(split: str = "train", grammar: str | list[list[int]] = "pagi9",
     images, labels = load_mnist(split, data_dir, download=download)
     return SSMNISTStream(images, labels, grammars.parse_grammar(grammar), batch_size, seed,
                          fixed_exemplar, device)
+
+
+@dataclass
+class SSMNISTConfig:
+    grammar: str = "pagi9"  # a name in nobptt.tasks.grammar.GRAMMARS or "2 4 0; 1 3 5"
+    batch_size: int = 300  # parallel streams
+    fixed_exemplar: bool = False  # one fixed image per digit instead of random exemplars
+    eval_batch_size: int = 300
+    eval_seed: int = 12345  # the held-out stream is rebuilt from this seed at every evaluation
+    data_dir: str = ""  # "" = argument-free resolution: NOBPTT_DATA, then the project's defaults
+    download: bool = True  # fetch missing MNIST files (checksummed) when online
+
+
+@register_task("ssmnist", config=SSMNISTConfig,
+               description="stochastic sequential MNIST: a high-Markov-order digit grammar rendered "
+                           "as MNIST exemplars (held-out stream: MNIST test images)")
+def ssmnist_stream(config: SSMNISTConfig, split: str, seed: int, device: str) -> SSMNISTStream:
+    """The task's stream for ``split`` ("train" or "heldout")."""
+    if split not in ("train", "heldout"):
+        raise ValueError(f"ssmnist has no {split!r} stream: its held-out stream already renders MNIST test images")
+    heldout = split == "heldout"
+    # Held-out streams render MNIST test images; with fixed exemplars there are no unseen images
+    # to render, so the held-out stream shows the same fixed training exemplars (a fresh stream).
+    images = "test" if heldout and not config.fixed_exemplar else "train"
+    return make_ssmnist(split=images, grammar=config.grammar,
+                        batch_size=config.eval_batch_size if heldout else config.batch_size,
+                        seed=config.eval_seed if heldout else seed,
+                        fixed_exemplar=config.fixed_exemplar, data_dir=config.data_dir or None,
+                        download=config.download, device=device)

@@ -1,0 +1,8 @@
+"""The built-in learners: importing this module registers each of them (nobptt.learners.registry).
+
+A new learner is one new module with a ``@register_learner`` class, listed here, plus its
+experiment file.
+"""
+from __future__ import annotations
+
+from nobptt.learners import lstm, lstm_lm, rsm, sab  # noqa: F401  (imported to register)
