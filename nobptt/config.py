@@ -68,13 +68,33 @@ def experiments_dir() -> Path:
     return Path(str(resources.files("nobptt") / "experiments"))
 
 
+HEADER_FIELDS = ("Command", "Expected", "Runtime", "Docs")
+
+
+def experiment_header(path: Path) -> dict[str, str]:
+    """An experiment file's header (the comment lines before its first other line): ``purpose``
+    (the first line) and the fields ``Command``, ``Expected``, ``Runtime``, ``Docs``, each with
+    its indented continuation lines joined. The README's reproduce table is generated from these."""
+    lines = []
+    for line in path.read_text().splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line.lstrip("#").strip())
+    header = {"purpose": lines[0] if lines else ""}
+    current = None
+    for body in lines[1:]:
+        name = body.split(":", 1)[0]
+        if ":" in body and name in HEADER_FIELDS:
+            current = name
+            header[name] = body.split(":", 1)[1].strip()
+        elif current and body:
+            header[current] += " " + body
+    return header
+
+
 def list_experiments() -> dict[str, str]:
     """Experiment name -> first line of its header comment."""
-    out = {}
-    for path in sorted(experiments_dir().glob("*.toml")):
-        first = path.read_text().splitlines()[0] if path.stat().st_size else ""
-        out[path.stem] = first.lstrip("# ").strip()
-    return out
+    return {path.stem: experiment_header(path)["purpose"] for path in sorted(experiments_dir().glob("*.toml"))}
 
 
 def load_experiment(name_or_path: str) -> tuple[str, dict[str, dict[str, Any]]]:
