@@ -34,7 +34,9 @@ def metric_leaves(data):
     """The legacy file's metric values: what a table is made of."""
     shape = legacy_shape(data)
     if shape == "report":
-        return [v for m in data["metrics"].values() for v in [m["mean"], m["std"], *m["per_seed"]]]
+        # one run: its metric is a number (docs/results.md), its std of 0 is not repeated
+        return [v for m in data["metrics"].values()
+                for v in [m["mean"], *([m["std"]] if len(m["per_seed"]) > 1 else []), *m["per_seed"]]]
     if shape == "eval":
         return [v for x in data for v in x["metrics"].values()]
     if shape == "lm_evaluate":

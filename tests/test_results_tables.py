@@ -82,13 +82,14 @@ def test_units_are_formatted_by_what_they_are(name, values, text):
 
 def test_update_docs_rewrites_each_block_and_the_check_then_passes(results, tmp_path):
     root = tmp_path
-    doc = "intro\n<!-- results: --learner sab --overrides none -->\nold table\n<!-- /results -->\nend\n"
+    example = "```\n<!-- results: --task nosuch -->\n| an example, not a table |\n<!-- /results -->\n```\n"
+    doc = example + "intro\n<!-- results: --learner sab --overrides none -->\nold table\n<!-- /results -->\nend\n"
     write_text(root / "docs" / "sab.md", doc)
     [(path, args, text, generated)] = blocks(root, results)
     assert text == "old table\n" and args == "--learner sab --overrides none"
     assert update_docs(root, results) == [root / "docs" / "sab.md"]
     new = (root / "docs" / "sab.md").read_text()
-    assert new.startswith("intro\n<!-- results: --learner sab --overrides none -->\n| label |")
+    assert new.startswith(example + "intro\n<!-- results: --learner sab --overrides none -->\n| label |")
     assert new.endswith("|\n<!-- /results -->\nend\n") and "95.00 ± 7.07%" in new
     assert all(t == g for _, _, t, g in blocks(root, results)) and update_docs(root, results) == []
 

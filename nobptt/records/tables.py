@@ -244,6 +244,20 @@ def table_from_args(args: argparse.Namespace | list[str], results_dir: Path) -> 
 
 
 BLOCK = re.compile(r"(<!-- results:(?P<args>[^>]*?)-->\n)(?P<body>.*?)(<!-- /results -->)", re.DOTALL)
+# a block shown as an example inside a fenced code block (docs/results.md) is not a table
+FENCE = re.compile(r"^```.*?^```[^\n]*$", re.DOTALL | re.MULTILINE)
+
+
+def _outside_fences(text: str) -> list[tuple[int, int]]:
+    spans, start = [], 0
+    for fence in FENCE.finditer(text):
+        spans.append((start, fence.start()))
+        start = fence.end()
+    return spans + [(start, len(text))]
+
+
+def _blocks_in(text: str) -> list[re.Match]:
+    return [m for a, b in _outside_fences(text) for m in BLOCK.finditer(text, a, b)]
 
 
 def doc_files(root: Path) -> list[Path]:
@@ -255,7 +269,7 @@ def blocks(root: Path, results_dir: Path) -> list[tuple[Path, str, str, str]]:
     files = load_all(results_dir)
     found = []
     for path in doc_files(root):
-        for match in BLOCK.finditer(path.read_text()):
+        for match in _blocks_in(path.read_text()):
             argv = shlex.split(match["args"])
             try:
                 args = table_parser().parse_args(argv)
@@ -282,7 +296,10 @@ def update_docs(root: Path, results_dir: Path) -> list[Path]:
                 raise RecordError(f"{path}: <!-- results:{match['args']}-->: {err}") from err
             return match[1] + table(files, args) + match[4]
 
-        new = BLOCK.sub(fill, text)
+        new, end = "", 0
+        for match in _blocks_in(text):
+            new, end = new + text[end:match.start()] + fill(match), match.end()
+        new += text[end:]
         if new != text:
             path.write_text(new)
             changed.append(path)
