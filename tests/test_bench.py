@@ -107,9 +107,12 @@ def test_bench_speed_cli_writes_csv_and_plot(tmp_path):
 
     out = tmp_path / "speed.csv"
     assert main(["bench", "speed", "--learners", "pbrsm_sparse", "--batch", "2", "--steps", "2",
-                 "--scales", "0.05", "--out", str(out)]) == 0
-    header, row = out.read_text().splitlines()
-    assert "train_matmul_fraction" in header and "torch" in header and "error" not in header
+                 "--scales", "0.05", "--out", str(out), "--allow-dirty"]) == 0
+    from nobptt.records.io import load_bench_csv
+
+    [row] = load_bench_csv(out)  # the one header of docs/results.md
+    assert row["kind"] == "speed" and float(row["train_steps_per_s"]) > 0 and row["train_matmul_fraction"] and row["torch"]
+    assert row["error"] == "" and row["seconds_per_sequence"] == "" and row["scale"] == "0.05"
     assert out.with_suffix(".png").exists()
     assert main(["bench", "speed", "--scales", "big"]) == 2
     if not torch.cuda.is_available():

@@ -220,6 +220,8 @@ def bench_row(row: dict[str, Any], kind: str) -> dict[str, Any]:
             out["clean"] = False
         if note:
             out["error"] = "; ".join(filter(None, [out.get("error"), note]))
+    if out.get("flush_denormal") in ("True", "False"):  # older CSVs wrote Python's spelling
+        out["flush_denormal"] = out["flush_denormal"].lower()
     out.update(schema=SCHEMA, kind=kind)
     out.setdefault("task", "synthetic")  # random ssMNIST-shaped input (nobptt/bench/memory.py)
     return out
