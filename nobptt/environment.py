@@ -21,7 +21,7 @@ def cpu_model() -> str:
 
 def commit() -> str | None:
     """The code's 40-hex git commit, or None when unknown; NOBPTT_COMMIT overrides (a copy of the
-    tree without ``.git``, e.g. a remote GPU machine). Whether the tree was clean: :func:`clean`."""
+    tree without ``.git``, e.g. a remote GPU machine). Whether the tree was clean: :func:`environment`."""
     from nobptt.records.provenance import tree_state
 
     return tree_state()["commit"]

@@ -115,11 +115,12 @@ def test_eval_on_test_split_records_that_splits_reference_levels(tmp_path, capsy
              "--set", "model.hidden=8", "--set", "train.eval_every=0", "--set", "train.progress=false"]
     assert main(["train", "adding_sab", "--steps", "60", "--run-dir", str(run), *small]) == 0
     capsys.readouterr()
-    assert main(["eval", str(run), "--split", "test", "--out", str(out)]) == 0
+    assert main(["eval", str(run), "--split", "test", "--out", str(out), "--allow-dirty"]) == 0
     printed = capsys.readouterr().out
-    (record,) = json.loads(out.read_text())
+    (record,) = load_file(out)["records"]
     constant = record["eval_ceilings"]["constant_mse"]
     assert record["split"] == "test" and constant != pytest.approx(1 / 6, abs=1e-4)  # 32 sums, not the expectation
+    assert record["test_reads"] == 1 and record["learner"] == "sab" and "mse" in record["metrics"]
     assert f"predicting 1 on these episodes MSE {constant:.4f}" in printed
 
 
@@ -130,11 +131,11 @@ def test_eval_breakdown_of_a_copying_run_adds_up_to_its_accuracy(tmp_path, capsy
              "--set", "train.progress=false"]
     assert main(["train", "copying_sab", "--steps", "100", "--run-dir", str(run), *small]) == 0
     capsys.readouterr()
-    assert main(["eval", str(run), "--split", "test", "--breakdown", "--out", str(out)]) == 0
+    assert main(["eval", str(run), "--split", "test", "--breakdown", "--out", str(out), "--allow-dirty"]) == 0
     assert "by position 1-10" in capsys.readouterr().out
-    (record,) = json.loads(out.read_text())
-    breakdown = record["breakdown"]
-    assert breakdown["accuracy"] == pytest.approx(record["metrics"]["heldout_accuracy"])
+    (record,) = load_file(out)["records"]
+    breakdown = record["details"]["breakdown"]
+    assert breakdown["accuracy"] == pytest.approx(record["metrics"]["accuracy"])
     assert breakdown["episodes"] == 32 and sum(breakdown["episodes_by_errors"].values()) == 32
     assert sum(breakdown["accuracy_by_position"]) / 10 == pytest.approx(breakdown["accuracy"])
 

@@ -52,8 +52,8 @@ def resume_of(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def training_provenance(meta: dict[str, Any], wall_time_s: float | None) -> dict[str, Any]:
-    resumed = meta.get("resumed")
-    return provenance_of(meta, wall_time_s, resumed=None if resumed is None else [resume_of(r) for r in resumed])
+    """A run folder's training provenance; its config.json lists resumes only once there is one."""
+    return provenance_of(meta, wall_time_s, resumed=[resume_of(r) for r in meta.get("resumed", [])])
 
 
 def learner_name(config: dict[str, Any]) -> str:

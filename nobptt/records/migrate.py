@@ -151,6 +151,7 @@ def from_lm(data: dict[str, Any], name: str) -> tuple[list[dict[str, Any]], str]
         run = record["runs"][0]
         run["evaluation"]["at"] = None  # not recorded before schema 1
         run["training"]["wall_time_s"] = data.get("training_wall_time_s")
+        run["training"]["resumed"] = None  # the older lm record dropped the resumes: unknown
         run["steps"] = data.get("training_steps")
     return records, ""
 
