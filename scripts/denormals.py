@@ -28,7 +28,7 @@ TRAIN = ["adding_sab", "--seed", "1", "--set", "task.T=400", "--set", "train.ste
          "--set", "model.attention=none", "--set", "model.k_trunc=0"]
 BENCH = ("import sys, torch; from nobptt.bench.memory import _train_one_sequence; "
          "torch.set_flush_denormal(sys.argv[1] == 'true'); "
-         "print(_train_one_sequence('sab_lstm_bptt', 10000, 16, 'cpu', 0, None)['seconds'])")
+         "print(_train_one_sequence('sab_lstm_bptt', 10000, 16, 'cpu', 0, None)['seconds_per_sequence'])")
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 

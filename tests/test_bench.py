@@ -66,7 +66,7 @@ def test_bench_cli_writes_csv_and_plot(tmp_path):
     assert [(r["learner"], r["T"], r["kind"]) for r in rows] == \
         [("brsm", "2", "memory"), ("brsm", "4", "memory"), ("lstm_bptt", "2", "memory"), ("lstm_bptt", "4", "memory")]
     assert all(int(r["saved_bytes"]) > 0 and float(r["wall_time_s"]) > 0 and r["clean"] in ("true", "false")
-               for r in rows)
+               and int(r["peak_rss_above_idle_bytes"]) >= 0 and float(r["seconds_per_sequence"]) > 0 for r in rows)
     assert out.with_suffix(".png").exists()
     assert main(["bench", "memory", "--learners", "nosuch"]) == 2
     # a configuration that fails (a BPTT window of 0 steps) is kept as a row with its error, exit 1
