@@ -213,7 +213,7 @@ def _record_evaluation(args: argparse.Namespace, run_dir: Path, meta: dict[str, 
     rows = MetricsLog(run_dir / "metrics.jsonl").rows()
     record = evaluation_record(run_dir, meta, rows, config, evaluation, unit_metrics(metrics, config["task"]["name"]),
                                args.overrides, eval_ceilings, {"breakdown": breakdown} if breakdown else None,
-                               test_reads)
+                               test_reads, args.label)
     check_trained_clean(record["runs"], args.allow_dirty)
     print(f"recorded in {append_eval_record(Path(args.out), record)}")
 
@@ -310,7 +310,7 @@ def cmd_lm_evaluate(args: argparse.Namespace) -> int:
     if args.out:
         from nobptt.lm.record import record_lm_result
 
-        path = record_lm_result(result, Path(args.run_dir), Path(args.out), writing, result["test_reads"])
+        path = record_lm_result(result, Path(args.run_dir), Path(args.out), writing, result["test_reads"], args.label)
         print(f"recorded {path} (+ .png)")
     return 0
 
@@ -426,6 +426,9 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--allow-dirty", action="store_true", help=ALLOW_DIRTY)
     for command in (ev, rep, lm_eval, ngram):
         command.add_argument("--allow-dirty", action="store_true", help=ALLOW_DIRTY)
+    for command in (ev, lm_eval):
+        command.add_argument("--label", help="with --out: the record's label, its table row (default: the run "
+                             "folder's name without its seed, so seeds share a row)")
     return parser
 
 

@@ -115,9 +115,10 @@ def test_eval_on_test_split_records_that_splits_reference_levels(tmp_path, capsy
              "--set", "model.hidden=8", "--set", "train.eval_every=0", "--set", "train.progress=false"]
     assert main(["train", "adding_sab", "--steps", "60", "--run-dir", str(run), *small]) == 0
     capsys.readouterr()
-    assert main(["eval", str(run), "--split", "test", "--out", str(out), "--allow-dirty"]) == 0
+    assert main(["eval", str(run), "--split", "test", "--out", str(out), "--allow-dirty", "--label", "tiny"]) == 0
     printed = capsys.readouterr().out
     (record,) = load_file(out)["records"]
+    assert record["label"] == "tiny"
     constant = record["eval_ceilings"]["constant_mse"]
     assert record["split"] == "test" and constant != pytest.approx(1 / 6, abs=1e-4)  # 32 sums, not the expectation
     assert record["test_reads"] == 1 and record["learner"] == "sab" and "mse" in record["metrics"]

@@ -117,3 +117,21 @@ def test_the_committed_results_load_and_every_family_has_a_table():
                  ["--task", "adding"], ["--task", "ptb_char"], ["--file", "bench_speed"], ["--file", "bench_memory"]):
         text = table_from_args(args, ROOT / "results")
         assert text.count("\n") > 2, args
+
+
+def test_the_results_command_prints_migrates_and_updates(results, tmp_path, capsys):
+    from nobptt.cli import main
+
+    assert main(["results", "--results", str(results), "--learner", "sab_lstm_bptt"]) == 0
+    assert f"| bptt_T100 {DAGGER} |" in capsys.readouterr().out
+    assert main(["results", "--results", str(results), "--task", "nosuch"]) == 2
+    assert "no record matches" in capsys.readouterr().err
+    legacy = Path(__file__).parent / "fixtures" / "legacy" / "kn5.json"
+    write_text(results / "ptb_kn5.json", legacy.read_text())
+    assert main(["results", "--results", str(results), "--migrate"]) == 0
+    assert "ptb_kn5.json: migrated (kn5)" in capsys.readouterr().out
+    assert main(["results", "--results", str(results), "--task", "ptb_word", "--split", "test"]) == 0
+    assert "| KN5 | kneser_ney_5 | 1 | 141.19 |" in capsys.readouterr().out
+    write_text(tmp_path / "README.md", "<!-- results: --file ptb_kn5 -->\n<!-- /results -->\n")
+    assert main(["results", "--results", str(results), "--update-docs", "--root", str(tmp_path)]) == 0
+    assert "141.19" in (tmp_path / "README.md").read_text()

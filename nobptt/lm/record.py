@@ -57,12 +57,12 @@ def lm_records(result: dict[str, Any], meta: dict[str, Any], rows: list[dict[str
 
 
 def record_lm_result(result: dict[str, Any], run_dir: Path, out: Path, writing: dict[str, Any],
-                     test_reads: int | None) -> Path:
+                     test_reads: int | None, label: str | None = None) -> Path:
     """Add the valid and test records of ``result`` to the record file ``out`` (+ ``out``.png)."""
     from nobptt.records.io import add_records
 
     rows = curve(run_dir)
-    records = lm_records(result, read_run_config(run_dir), rows, writing, test_reads)
+    records = lm_records(result, read_run_config(run_dir), rows, writing, test_reads, label=label)
     add_records(out, records)
     plot_curve(rows, result, out.with_suffix(".png"), out.stem)
     return out
