@@ -139,7 +139,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
     meta = read_run_config(run_dir)
     config = meta["config"]
-    writing = _writing_provenance(args)
+    writing = _writing_provenance(args, run_dir)
     if args.steps:
         config["train"]["eval_steps"] = args.steps
     if args.device:
@@ -180,12 +180,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _writing_provenance(args: argparse.Namespace) -> dict[str, Any] | None:
-    """Checked before any work: a record is written from a clean tree unless --allow-dirty."""
+def _writing_provenance(args: argparse.Namespace, run_dir: Path | None = None) -> dict[str, Any] | None:
+    """Checked before any work: a record is written from a clean tree, of a run trained (and
+    resumed) from clean trees, unless --allow-dirty (docs/results.md)."""
     if not getattr(args, "out", None):
         return None
-    from nobptt.records.provenance import writing_provenance
+    from nobptt.records.build import training_provenance
+    from nobptt.records.provenance import check_trained_clean, writing_provenance
+    from nobptt.run import read_run_config
 
+    if run_dir is not None:
+        training = training_provenance(read_run_config(run_dir), None)
+        check_trained_clean([{"run_dir": str(run_dir), "training": training}], args.allow_dirty)
     out = Path(args.out)
     return writing_provenance(out.parent, out.stem, args.allow_dirty)
 
@@ -203,7 +209,6 @@ def _record_evaluation(args: argparse.Namespace, run_dir: Path, meta: dict[str, 
                        breakdown: dict[str, Any] | None, writing: dict[str, Any], test_reads: int | None) -> None:
     from nobptt.environment import environment
     from nobptt.records.build import evaluation_provenance, evaluation_record, unit_metrics
-    from nobptt.records.provenance import check_trained_clean
     from nobptt.report import append_eval_record
     from nobptt.train.metrics import MetricsLog
 
@@ -214,7 +219,6 @@ def _record_evaluation(args: argparse.Namespace, run_dir: Path, meta: dict[str, 
     record = evaluation_record(run_dir, meta, rows, config, evaluation, unit_metrics(metrics, config["task"]["name"]),
                                args.overrides, eval_ceilings, {"breakdown": breakdown} if breakdown else None,
                                test_reads, args.label)
-    check_trained_clean(record["runs"], args.allow_dirty)
     print(f"recorded in {append_eval_record(Path(args.out), record)}")
 
 
@@ -297,7 +301,7 @@ def cmd_lm_evaluate(args: argparse.Namespace) -> int:
     from nobptt.lm.evaluate import evaluate_run
 
     command = _command(args)
-    writing = _writing_provenance(args)
+    writing = _writing_provenance(args, Path(args.run_dir))
     result = evaluate_run(Path(args.run_dir), args.checkpoint, args.device or "", command=command)
     mix = result["mixture"]
     print(f"step {result['step']} ({args.checkpoint}); mixture fitted on validation: model {mix['model']:.4f}, "

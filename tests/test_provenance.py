@@ -8,6 +8,7 @@ import pytest
 from nobptt.errors import RecordError
 from nobptt.records import provenance
 from nobptt.records.build import split_commit
+from nobptt.records.io import load_file
 from nobptt.records.provenance import (RepeatedTestReadWarning, check_trained_clean, count_test_read, tree_state,
                                        writing_provenance)
 
@@ -107,7 +108,8 @@ def test_the_eval_command_counts_test_reads_and_refuses_a_dirty_record(tmp_path,
     run = tmp_path / "run"
     small = ["--set", "task.T=10", "--set", "train.progress=false", "--set", "train.eval_every=0",
              "--set", "train.eval_steps=2", "--set", "train.epoch_steps=5", "--steps", "10"]
-    assert main(["train", "adding_sab", "--run-dir", str(run), *small]) == 0
+    monkeypatch.setattr(provenance, "tree_state", lambda root=None: {"commit": SHA, "clean": True, "dirty": []})
+    assert main(["train", "adding_sab", "--run-dir", str(run), *small]) == 0  # trained from a clean tree
     monkeypatch.setattr(provenance, "tree_state", lambda root=None: {"commit": SHA, "clean": False,
                                                                      "dirty": ["nobptt/x.py"]})
     out = tmp_path / "reports" / "evals.json"
@@ -115,11 +117,28 @@ def test_the_eval_command_counts_test_reads_and_refuses_a_dirty_record(tmp_path,
     assert "nobptt/x.py" in capsys.readouterr().err and not out.exists()
     monkeypatch.setattr(provenance, "diff_text", lambda root=None: "a diff\n")
     assert main(["eval", str(run), "--split", "test", "--out", str(out), "--allow-dirty"]) == 0
-    from nobptt.records.io import load_file
-
     [record] = load_file(out)["records"]
     evaluation = record["runs"][0]["evaluation"]
     assert record["test_reads"] == 1 and evaluation["diff"] == "evals.diff-1.patch"
     assert evaluation["clean"] is False and evaluation["commit"] == SHA
     assert (out.parent / "evals.diff-1.patch").read_text() == "a diff\n"
     assert record["learner"] == "sab" and "mse" in record["metrics"]
+
+
+def test_a_run_trained_from_a_dirty_tree_is_refused_before_it_is_evaluated(tmp_path, monkeypatch, capsys):
+    from nobptt.cli import main
+
+    monkeypatch.setattr(provenance, "tree_state", lambda root=None: {"commit": SHA, "clean": False,
+                                                                     "dirty": ["nobptt/x.py"]})
+    run = tmp_path / "run"
+    small = ["--set", "task.T=10", "--set", "train.progress=false", "--set", "train.eval_every=0",
+             "--set", "train.eval_steps=2", "--set", "train.epoch_steps=5", "--steps", "10"]
+    assert main(["train", "adding_sab", "--run-dir", str(run), *small]) == 0
+    monkeypatch.setattr(provenance, "tree_state", lambda root=None: {"commit": SHA, "clean": True, "dirty": []})
+    out = tmp_path / "evals.json"
+    assert main(["eval", str(run), "--split", "test", "--out", str(out)]) == 2
+    assert f"refusing to record {run}" in capsys.readouterr().err
+    assert not out.exists() and not (run / "test_reads.json").exists()  # refused before the test read
+    assert main(["eval", str(run), "--split", "test", "--out", str(out), "--allow-dirty"]) == 0
+    [record] = load_file(out)["records"]
+    assert record["runs"][0]["training"]["clean"] is False and record["runs"][0]["evaluation"]["clean"] is True
