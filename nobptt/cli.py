@@ -229,7 +229,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix == ".json" or (out.exists() and not out.is_dir()):
         raise ConfigError(f"--out {out} names a file; --out is the folder that receives {args.name}.json and "
-                          f"{args.name}.png (default results): e.g. --out {out.parent} --name {out.stem}")
+                          f"{args.name}.png (default reports): e.g. --out {out.parent} --name {out.stem}")
     labels = args.labels.split(",") if args.labels else None
     path = record_result([Path(p) for p in args.run_dirs], args.name, out, args.note, labels, args.allow_dirty)
     print(f"wrote {path} and {path.with_suffix('.png')}")
