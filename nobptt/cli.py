@@ -11,6 +11,8 @@ from typing import Any
 from nobptt.progress import ProgressLine, format_ceilings, format_row, is_evaluation
 
 DEFAULT_EXPERIMENT = "ssmnist_pbrsm"
+ALLOW_DIRTY = ("record even from a tree with uncommitted changes (the diff is saved beside the record "
+               "and the row is marked as not pinned)")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -86,6 +88,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
     meta = read_run_config(run_dir)
     config = meta["config"]
+    writing = _writing_provenance(args, run_dir)
     if args.steps:
         config["train"]["eval_steps"] = args.steps
     if args.device:
@@ -103,6 +106,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise cfg.ConfigError(f"--split {args.split}: {err}") from err
     learner, step = load_learner(config, run_dir / args.checkpoint, stream)
+    test_reads = _count_test_read(args, run_dir)
     started = time.perf_counter()
     metrics = evaluate(learner, stream, train["eval_warmup"], train["eval_steps"], device)
     seconds = time.perf_counter() - started
@@ -120,14 +124,51 @@ def cmd_eval(args: argparse.Namespace) -> int:
             raise cfg.ConfigError(f"--breakdown: {err}") from err
         print(format_breakdown(breakdown))
     if args.out:
-        from nobptt.report import append_eval_record
-
-        command = _command(args)
-        path = append_eval_record(Path(args.out), run_dir, meta, config, command, args.checkpoint,
-                                  step, args.split, metrics, seconds, args.overrides, eval_ceilings,
-                                  breakdown)
-        print(f"recorded in {path}")
+        _record_evaluation(args, run_dir, meta, config, step, metrics, seconds, eval_ceilings,
+                           breakdown, writing, test_reads)
     return 0
+
+
+def _writing_provenance(args: argparse.Namespace, run_dir: Path | None = None) -> dict[str, Any] | None:
+    """Checked before any work: a record is written from a clean tree, of a run trained (and
+    resumed) from clean trees, unless --allow-dirty (docs/results.md)."""
+    if not getattr(args, "out", None):
+        return None
+    from nobptt.records.build import training_provenance
+    from nobptt.records.provenance import check_trained_clean, writing_provenance
+    from nobptt.run import read_run_config
+
+    if run_dir is not None:
+        training = training_provenance(read_run_config(run_dir), None)
+        check_trained_clean([{"run_dir": str(run_dir), "training": training}], args.allow_dirty)
+    out = Path(args.out)
+    return writing_provenance(out.parent, out.stem, args.allow_dirty)
+
+
+def _count_test_read(args: argparse.Namespace, run_dir: Path) -> int | None:
+    if args.split != "test":
+        return None
+    from nobptt.records.provenance import count_test_read
+
+    return count_test_read(run_dir, args.checkpoint, _command(args))
+
+
+def _record_evaluation(args: argparse.Namespace, run_dir: Path, meta: dict[str, Any], config: dict[str, Any],
+                       step: int, metrics: dict[str, float], seconds: float, eval_ceilings: dict[str, float],
+                       breakdown: dict[str, Any] | None, writing: dict[str, Any], test_reads: int | None) -> None:
+    from nobptt.environment import environment
+    from nobptt.records.build import evaluation_provenance, evaluation_record, unit_metrics
+    from nobptt.report import append_eval_record
+    from nobptt.train.metrics import MetricsLog
+
+    split = "valid" if args.split == "heldout" else args.split
+    evaluation = evaluation_provenance(_command(args), args.checkpoint, step, split, seconds,
+                                       environment(config["train"]["device"]), writing)
+    rows = MetricsLog(run_dir / "metrics.jsonl").rows()
+    record = evaluation_record(run_dir, meta, rows, config, evaluation, unit_metrics(metrics, config["task"]["name"]),
+                               args.overrides, eval_ceilings, {"breakdown": breakdown} if breakdown else None,
+                               test_reads, args.label)
+    print(f"recorded in {append_eval_record(Path(args.out), record)}")
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -137,9 +178,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix == ".json" or (out.exists() and not out.is_dir()):
         raise ConfigError(f"--out {out} names a file; --out is the folder that receives {args.name}.json and "
-                          f"{args.name}.png (default results): e.g. --out {out.parent} --name {out.stem}")
+                          f"{args.name}.png (default reports): e.g. --out {out.parent} --name {out.stem}")
     labels = args.labels.split(",") if args.labels else None
-    path = record_result([Path(p) for p in args.run_dirs], args.name, out, args.note, labels)
+    path = record_result([Path(p) for p in args.run_dirs], args.name, out, args.note, labels, args.allow_dirty)
     print(f"wrote {path} and {path.with_suffix('.png')}")
     return 0
 
@@ -183,6 +224,7 @@ def cmd_bench_memory(args: argparse.Namespace) -> int:
     from nobptt.bench.memory import sweep
     from nobptt.bench.plots import plot_memory_vs_length, plot_memory_vs_parameters
 
+    _writing_provenance(args)
     names, scales = _bench_names(args), _scales(args.scales)
     lengths = [int(t) for t in args.lengths.split(",")]
     out = Path(args.out)
@@ -196,6 +238,7 @@ def cmd_bench_speed(args: argparse.Namespace) -> int:
     from nobptt.bench.plots import plot_speed
     from nobptt.bench.speed import sweep
 
+    _writing_provenance(args)
     names, scales = _bench_names(args), _scales(args.scales)
     out = Path(args.out)
     rows = sweep(names, args.batch, args.steps, args.device, out, scales)
@@ -214,6 +257,7 @@ def cmd_lm_evaluate(args: argparse.Namespace) -> int:
     from nobptt.lm.evaluate import evaluate_run
 
     command = _command(args)
+    writing = _writing_provenance(args, Path(args.run_dir))
     result = evaluate_run(Path(args.run_dir), args.checkpoint, args.device or "", command=command)
     mix = result["mixture"]
     print(f"step {result['step']} ({args.checkpoint}); mixture fitted on validation: model {mix['model']:.4f}, "
@@ -226,7 +270,8 @@ def cmd_lm_evaluate(args: argparse.Namespace) -> int:
     if args.out:
         from nobptt.lm.record import record_lm_result
 
-        print(f"recorded {record_lm_result(result, Path(args.run_dir), Path(args.out))} (+ .png)")
+        path = record_lm_result(result, Path(args.run_dir), Path(args.out), writing, result["test_reads"], args.label)
+        print(f"recorded {path} (+ .png)")
     return 0
 
 
@@ -234,11 +279,28 @@ def cmd_lm_ngram(args: argparse.Namespace) -> int:
     from nobptt.lm.ngram import evaluate_ngram
 
     command = _command(args)
-    result = evaluate_ngram(args.order, args.data_dir, Path(args.out), command=command)
+    result = evaluate_ngram(args.order, args.data_dir, Path(args.out), command=command, allow_dirty=args.allow_dirty)
     for split in ("valid", "test"):
         r = result[split]
         print(f"{split}: {r['tokens']} tokens, perplexity {r['perplexity']:.2f}")
-    print(f"wrote {args.out} ({result['wall_seconds']:.0f} s)")
+    print(f"wrote {args.out} ({result['wall_time_s']:.0f} s)")
+    return 0
+
+
+def cmd_results(args: argparse.Namespace) -> int:
+    from nobptt.records import tables
+
+    if args.migrate:
+        from nobptt.records.migrate import migrate_folder
+
+        for line in migrate_folder(Path(args.results)):
+            print(line)
+        return 0
+    if args.update_docs:
+        for path in tables.update_docs(Path(args.root), Path(args.results)):
+            print(f"updated {path}")
+        return 0
+    print(tables.table_from_args(args, Path(args.results)), end="")
     return 0
 
 
@@ -264,44 +326,57 @@ def build_parser() -> argparse.ArgumentParser:
                     help="test: the task's separate test stream, where it has one (touch it once per model)")
     ev.add_argument("--set", dest="overrides", action="append", default=[], metavar="task.KEY=VALUE",
                     help="change the evaluation stream, e.g. --set task.eval_T=1000 (transfer; repeatable)")
-    ev.add_argument("--out", help="append the result, with the run's provenance, to this JSON file")
+    ev.add_argument("--out", help="add the result, with the run's provenance, to this record file "
+                    "(e.g. reports/sab.json; docs/results.md)")
     ev.add_argument("--steps", type=int, help="scored held-out steps (default: the run's eval_steps)")
     ev.add_argument("--breakdown", action="store_true",
                     help="copying only: also recall accuracy by position (1-10) and symbol, errors per episode")
     ev.add_argument("--device")
     ev.set_defaults(func=cmd_eval)
-    rep = sub.add_parser("report", help="record run(s) (one per seed) as results/NAME.json + .png")
+    rep = sub.add_parser("report", help="record run(s) (one per seed) as reports/NAME.json + .png")
     rep.add_argument("run_dirs", nargs="+")
     rep.add_argument("--name", required=True)
-    rep.add_argument("--out", default="results")
+    rep.add_argument("--out", default="reports", help="folder for NAME.json and NAME.png (default reports; "
+                     "the tracked results/ only when named)")
     rep.add_argument("--note", default="", help="free text stored with the result")
     rep.add_argument("--labels", help="comma-separated labels: runs are different configs, not seeds")
     rep.set_defaults(func=cmd_report)
+    res = sub.add_parser("results", help="print a table from the record files (docs/results.md)")
+    from nobptt.records.tables import add_table_arguments
+
+    add_table_arguments(res)
+    res.add_argument("--results", default="results", help="the folder of record files (default results)")
+    res.add_argument("--update-docs", action="store_true",
+                     help="rewrite every <!-- results: ARGS --> block in README.md and docs/**/*.md")
+    res.add_argument("--root", default=".", help="with --update-docs: the repository root (default .)")
+    res.add_argument("--migrate", action="store_true",
+                     help="rewrite every file of the older formats in --results into schema 1 (one time)")
+    res.set_defaults(func=cmd_results)
     lm = sub.add_parser("lm", help="language-model evaluation").add_subparsers(dest="lm", required=True)
     lm_eval = lm.add_parser("evaluate", help="validation-fitted cache/uniform mixture, then one test pass")
     lm_eval.add_argument("run_dir")
     lm_eval.add_argument("--checkpoint", default="best.pt",
                          help="file in the run folder (default best.pt: best validation perplexity)")
     lm_eval.add_argument("--device")
-    lm_eval.add_argument("--out", help="also record the result with the run's curve, e.g. results/ptb_brsm.json")
+    lm_eval.add_argument("--out", help="also record the result with the run's curve, e.g. reports/ptb_brsm.json")
     lm_eval.set_defaults(func=cmd_lm_evaluate)
     ngram = lm.add_parser("ngram", help="Kneser-Ney n-gram baseline on PTB (fit on train; valid and test)")
     ngram.add_argument("--order", type=int, default=5)
     ngram.add_argument("--data-dir", help="folder holding ptb_word/ (default: $NOBPTT_DATA, then the defaults)")
-    ngram.add_argument("--out", default="results/ptb_kn5.json")
+    ngram.add_argument("--out", default="reports/ptb_kn5.json")
     ngram.set_defaults(func=cmd_lm_ngram)
     bench = sub.add_parser("bench", help="measure memory and speed of every learner").add_subparsers(
         dest="bench", required=True)
     mem = bench.add_parser("memory", help="training memory vs sequence length T, one fresh process per config")
     mem.add_argument("--lengths", default="100,1000,10000", help="comma-separated sequence lengths T")
     mem.add_argument("--batch", type=int, default=16, help="parallel streams")
-    mem.add_argument("--out", default="results/bench_memory.csv")
+    mem.add_argument("--out", default="reports/bench_memory.csv")
     mem.set_defaults(func=cmd_bench_memory)
     speed = bench.add_parser("speed", help="train/infer throughput and share of the measured matmul rate")
     speed.add_argument("--batch", type=int, default=300, help="parallel streams (ssMNIST: 300)")
     speed.add_argument("--steps", type=int, default=60,
                        help="steps per timed pass; a multiple of every BPTT window (default 60)")
-    speed.add_argument("--out", default="results/bench_speed.csv")
+    speed.add_argument("--out", default="reports/bench_speed.csv")
     speed.set_defaults(func=cmd_bench_speed)
     alloc = bench.add_parser("allocator", help="page faults per update with and without train.keep_freed_memory "
                              "(glibc), one fresh process per repeat; prints, writes nothing")
@@ -313,6 +388,12 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--scales", help="model sizes, e.g. 0.5,1,2: RSM family scaled, LSTM "
                              "parameter-matched to the flat bRSM (default: each learner's own config)")
         command.add_argument("--device", default="cpu")
+        command.add_argument("--allow-dirty", action="store_true", help=ALLOW_DIRTY)
+    for command in (ev, rep, lm_eval, ngram):
+        command.add_argument("--allow-dirty", action="store_true", help=ALLOW_DIRTY)
+    for command in (ev, lm_eval):
+        command.add_argument("--label", help="with --out: the record's label, its table row (default: the run "
+                             "folder's name without its seed, so seeds share a row)")
     return parser
 
 

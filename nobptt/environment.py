@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import platform
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -20,27 +19,22 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def commit() -> str:
-    """The code's git commit (with "-dirty" if uncommitted changes); NOBPTT_COMMIT overrides.
+def commit() -> str | None:
+    """The code's 40-hex git commit, or None when unknown; NOBPTT_COMMIT overrides (a copy of the
+    tree without ``.git``, e.g. a remote GPU machine). Whether the tree was clean: :func:`environment`."""
+    from nobptt.records.provenance import tree_state
 
-    The override exists for copies of the tree without a .git folder (e.g. a remote GPU machine).
-    """
-    if os.environ.get("NOBPTT_COMMIT"):
-        return os.environ["NOBPTT_COMMIT"]
-    root = Path(__file__).resolve().parents[1]
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
-                             check=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-        return sha + ("-dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
+    return tree_state()["commit"]
 
 
 def environment(device: str = "cpu") -> dict[str, Any]:
+    """Hardware, device, torch, python, the commit (40 hex or None) and whether the tree under
+    nobptt/, tests/ and pyproject.toml was clean (None when it cannot be checked)."""
+    from nobptt.records.provenance import tree_state
+
     hardware = {"cpu": cpu_model(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads()}
     if device.startswith("cuda") and torch.cuda.is_available():
         hardware["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    state = tree_state()
     return {"hardware": hardware, "device": device, "torch": torch.__version__,
-            "python": platform.python_version(), "commit": commit()}
+            "python": platform.python_version(), "commit": state["commit"], "clean": state["clean"]}

@@ -1,12 +1,15 @@
 """Measure what flushing denormal floats (train.flush_denormal) does to full BPTT's speed, and
-record it in results/denormals.json with the command, commit, torch and hardware.
+record it as schema-1 measurement records (docs/results.md) with the command, commit, torch and
+hardware, in reports/denormals.json (``--out results/denormals.json`` to update the tracked one).
 
-Usage: python scripts/denormals.py   (about 3 min on a 2-core CPU; one thread per measurement)
+Usage: python scripts/denormals.py [--out FILE] [--allow-dirty]
+       (about 3 min on a 2-core CPU; one thread per measurement)
 Two measurements, each in a fresh process with flushing on and off:
   - training: 10 updates of full BPTT on adding at T = 400 (`nobptt train adding_sab`, seed 1,
     the LSTM baseline's overrides), its wall time and final held-out MSE;
   - bench: one sequence of 10^4 steps of the full-BPTT LSTM in `nobptt bench memory`'s harness.
 """
+import argparse
 import json
 import os
 import subprocess
@@ -16,14 +19,16 @@ import time
 from pathlib import Path
 
 from nobptt.environment import environment
-from nobptt.train.checkpoint import save_json
+from nobptt.records.build import denormal_records
+from nobptt.records.io import write_file
+from nobptt.records.provenance import writing_provenance
 
 TRAIN = ["adding_sab", "--seed", "1", "--set", "task.T=400", "--set", "train.steps=4000", "--set", "train.eval_every=40000",
          "--set", "train.checkpoint_every=40000", "--set", "train.epoch_steps=4000", "--set", "train.progress=false",
          "--set", "model.attention=none", "--set", "model.k_trunc=0"]
 BENCH = ("import sys, torch; from nobptt.bench.memory import _train_one_sequence; "
          "torch.set_flush_denormal(sys.argv[1] == 'true'); "
-         "print(_train_one_sequence('sab_lstm_bptt', 10000, 16, 'cpu', 0, None)['seconds'])")
+         "print(_train_one_sequence('sab_lstm_bptt', 10000, 16, 'cpu', 0, None)['seconds_per_sequence'])")
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
@@ -34,7 +39,7 @@ def train(flush: str) -> dict:
                         "--run-dir", f"{folder}/run"], env=ENV, check=True, capture_output=True)
         seconds = time.perf_counter() - started
         last = json.loads(Path(f"{folder}/run/metrics.jsonl").read_text().splitlines()[-1])
-    return {"flush_denormal": flush == "true", "wall_seconds": round(seconds, 2), "heldout_mse": last["heldout_mse"]}
+    return {"flush_denormal": flush == "true", "wall_time_s": round(seconds, 2), "heldout_mse": last["heldout_mse"]}
 
 
 def bench(flush: str) -> dict:
@@ -42,13 +47,26 @@ def bench(flush: str) -> dict:
     return {"flush_denormal": flush == "true", "seconds_per_sequence": float(out.stdout.split()[-1])}
 
 
-if __name__ == "__main__":
+def record(out: Path, allow_dirty: bool) -> dict:
+    writing = writing_provenance(out.parent, out.stem, allow_dirty)  # refused before 3 minutes of work
     started = time.perf_counter()
-    record = {"command": "python scripts/denormals.py", "train_command": "nobptt train " + " ".join(TRAIN),
-              "training_10_updates": [train(f) for f in ("false", "true")],
-              "bench_lstm_bptt_T10000": [bench(f) for f in ("false", "true")],
-              **environment("cpu"), "wall_time_s": None}
-    record["hardware"]["torch_threads"] = 1
-    record["wall_time_s"] = round(time.perf_counter() - started, 1)
-    save_json(record, Path("results/denormals.json"))
-    print(json.dumps({k: record[k] for k in ("training_10_updates", "bench_lstm_bptt_T10000", "hardware")}, indent=1))
+    measured = {"command": "python scripts/denormals.py", "train_command": "nobptt train " + " ".join(TRAIN),
+                "training_10_updates": [train(f) for f in ("false", "true")],
+                "bench_lstm_bptt_T10000": [bench(f) for f in ("false", "true")],
+                **environment("cpu"), "commit": writing["commit"]}
+    measured["hardware"]["torch_threads"] = 1
+    measured["wall_time_s"] = round(time.perf_counter() - started, 1)
+    records = denormal_records(measured)
+    for r in records:
+        r["runs"][0]["training"].update(clean=writing["clean"], diff=writing["diff"])
+    write_file(out, {"schema": 1, "name": out.stem, "note": "", "records": records})
+    return measured
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("reports/denormals.json"))
+    parser.add_argument("--allow-dirty", action="store_true", help="record from a dirty tree, the diff saved beside")
+    args = parser.parse_args()
+    measured = record(args.out, args.allow_dirty)
+    print(json.dumps({k: measured[k] for k in ("training_10_updates", "bench_lstm_bptt_T10000", "hardware")}, indent=1))

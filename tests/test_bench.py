@@ -59,15 +59,20 @@ def test_bench_cli_writes_csv_and_plot(tmp_path):
 
     out = tmp_path / "mem.csv"
     assert main(["bench", "memory", "--learners", "brsm,lstm_bptt", "--lengths", "2,4", "--batch", "2",
-                 "--out", str(out)]) == 0
-    lines = out.read_text().splitlines()
-    assert len(lines) == 5 and "saved_bytes" in lines[0] and "commit" in lines[0]
+                 "--out", str(out), "--allow-dirty"]) == 0
+    from nobptt.records.io import load_bench_csv
+
+    rows = load_bench_csv(out)  # the one header of docs/results.md, checked
+    assert [(r["learner"], r["T"], r["kind"]) for r in rows] == \
+        [("brsm", "2", "memory"), ("brsm", "4", "memory"), ("lstm_bptt", "2", "memory"), ("lstm_bptt", "4", "memory")]
+    assert all(int(r["saved_bytes"]) > 0 and float(r["wall_time_s"]) > 0 and r["clean"] in ("true", "false")
+               and int(r["peak_rss_above_idle_bytes"]) >= 0 and float(r["seconds_per_sequence"]) > 0 for r in rows)
     assert out.with_suffix(".png").exists()
     assert main(["bench", "memory", "--learners", "nosuch"]) == 2
     # a configuration that fails (a BPTT window of 0 steps) is kept as a row with its error, exit 1
     failed = tmp_path / "failed.csv"
     assert main(["bench", "memory", "--learners", "lstm_bptt", "--lengths", "0", "--batch", "2",
-                 "--out", str(failed)]) == 1
+                 "--out", str(failed), "--allow-dirty"]) == 1
     assert "k1=0" in failed.read_text()
 
 
@@ -102,9 +107,12 @@ def test_bench_speed_cli_writes_csv_and_plot(tmp_path):
 
     out = tmp_path / "speed.csv"
     assert main(["bench", "speed", "--learners", "pbrsm_sparse", "--batch", "2", "--steps", "2",
-                 "--scales", "0.05", "--out", str(out)]) == 0
-    header, row = out.read_text().splitlines()
-    assert "train_matmul_fraction" in header and "torch" in header and "error" not in header
+                 "--scales", "0.05", "--out", str(out), "--allow-dirty"]) == 0
+    from nobptt.records.io import load_bench_csv
+
+    [row] = load_bench_csv(out)  # the one header of docs/results.md
+    assert row["kind"] == "speed" and float(row["train_steps_per_s"]) > 0 and row["train_matmul_fraction"] and row["torch"]
+    assert row["error"] == "" and row["seconds_per_sequence"] == "" and row["scale"] == "0.05"
     assert out.with_suffix(".png").exists()
     assert main(["bench", "speed", "--scales", "big"]) == 2
     if not torch.cuda.is_available():

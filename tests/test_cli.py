@@ -4,6 +4,7 @@ import json
 import pytest
 
 from nobptt.cli import main
+from nobptt.records.io import load_file
 
 SMALL = ["--set", "optim.lr=2e-3", "--set", "optim.classifier_lr=2e-3", "--set", "model.groups=200", "--set", "model.k=24", "--set", "model.classifier_hidden=128",
          "--set", "task.batch_size=64", "--set", "task.eval_batch_size=64", "--set", "train.progress=false",
@@ -32,11 +33,15 @@ def test_short_run_learns_well_above_chance_then_eval_and_report(tmp_path, capsy
     assert meta["config"]["model"]["groups"] == 200 and meta["torch"] and meta["commit"]
     assert main(["eval", str(run)]) == 0
     assert "held-out" in capsys.readouterr().out
-    assert main(["report", str(run), "--name", "smoke", "--out", str(tmp_path / "results")]) == 0
-    result = json.loads((tmp_path / "results" / "smoke.json").read_text())
-    for key in ("experiment", "command", "metrics", "steps", "wall_time_s", "hardware", "torch", "commit", "seeds"):
-        assert key in result
-    assert (tmp_path / "results" / "smoke.png").stat().st_size > 1000
+    # --allow-dirty: the suite also runs from a tree with uncommitted changes (tests/test_provenance.py)
+    assert main(["report", str(run), "--name", "smoke", "--out", str(tmp_path / "reports"), "--allow-dirty"]) == 0
+    [record] = load_file(tmp_path / "reports" / "smoke.json")["records"]
+    assert record["kind"] == "training" and record["learner"] == "pbrsm" and record["split"] == "valid"
+    assert record["metrics"]["accuracy"] == summary["heldout_accuracy"]
+    [entry] = record["runs"]
+    assert entry["training"]["command"] == meta["command"] and entry["training"]["commit"] == meta["commit"]
+    assert entry["training"]["hardware"] == meta["hardware"] and entry["steps"] == 1500
+    assert (tmp_path / "reports" / "smoke.png").stat().st_size > 1000
 
 
 def test_report_out_is_a_folder_and_a_file_there_is_refused_before_anything_is_written(tmp_path, capsys):
@@ -59,9 +64,13 @@ def test_resume_continues_a_run(tmp_path, capsys):
     assert "--steps 100" in meta["command"] and "--resume" not in meta["command"]
     [resumed] = meta["resumed"]
     assert resumed["at_step"] == 100 and "--steps 150" in resumed["command"] and resumed["commit"]
-    assert main(["eval", str(run), "--out", str(tmp_path / "evals.json")]) == 0
-    [record] = json.loads((tmp_path / "evals.json").read_text())
-    assert record["config"]["train"]["steps"] == 150 and record["train_resumed"] == meta["resumed"]
+    assert main(["eval", str(run), "--out", str(tmp_path / "evals.json"), "--allow-dirty"]) == 0
+    [record] = load_file(tmp_path / "evals.json")["records"]
+    [entry] = record["runs"]
+    assert entry["config"]["train"]["steps"] == 150 and record["split"] == "valid"
+    [resume] = entry["training"]["resumed"]
+    assert resume["at_step"] == 100 and resume["command"] == meta["resumed"][0]["command"]
+    assert resume["commit"] == meta["resumed"][0]["commit"]
     assert main(["train", "--steps", "100", "--run-dir", str(run), *base]) == 2  # would overwrite it
     assert "already holds a run" in capsys.readouterr().err
 
@@ -106,11 +115,13 @@ def test_eval_on_test_split_records_that_splits_reference_levels(tmp_path, capsy
              "--set", "model.hidden=8", "--set", "train.eval_every=0", "--set", "train.progress=false"]
     assert main(["train", "adding_sab", "--steps", "60", "--run-dir", str(run), *small]) == 0
     capsys.readouterr()
-    assert main(["eval", str(run), "--split", "test", "--out", str(out)]) == 0
+    assert main(["eval", str(run), "--split", "test", "--out", str(out), "--allow-dirty", "--label", "tiny"]) == 0
     printed = capsys.readouterr().out
-    (record,) = json.loads(out.read_text())
+    (record,) = load_file(out)["records"]
+    assert record["label"] == "tiny"
     constant = record["eval_ceilings"]["constant_mse"]
     assert record["split"] == "test" and constant != pytest.approx(1 / 6, abs=1e-4)  # 32 sums, not the expectation
+    assert record["test_reads"] == 1 and record["learner"] == "sab" and "mse" in record["metrics"]
     assert f"predicting 1 on these episodes MSE {constant:.4f}" in printed
 
 
@@ -121,11 +132,11 @@ def test_eval_breakdown_of_a_copying_run_adds_up_to_its_accuracy(tmp_path, capsy
              "--set", "train.progress=false"]
     assert main(["train", "copying_sab", "--steps", "100", "--run-dir", str(run), *small]) == 0
     capsys.readouterr()
-    assert main(["eval", str(run), "--split", "test", "--breakdown", "--out", str(out)]) == 0
+    assert main(["eval", str(run), "--split", "test", "--breakdown", "--out", str(out), "--allow-dirty"]) == 0
     assert "by position 1-10" in capsys.readouterr().out
-    (record,) = json.loads(out.read_text())
-    breakdown = record["breakdown"]
-    assert breakdown["accuracy"] == pytest.approx(record["metrics"]["heldout_accuracy"])
+    (record,) = load_file(out)["records"]
+    breakdown = record["details"]["breakdown"]
+    assert breakdown["accuracy"] == pytest.approx(record["metrics"]["accuracy"])
     assert breakdown["episodes"] == 32 and sum(breakdown["episodes_by_errors"].values()) == 32
     assert sum(breakdown["accuracy_by_position"]) / 10 == pytest.approx(breakdown["accuracy"])
 

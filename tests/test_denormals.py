@@ -40,3 +40,31 @@ def lstm_gradients(flush: bool) -> list[torch.Tensor]:
 def test_flushing_leaves_bptt_gradients_unchanged(restore_flush):
     for kept, flushed in zip(lstm_gradients(False), lstm_gradients(True)):
         torch.testing.assert_close(flushed, kept, rtol=1e-5, atol=1e-30)
+
+
+@pytest.fixture
+def denormals_script():
+    from script_loader import load_script
+
+    yield from load_script("denormals")
+
+
+def test_the_denormal_script_records_schema_1_measurements(denormals_script, tmp_path, monkeypatch):
+    """scripts/denormals.py's record (the 3-minute measurements replaced by fixed rows)."""
+    from nobptt.records.io import load_file
+
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    monkeypatch.setattr(denormals_script, "train", lambda f: {"flush_denormal": f == "true", "wall_time_s": 2.5,
+                                                              "heldout_mse": 0.39})
+    monkeypatch.setattr(denormals_script, "bench", lambda f: {"flush_denormal": f == "true",
+                                                              "seconds_per_sequence": 19.2})
+    monkeypatch.setattr(denormals_script, "writing_provenance",
+                        lambda out, name, allow: {"commit": sha, "clean": True, "diff": None})
+    denormals_script.record(tmp_path / "denormals.json", False)
+    records = load_file(tmp_path / "denormals.json")["records"]
+    assert [r["kind"] for r in records] == ["measurement"] * 4
+    assert [r["details"]["flush_denormal"] for r in records] == [False, True, False, True]
+    assert records[0]["metrics"] == {"wall_time_s": 2.5, "mse": 0.39}
+    assert records[3]["metrics"] == {"sequence_wall_time_s": 19.2}
+    training = records[0]["runs"][0]["training"]
+    assert training["commit"] == sha and training["clean"] is True and training["hardware"]["torch_threads"] == 1

@@ -174,13 +174,17 @@ def test_lstm_language_model_trains_and_is_evaluated_end_to_end(tmp_path):
     assert main(["train", "ptb_lstm_small", "--run-dir", str(run), "--steps", "300",
                  "--set", "model.hidden=16", "--set", "model.window=10", "--set", "train.eval_every=300",
                  "--set", "train.progress=false", "--set", "train.checkpoint_every=300"]) == 0
-    out = tmp_path / "results" / "tiny.json"
-    assert main(["lm", "evaluate", str(run), "--out", str(out)]) == 0
-    result = json.loads(out.read_text())
-    assert result["test"]["tokens"] == 82_430 and result["valid"]["tokens"] == 73_760
-    assert result["mixture_fitted_on"] == "validation"
+    out = tmp_path / "reports" / "tiny.json"
+    assert main(["lm", "evaluate", str(run), "--out", str(out), "--allow-dirty"]) == 0
+    from nobptt.records.io import load_file
+
+    valid, test = load_file(out)["records"]
+    assert (valid["split"], test["split"]) == ("valid", "test") and valid["kind"] == "lm_evaluation"
+    assert test["details"]["tokens"] == 82_430 and valid["details"]["tokens"] == 73_760
+    assert valid["details"]["mixture"]["fitted_on"] == "validation"
     # after 3,000 tokens of SGD a tiny LSTM is far from good, but better than uniform guessing
-    assert result["valid"]["perplexity_model"] < 10_000
-    assert result["test"]["perplexity_mixture"] <= result["test"]["perplexity_model"] * 1.01
-    assert result["curve"] and out.with_suffix(".png").exists()
-    assert result["training"]["experiment"] == "ptb_lstm_small"
+    assert valid["metrics"]["perplexity"] < 10_000
+    assert test["metrics"]["mixture_perplexity"] <= test["metrics"]["perplexity"] * 1.01
+    assert test["curves"]["seed0"] and out.with_suffix(".png").exists()
+    assert test["experiment"] == "ptb_lstm_small" and test["test_reads"] == 1
+    assert test["runs"][0]["training"]["resumed"] == []

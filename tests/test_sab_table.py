@@ -77,7 +77,9 @@ def test_seed_summary_groups_only_runs_that_differ_in_their_seed(table, capsys):
 
 
 def test_every_recorded_sab_result_prints_one_row(table, capsys):
-    for path in sorted((SCRIPTS.parent / "results").glob("sab_copying*.json")):
+    # scripts/sab_table.py reads the `nobptt eval --out` list of before schema 1 (docs/results.md);
+    # results/ now holds schema 1, so a cut of the old sab_copying_long.json stands in for it
+    for path in [SCRIPTS.parent / "tests" / "fixtures" / "legacy" / "sab_copying_cut.json"]:
         records = json.loads(path.read_text())
         table.main([str(path)])
         rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "---" not in line]

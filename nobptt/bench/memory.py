@@ -6,7 +6,7 @@ Each configuration runs in a fresh subprocess on synthetic ssMNIST-shaped input 
 1. ``saved_bytes``: the most bytes autograd held saved for backward in any one update
    (activation memory; parameters excluded);
 2. ``persistent_bytes``: parameters + optimizer state + the learner's carried state, exactly;
-3. ``peak_rss_above_idle``: the process's resident high-water mark above its level once the
+3. ``peak_rss_above_idle_bytes``: the process's resident high-water mark above its level once the
    learner and optimizer were built (CPU), and ``cuda_peak_bytes`` on a GPU.
 
 Which learners, and how their options depend on T and size: ``nobptt.bench.variants``.
@@ -82,8 +82,8 @@ def _train_one_sequence(name: str, T: int, batch_size: int, device: str, seed: i
            "parameters": sum(p.numel() for p in learner.parameters()),
            "saved_bytes": meter.peak,
            "persistent_bytes": tensor_bytes(learner.state_dict(), optimizer.state_dict()["state"], state),
-           "peak_rss_above_idle": peak_rss_bytes() - idle,
-           "seconds": round(time.perf_counter() - started, 3), "device": device}
+           "peak_rss_above_idle_bytes": peak_rss_bytes() - idle,
+           "seconds_per_sequence": round(time.perf_counter() - started, 3), "device": device}
     if device.startswith("cuda"):
         row["cuda_peak_bytes"] = torch.cuda.max_memory_allocated()
     return row

@@ -10,7 +10,7 @@ def plot_memory_vs_length(rows: list[dict[str, Any]], path: Path) -> None:
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, key, title in ((axes[0], "saved_bytes", "saved for backward, per update"),
-                           (axes[1], "peak_rss_above_idle", "peak resident memory above idle")):
+                           (axes[1], "peak_rss_above_idle_bytes", "peak resident memory above idle")):
         for name in sorted({r["learner"] for r in rows}):
             points = sorted((int(r["T"]), float(r[key])) for r in rows
                             if r["learner"] == name and r.get(key) not in (None, ""))
@@ -41,7 +41,7 @@ def plot_memory_vs_parameters(rows: list[dict[str, Any]], path: Path) -> None:
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, key, title in ((axes[0], "saved_bytes", "saved for backward, per update"),
-                           (axes[1], "peak_rss_above_idle", "peak resident memory above idle")):
+                           (axes[1], "peak_rss_above_idle_bytes", "peak resident memory above idle")):
         for name, T in sorted({(r["learner"], int(r["T"])) for r in rows}):
             points = sorted((int(r["parameters"]), float(r[key])) for r in rows
                             if r["learner"] == name and int(r["T"]) == T)

@@ -1,7 +1,6 @@
 """Run benchmark configurations in fresh processes and write their rows as CSV."""
 from __future__ import annotations
 
-import csv
 import json
 import os
 import subprocess
@@ -11,6 +10,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from nobptt.environment import environment
+from nobptt.records.build import bench_row
+from nobptt.records.io import bench_csv_text, write_text
 
 
 # glibc's mmap threshold, pinned for memory measurements so that freed large blocks go back to
@@ -38,25 +39,22 @@ def run_isolated(function: str, env: dict[str, str] | None = None, **kwargs: Any
 def run_all(function: str, configs: list[dict[str, Any]], device: str, out_csv: Path,
             echo: Callable[[str], None] = print, command: str | None = None,
             env: dict[str, str] | None = None) -> list[dict[str, Any]]:
-    """Run every config isolated; stamp each row with the command, torch, device, commit, hardware
-    and the configuration's wall time (process start included); write the CSV atomically."""
+    """Run every config isolated; stamp each row with the command, torch, python, device, commit,
+    whether the tree was clean, hardware and the configuration's wall time (process start
+    included); write the CSV, in the one header of docs/results.md, atomically."""
     machine = environment(device)
-    stamp = {"torch": machine["torch"], "commit": machine["commit"], "hardware": json.dumps(machine["hardware"]),
+    kind = "memory" if function.startswith("memory") else "speed"
+    stamp = {"torch": machine["torch"], "python": machine["python"], "commit": machine["commit"],
+             "clean": machine["clean"], "hardware": json.dumps(machine["hardware"]),
              "command": command or " ".join(["nobptt", *sys.argv[1:]])}
     rows = []
     for config in configs:
         started = time.perf_counter()
         row = run_isolated(function, env=env, device=device, **config)
-        row = {**row, **stamp, "wall_seconds": round(time.perf_counter() - started, 2)}
+        row = bench_row({**row, **stamp, "wall_time_s": round(time.perf_counter() - started, 2)}, kind)
         rows.append(row)
-        echo(", ".join(f"{k}={v}" for k, v in row.items()
-                       if k not in ("hardware", "commit", "options", "command")))
-    fields = sorted({k for r in rows for k in r}, key=lambda k: (k not in ("learner", "T", "scale"), k))
-    out_csv.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_csv.with_suffix(".csv.tmp")
-    with tmp.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
-    tmp.replace(out_csv)
+        echo(", ".join(f"{k}={v}" for k, v in row.items() if v not in (None, "")
+                       and k not in ("schema", "kind", "hardware", "commit", "clean", "options", "command",
+                                     "python", "torch")))
+    write_text(out_csv, bench_csv_text(rows))
     return rows

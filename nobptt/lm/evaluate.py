@@ -23,6 +23,7 @@ from nobptt.environment import environment
 from nobptt.learners.base import Learner
 from nobptt.lm.cache import cache_probs
 from nobptt.lm.mixture import fit_mixture, perplexity
+from nobptt.records.provenance import count_test_read
 from nobptt.run import build_stream, prepare, read_run_config
 
 CACHE_DECAYS = (0.9, 0.95, 0.98, 0.99, 0.995, 0.999)
@@ -53,7 +54,8 @@ def _scored(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
 
 def evaluate_run(run_dir: Path, checkpoint: str = "best.pt", device: str = "",
                  decays: tuple[float, ...] = CACHE_DECAYS, command: str = "") -> dict[str, Any]:
-    """Validation-fitted mixture and one test pass; the result is also written to the run folder."""
+    """Validation-fitted mixture and one test pass; the result is also written to the run folder,
+    and the test read is counted there (``test_reads.json``, a warning from the second read on)."""
     started = time.perf_counter()
     meta = read_run_config(run_dir)
     config = meta["config"]
@@ -80,6 +82,8 @@ def evaluate_run(run_dir: Path, checkpoint: str = "best.pt", device: str = "",
         }
     result["valid"]["perplexity_mixture_by_cache_decay"] = {str(d): v for d, v in by_decay.items()}
     result["mixture"] = vars(mixture)
-    result.update(environment(str(dev)), wall_seconds=round(time.perf_counter() - started, 1))
+    result.update(environment(str(dev)), wall_time_s=round(time.perf_counter() - started, 1),
+                  at=time.strftime("%Y-%m-%dT%H:%M:%S"),
+                  test_reads=count_test_read(Path(run_dir), checkpoint, command))
     (Path(run_dir) / f"lm_evaluation_{Path(checkpoint).stem}.json").write_text(json.dumps(result, indent=2))
     return result

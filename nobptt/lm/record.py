@@ -1,13 +1,14 @@
-"""Record a language-model run as ``results/NAME.json`` + ``NAME.png``: its ``nobptt lm evaluate``
-result, the run's provenance (command, config, commit, hardware, training wall time) and its whole
-learning curve (validation perplexity and training losses against steps)."""
+"""Record a language-model evaluation (``nobptt lm evaluate --out``) as two schema-1 records, split
+valid and split test (docs/results.md), with the run's provenance and whole learning curve, and
+plot the curve beside it (``NAME.png``)."""
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
 
+from nobptt.records.build import curve_key, evaluation_provenance, run_label, training_provenance
+from nobptt.records.schema import SCHEMA
 from nobptt.run import read_run_config
 from nobptt.train.metrics import MetricsLog
 
@@ -20,17 +21,50 @@ def curve(run_dir: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def record_lm_result(evaluation: dict[str, Any], run_dir: Path, out: Path) -> Path:
+def lm_records(result: dict[str, Any], meta: dict[str, Any], rows: list[dict[str, Any]],
+               writing: dict[str, Any], test_reads: int | None, at: str | None = None,
+               label: str | None = None) -> list[dict[str, Any]]:
+    """The valid and test records of one ``nobptt.lm.evaluate.evaluate_run`` result.
+
+    ``meta``: the run's config.json (its training provenance, resumes included); ``writing``: the
+    commit, cleanliness and saved diff of the evaluating tree; ``at``: when it ran (None: now)."""
+    config = result["config"]
+    training = training_provenance(meta, rows[-1]["wall_time_s"] if rows else None)
+    mixture = {"fitted_on": result.get("mixture_fitted_on", "validation"),
+               "cache_decay_grid": result.get("cache_decay_grid"), "weights": result.get("mixture")}
+    records = []
+    for split in ("valid", "test"):
+        scores = result[split]
+        metrics = {"perplexity": scores["perplexity_model"], "mixture_perplexity": scores["perplexity_mixture"]}
+        evaluation = evaluation_provenance(result.get("command"), result["checkpoint"], result["step"], split,
+                                           result.get("wall_time_s", result.get("wall_seconds")), result, writing)
+        if at is not None or "at" in result:
+            evaluation["at"] = at if at is not None else result["at"]
+        details = {"tokens": scores["tokens"], "mixture": mixture}
+        if "perplexity_mixture_by_cache_decay" in scores:
+            details["mixture_perplexity_by_cache_decay"] = scores["perplexity_mixture_by_cache_decay"]
+        run = {"seed": config["train"]["seed"], "run_dir": str(result["run_dir"]), "config": config,
+               "overrides": [], "parameters": meta.get("parameters"), "steps": rows[-1]["step"] if rows else None,
+               "metrics": dict(metrics), "training": training, "evaluation": evaluation}
+        record = {"schema": SCHEMA, "kind": "lm_evaluation", "label": label or run_label(result["run_dir"]),
+                  "task": config["task"]["name"], "learner": config["model"]["name"],
+                  "experiment": meta.get("experiment"), "split": split, "metrics": metrics,
+                  "curves": {curve_key(run["seed"], {}): rows}, "details": details, "runs": [run]}
+        if split == "test":
+            record["test_reads"] = test_reads
+        records.append(record)
+    return records
+
+
+def record_lm_result(result: dict[str, Any], run_dir: Path, out: Path, writing: dict[str, Any],
+                     test_reads: int | None, label: str | None = None) -> Path:
+    """Add the valid and test records of ``result`` to the record file ``out`` (+ ``out``.png)."""
+    from nobptt.records.io import add_records
+
     rows = curve(run_dir)
-    meta = read_run_config(run_dir)
-    result = {**evaluation, "training": {key: meta.get(key) for key in
-                                         ("experiment", "command", "parameters", "hardware", "device",
-                                          "torch", "commit")},
-              "training_steps": rows[-1]["step"] if rows else 0,
-              "training_wall_time_s": rows[-1]["wall_time_s"] if rows else None, "curve": rows}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
-    plot_curve(rows, evaluation, out.with_suffix(".png"), out.stem)
+    records = lm_records(result, read_run_config(run_dir), rows, writing, test_reads, label=label)
+    add_records(out, records)
+    plot_curve(rows, result, out.with_suffix(".png"), out.stem)
     return out
 
 

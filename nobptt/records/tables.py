@@ -1,0 +1,306 @@
+"""Tables from the record files (``nobptt results``), and the tables in README.md and docs/ that are
+its output, between ``<!-- results: ARGS -->`` and ``<!-- /results -->`` (docs/results.md).
+
+Rows: the runs of one config on one split (file, label, learner, task, experiment, split, eval
+overrides) are one row, their metrics shown as mean +- sample std over runs (seeds). A row whose
+code is not pinned (a run trained, resumed or evaluated from a dirty tree or an unknown commit) is
+marked with a dagger and a footnote.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import re
+import shlex
+import statistics
+from pathlib import Path
+from typing import Any
+
+from nobptt.errors import RecordError
+from nobptt.records.io import load_all
+
+DAGGER = "†"
+FOOTNOTE = (f"{DAGGER} code not pinned: a run was trained, resumed or evaluated from a tree with uncommitted "
+            "changes, or its commit was not recorded (docs/results.md).")
+# metric columns in this order first, then any other in name order
+METRIC_ORDER = ("accuracy", "best_accuracy", "prequential_accuracy", "best_prequential_accuracy", "nll_nats",
+                "best_nll_nats", "bpc", "best_bpc", "perplexity", "best_perplexity", "mixture_perplexity", "mse",
+                "best_mse", "wall_time_s")
+# columns that are not metrics
+FIELDS = ("label", "file", "kind", "task", "learner", "experiment", "split", "overrides", "n", "seeds", "steps",
+          "parameters", "train_wall_time_s", "checkpoint")
+BENCH_COLUMNS = ("learner", "T", "scale", "batch_size", "steps", "parameters", "peak_rss_above_idle_bytes",
+                 "persistent_bytes", "saved_bytes", "seconds_per_sequence", "train_steps_per_s",
+                 "train_samples_per_s", "train_matmul_fraction", "infer_steps_per_s", "infer_samples_per_s",
+                 "infer_matmul_fraction", "flush_denormal", "error")
+HEADINGS = {"overrides": "eval overrides", "n": "runs", "train_wall_time_s": "training wall_time_s"}
+
+
+def add_table_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--task", action="append", help="only this task (repeatable)")
+    parser.add_argument("--learner", action="append", help="only this learner (repeatable)")
+    parser.add_argument("--experiment", action="append", help="only this experiment (repeatable)")
+    parser.add_argument("--split", choices=("valid", "test"), help="only this split")
+    parser.add_argument("--kind", action="append", help="only this record kind (repeatable)")
+    parser.add_argument("--file", action="append",
+                        help="only this record file, by name (repeatable); bench_*.csv files only when named")
+    parser.add_argument("--label", action="append", help="only rows with this label (repeatable)")
+    parser.add_argument("--overrides", choices=("none", "only"),
+                        help="none: rows without eval overrides; only: transfer rows with them")
+    parser.add_argument("--columns", help="comma-separated columns: metric names and any of " + ", ".join(FIELDS))
+    parser.add_argument("--format", choices=("markdown", "csv"), default="markdown")
+
+
+def table_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nobptt results", add_help=False, exit_on_error=False)
+    add_table_arguments(parser)
+    return parser
+
+
+def _wanted(values: list[str] | None, value: Any) -> bool:
+    return not values or value in values
+
+
+def _pinned(run: dict[str, Any]) -> bool:
+    parts = [run.get("training") or {}, *((run.get("training") or {}).get("resumed") or [])]
+    if run.get("evaluation"):
+        parts.append(run["evaluation"])
+    return all(p.get("commit") is not None and p.get("clean") is True for p in parts)
+
+
+def record_rows(files: dict[str, dict[str, Any]], args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Group the selected records' runs into table rows (see the module docstring)."""
+    groups: dict[tuple, dict[str, Any]] = {}
+    for name, data in files.items():
+        if "records" not in data or not _wanted(args.file, name):
+            continue
+        for record in data["records"]:
+            if not (_wanted(args.task, record["task"]) and _wanted(args.learner, record["learner"])
+                    and _wanted(args.experiment, record["experiment"]) and _wanted(args.kind, record["kind"])
+                    and _wanted(args.label, record["label"]) and (not args.split or record["split"] == args.split)):
+                continue
+            for run in record["runs"]:
+                overrides = tuple(run.get("overrides") or ())
+                if (args.overrides == "none" and overrides) or (args.overrides == "only" and not overrides):
+                    continue
+                key = (name, record["label"], record["kind"], record["task"], record["learner"],
+                       record["experiment"], record["split"], overrides)
+                row = groups.setdefault(key, {"file": name, "label": record["label"], "kind": record["kind"],
+                                              "task": record["task"], "learner": record["learner"],
+                                              "experiment": record["experiment"], "split": record["split"],
+                                              "overrides": " ".join(overrides), "runs": []})
+                row["runs"].append(run)
+    return list(groups.values())
+
+
+def _metric_values(row: dict[str, Any], name: str) -> list[float]:
+    return [r["metrics"][name] for r in row["runs"] if name in r.get("metrics", {})]
+
+
+def _field(row: dict[str, Any], name: str) -> Any:
+    runs = row["runs"]
+    if name == "n":
+        return len(runs)
+    if name == "seeds":
+        return ",".join(str(r.get("seed")) for r in runs)
+    if name in ("steps", "parameters"):
+        values = sorted({r.get(name) for r in runs if r.get(name) is not None})
+        return ",".join(str(v) for v in values)
+    if name == "train_wall_time_s":
+        values = [r["training"]["wall_time_s"] for r in runs if r["training"].get("wall_time_s") is not None]
+        return statistics.fmean(values) if values else None
+    if name == "checkpoint":
+        return ",".join(sorted({str((r.get("evaluation") or {}).get("checkpoint")) for r in runs}))
+    return row.get(name)
+
+
+def format_metric(name: str, values: list[float]) -> str:
+    """``88.29%`` or ``88.29 ± 0.21%`` for accuracies and fractions; the unit's precision otherwise."""
+    if not values:
+        return ""
+    mean = statistics.fmean(values)
+    std = statistics.stdev(values) if len(values) > 1 else None
+    if name.endswith(("accuracy", "fraction")):
+        return f"{100 * mean:.2f}%" if std is None else f"{100 * mean:.2f} ± {100 * std:.2f}%"
+    spec = ("{:.2f}" if name.endswith("perplexity") else "{:.3f}" if name.endswith("bpc")
+            else "{:.1f}" if name.endswith("wall_time_s") else "{:.0f}" if name.endswith("bytes") else "{:.4g}")
+    text = spec.format(mean)
+    return text if std is None else f"{text} ± {std:.2g}"
+
+
+def _columns(rows: list[dict[str, Any]], args: argparse.Namespace) -> list[str]:
+    if args.columns:
+        return [c.strip() for c in args.columns.split(",") if c.strip()]
+    columns = ["label", "learner"]
+    for name in ("task", "split"):
+        if len({r[name] for r in rows}) > 1:
+            columns.append(name)
+    if any(r["overrides"] for r in rows):
+        columns.append("overrides")
+    columns.append("n")
+    names = {n for r in rows for run in r["runs"] for n in run.get("metrics", {})}
+    return columns + [n for n in METRIC_ORDER if n in names] + sorted(names - set(METRIC_ORDER))
+
+
+def _cell(row: dict[str, Any], column: str, fmt: str) -> list[str]:
+    if column in FIELDS:
+        value = _field(row, column)
+        if column == "label" and fmt == "markdown" and not all(_pinned(r) for r in row["runs"]):
+            value = f"{value} {DAGGER}"
+        if column == "train_wall_time_s" and value is not None:
+            value = f"{value:.0f}"
+        return ["" if value is None else str(value)]
+    values = _metric_values(row, column)
+    if fmt == "csv":
+        return ["" if not values else repr(statistics.fmean(values)),
+                "" if len(values) < 2 else repr(statistics.stdev(values))]
+    return [format_metric(column, values)]
+
+
+def records_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
+    columns = _columns(rows, args)
+    if args.format == "csv":
+        header = [h for c in columns for h in ([c] if c in FIELDS else [c, f"{c}_std"])] + ["pinned"]
+        body = [[x for c in columns for x in _cell(r, c, "csv")] + [str(all(_pinned(run) for run in r["runs"])).lower()]
+                for r in rows]
+        return _csv(header, body)
+    body = [[x for c in columns for x in _cell(r, c, "markdown")] for r in rows]
+    text = _markdown([HEADINGS.get(c, c) for c in columns], body)
+    if any(not all(_pinned(run) for run in r["runs"]) for r in rows):
+        text += "\n" + FOOTNOTE + "\n"
+    return text
+
+
+def bench_table(files: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
+    rows = [(name, row) for name, data in files.items() if "rows" in data and args.file and name in args.file
+            for row in data["rows"] if _wanted(args.learner, row["learner"]) and _wanted(args.task, row["task"])]
+    if args.columns:
+        columns = [c.strip() for c in args.columns.split(",") if c.strip()]
+    else:
+        columns = [c for c in BENCH_COLUMNS if any(row.get(c) not in ("", None) for _, row in rows)]
+    pinned = [row["clean"] == "true" and bool(row["commit"]) for _, row in rows]
+    if args.format == "csv":
+        return _csv(columns + ["pinned"], [[row.get(c, "") for c in columns] + [str(p).lower()]
+                                           for (_, row), p in zip(rows, pinned)])
+    body = []
+    for (_, row), ok in zip(rows, pinned):
+        cells = [_bench_cell(c, row.get(c, "")) for c in columns]
+        if cells and not ok:
+            cells[0] = f"{cells[0]} {DAGGER}"
+        body.append(cells)
+    text = _markdown(columns, body)
+    return text + ("\n" + FOOTNOTE + "\n" if not all(pinned) else "")
+
+
+def _bench_cell(column: str, text: str) -> str:
+    if text == "" or column in ("learner", "T", "batch_size", "steps", "error", "flush_denormal"):
+        return text.replace("|", "\\|").replace("\n", " ")
+    value = float(text)
+    if value.is_integer() and column in ("scale", "parameters") or column.endswith("flops_per_step"):
+        return str(int(value))
+    if column.endswith("fraction"):
+        return f"{100 * value:.1f}%"
+    if column.endswith("bytes"):
+        return f"{value / 1e6:.1f} MB"
+    return f"{value:.4g}"
+
+
+def _markdown(header: list[str], body: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in body]
+    return "\n".join(lines) + "\n"
+
+
+def _csv(header: list[str], body: list[list[Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(body)
+    return out.getvalue()
+
+
+def table(files: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
+    """The table (or, when bench CSVs are named too, the tables) the options select."""
+    parts = []
+    rows = record_rows(files, args)
+    if rows:
+        parts.append(records_table(rows, args))
+    if args.file and any("rows" in files.get(n, {}) for n in args.file):
+        parts.append(bench_table(files, args))
+    if not parts:
+        raise RecordError("no record matches these options; `nobptt results` lists everything")
+    return "\n".join(parts)
+
+
+def table_from_args(args: argparse.Namespace | list[str], results_dir: Path) -> str:
+    if isinstance(args, list):
+        args = table_parser().parse_args(args)
+    files = load_all(results_dir)
+    for name in args.file or []:
+        if name not in files:
+            raise RecordError(f"--file {name}: no {name}.json or {name}.csv in {results_dir}")
+    return table(files, args)
+
+
+BLOCK = re.compile(r"(<!-- results:(?P<args>[^>]*?)-->\n)(?P<body>.*?)(<!-- /results -->)", re.DOTALL)
+# a block shown as an example inside a fenced code block (docs/results.md) is not a table
+FENCE = re.compile(r"^```.*?^```[^\n]*$", re.DOTALL | re.MULTILINE)
+
+
+def _outside_fences(text: str) -> list[tuple[int, int]]:
+    spans, start = [], 0
+    for fence in FENCE.finditer(text):
+        spans.append((start, fence.start()))
+        start = fence.end()
+    return spans + [(start, len(text))]
+
+
+def _blocks_in(text: str) -> list[re.Match]:
+    return [m for a, b in _outside_fences(text) for m in BLOCK.finditer(text, a, b)]
+
+
+def doc_files(root: Path) -> list[Path]:
+    return [p for p in [Path(root) / "README.md", *sorted((Path(root) / "docs").rglob("*.md"))] if p.exists()]
+
+
+def blocks(root: Path, results_dir: Path) -> list[tuple[Path, str, str, str]]:
+    """Every table block in README.md and docs/: (file, its ARGS, its text, the generated text)."""
+    files = load_all(results_dir)
+    found = []
+    for path in doc_files(root):
+        for match in _blocks_in(path.read_text()):
+            argv = shlex.split(match["args"])
+            try:
+                args = table_parser().parse_args(argv)
+            except (argparse.ArgumentError, SystemExit) as err:
+                raise RecordError(f"{path}: <!-- results:{match['args']}-->: {err}") from err
+            for name in args.file or []:
+                if name not in files:
+                    raise RecordError(f"{path}: <!-- results:{match['args']}-->: no record file {name}")
+            found.append((path, match["args"].strip(), match["body"], table(files, args)))
+    return found
+
+
+def update_docs(root: Path, results_dir: Path) -> list[Path]:
+    """Rewrite every block whose table differs from what the command generates; return those files."""
+    files = load_all(results_dir)
+    changed = []
+    for path in doc_files(root):
+        text = path.read_text()
+
+        def fill(match: re.Match) -> str:
+            try:
+                args = table_parser().parse_args(shlex.split(match["args"]))
+            except (argparse.ArgumentError, SystemExit) as err:
+                raise RecordError(f"{path}: <!-- results:{match['args']}-->: {err}") from err
+            return match[1] + table(files, args) + match[4]
+
+        new, end = "", 0
+        for match in _blocks_in(text):
+            new, end = new + text[end:match.start()] + fill(match), match.end()
+        new += text[end:]
+        if new != text:
+            path.write_text(new)
+            changed.append(path)
+    return changed
