@@ -36,8 +36,8 @@ def test_eval_gives_the_trainers_final_evaluation_without_a_trainer(run, capsys,
     capsys.readouterr()
     assert main(["eval", str(run)]) == 0
     out = capsys.readouterr().out
-    assert out.startswith(f"heldout (checkpoint.pt): step 69, held-out {100 * summary['heldout_accuracy']:.2f}%")
-    assert f"cross-entropy {summary['heldout_nll']:.4f} nats" in out
+    assert out.startswith(f"heldout (checkpoint.pt): step 69, held-out accuracy {100 * summary['heldout_accuracy']:.2f}%")
+    assert f"held-out cross-entropy {summary['heldout_nll']:.4f} nats" in out
 
 
 def test_an_endless_stream_is_read_for_warmup_then_scored_steps():
