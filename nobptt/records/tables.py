@@ -50,6 +50,10 @@ def add_table_arguments(parser: argparse.ArgumentParser) -> None:
                         help="none: rows without eval overrides; only: transfer rows with them")
     parser.add_argument("--columns", help="comma-separated columns: metric names and any of " + ", ".join(FIELDS))
     parser.add_argument("--format", choices=("markdown", "csv"), default="markdown")
+    parser.add_argument("--headlines", action="store_true",
+                        help="the status table: each system's headline number next to the paper's")
+    parser.add_argument("--experiments", action="store_true",
+                        help="the reproduce table: every experiment's command, expected result and runtime")
 
 
 def table_parser() -> argparse.ArgumentParser:
@@ -62,7 +66,7 @@ def _wanted(values: list[str] | None, value: Any) -> bool:
     return not values or value in values
 
 
-def _pinned(run: dict[str, Any]) -> bool:
+def pinned(run: dict[str, Any]) -> bool:
     parts = [run.get("training") or {}, *((run.get("training") or {}).get("resumed") or [])]
     if run.get("evaluation"):
         parts.append(run["evaluation"])
@@ -94,7 +98,7 @@ def record_rows(files: dict[str, dict[str, Any]], args: argparse.Namespace) -> l
     return list(groups.values())
 
 
-def _metric_values(row: dict[str, Any], name: str) -> list[float]:
+def metric_values(row: dict[str, Any], name: str) -> list[float]:
     return [r["metrics"][name] for r in row["runs"] if name in r.get("metrics", {})]
 
 
@@ -146,12 +150,12 @@ def _columns(rows: list[dict[str, Any]], args: argparse.Namespace) -> list[str]:
 def _cell(row: dict[str, Any], column: str, fmt: str) -> list[str]:
     if column in FIELDS:
         value = _field(row, column)
-        if column == "label" and fmt == "markdown" and not all(_pinned(r) for r in row["runs"]):
+        if column == "label" and fmt == "markdown" and not all(pinned(r) for r in row["runs"]):
             value = f"{value} {DAGGER}"
         if column == "train_wall_time_s" and value is not None:
             value = f"{value:.0f}"
         return ["" if value is None else str(value)]
-    values = _metric_values(row, column)
+    values = metric_values(row, column)
     if fmt == "csv":
         return ["" if not values else repr(statistics.fmean(values)),
                 "" if len(values) < 2 else repr(statistics.stdev(values))]
@@ -162,12 +166,12 @@ def records_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
     columns = _columns(rows, args)
     if args.format == "csv":
         header = [h for c in columns for h in ([c] if c in FIELDS else [c, f"{c}_std"])] + ["pinned"]
-        body = [[x for c in columns for x in _cell(r, c, "csv")] + [str(all(_pinned(run) for run in r["runs"])).lower()]
+        body = [[x for c in columns for x in _cell(r, c, "csv")] + [str(all(pinned(run) for run in r["runs"])).lower()]
                 for r in rows]
         return _csv(header, body)
     body = [[x for c in columns for x in _cell(r, c, "markdown")] for r in rows]
-    text = _markdown([HEADINGS.get(c, c) for c in columns], body)
-    if any(not all(_pinned(run) for run in r["runs"]) for r in rows):
+    text = markdown([HEADINGS.get(c, c) for c in columns], body)
+    if any(not all(pinned(run) for run in r["runs"]) for r in rows):
         text += "\n" + FOOTNOTE + "\n"
     return text
 
@@ -189,7 +193,7 @@ def bench_table(files: dict[str, dict[str, Any]], args: argparse.Namespace) -> s
         if cells and not ok:
             cells[0] = f"{cells[0]} {DAGGER}"
         body.append(cells)
-    text = _markdown(columns, body)
+    text = markdown(columns, body)
     return text + ("\n" + FOOTNOTE + "\n" if not all(pinned) else "")
 
 
@@ -206,7 +210,7 @@ def _bench_cell(column: str, text: str) -> str:
     return f"{value:.4g}"
 
 
-def _markdown(header: list[str], body: list[list[str]]) -> str:
+def markdown(header: list[str], body: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in body]
     return "\n".join(lines) + "\n"
@@ -222,6 +226,14 @@ def _csv(header: list[str], body: list[list[Any]]) -> str:
 
 def table(files: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
     """The table (or, when bench CSVs are named too, the tables) the options select."""
+    if args.headlines:
+        from nobptt.records.headlines import headlines_table
+
+        return headlines_table(files)
+    if args.experiments:
+        from nobptt.records.reproduce import experiments_table
+
+        return experiments_table()
     parts = []
     rows = record_rows(files, args)
     if rows:
