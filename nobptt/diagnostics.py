@@ -1,7 +1,7 @@
 """Where a copying model goes wrong: recall accuracy by position and by symbol.
 
 A copying run's headline is one number, the accuracy over all 10 recalled symbols. When it stops
-short of 100% (SAB at T = 100 settled at 96% on two of its seeds; README), the total does not say
+short of 100% (SAB at T = 100 settled at 96% on two of its seeds; docs/sab.md#results), the total does not say
 whether every recall is a little unsure or a few positions (say the last symbols written before
 the blanks) are not held at all. This breaks the same test episodes down by recall position
 (1-10, the order the symbols were written and are recalled in) and by symbol (1-8), and gives

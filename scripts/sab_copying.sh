@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Copying problem (ptncn_sab.md §2.4, §2.6; docs/sab.md): SAB and its three LSTM baselines at
+# Copying problem (docs/sab.md#the-tasks-and-their-metrics; docs/sab.md): SAB and its three LSTM baselines at
 # T = 100, 200, 300. Each learner trains for UPDATES episodes (one update per episode of T+20 steps,
 # batch 64) from its experiment file (copying_sab, copying_lstm_tbptt5, copying_lstm_bptt,
 # copying_selfattn), keeps best.pt by held-out cross-entropy on 512 validation episodes, and is

@@ -1,4 +1,4 @@
-"""Word embeddings for the language-modelling tasks (brsm.md §2.5, §1.5).
+"""Word embeddings for the language-modelling tasks (docs/ptb.md#the-brsm-model).
 
 * ``skipgram``: a fastText-style skip-gram (character n-grams 3-6) trained with gensim on the
   training corpus only, with fastText's defaults where the reference used them (100-d, window 5,

@@ -8,7 +8,7 @@ from torch import nn
 class ClassifierHead(nn.Module):
     """MLP predicting the next label from a (detached) state: Linear -> LeakyReLU -> Linear.
 
-    The references put a second LeakyReLU on the logits (brsm.md §8.3 item 8); it serves no
+    The references put a second LeakyReLU on the logits (docs/ssmnist.md#where-we-differ-from-the-reference-code-on-purpose); it serves no
     purpose before a softmax, so it is an option (``logit_leaky``), off by default.
     """
 

@@ -1,4 +1,4 @@
-"""k-winners-take-all selection with HTM-style boosting (bRSM §2.1 of ../shared/reference/brsm.md).
+"""k-winners-take-all selection with HTM-style boosting (Gordon et al. 2019; docs/ssmnist.md#the-rsm-layer).
 
 Boosting multiplies each unit's ranking score by ``exp(beta * (k/m - duty))`` so that units which
 have won less often than the target density k/m are favoured. The boosted score is used *only* to

@@ -2,9 +2,9 @@
 
 Every ``k1`` steps the losses of the last ``k1`` steps are back-propagated through the last
 ``k2`` steps. ``k1 == k2`` is the usual non-overlapping-window scheme; ``k1 = 1, k2 = 30`` is the
-scheme of the bRSM paper's baseline (brsm.md §3.4).
+scheme of the bRSM paper's baseline (docs/ssmnist.md#the-lstm-baseline-done-fairly).
 
-Differences from the reference baseline, on purpose (brsm.md §8.3 item 4-5):
+Differences from the reference baseline, on purpose (docs/ssmnist.md#the-lstm-baseline-done-fairly):
 * the classifier reads the LSTM's hidden state, not its decoded image, and has its own learning
   rate (tuned on held-out data, see results/);
 * gradients flow through the cell state as well as the hidden state;
@@ -32,7 +32,7 @@ OBJECTIVES = ("both", "prediction")
 
 @dataclass
 class LSTMConfig:
-    hidden: int = 450  # parameter-matched to the 1000-cell bRSM (brsm.md §6)
+    hidden: int = 450  # parameter-matched to the 1000-cell bRSM (docs/ssmnist.md#the-lstm-baseline-done-fairly)
     k1: int = 1  # update interval (steps)
     k2: int = 30  # truncation window (steps back-propagated through)
     reset_every: int = 0  # zero the state every N steps (a multiple of k1); 0 = never

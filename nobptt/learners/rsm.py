@@ -1,4 +1,4 @@
-"""RSM-family learners: flat bRSM, partitioned bRSM and the original RSM (brsm.md §1-2, §4.1).
+"""RSM-family learners: flat bRSM, partitioned bRSM and the original RSM (docs/ssmnist.md#the-rsm-layer).
 
 The learner = an RSM memory layer, a linear decoder predicting the next input (MSE), and a
 classifier head trained on the *detached* recurrent output to predict the next label. One
@@ -29,7 +29,7 @@ class RSMConfig(RSMLayerConfig):
     classifier_hidden: int = 1200
     classifier_slope: float = 0.01
     classifier_logit_leaky: bool = False
-    # Schedules (brsm.md §2.4). The memory learns for ``memory_steps`` training steps, then is
+    # Schedules (docs/ptb.md#the-brsm-model). The memory learns for ``memory_steps`` training steps, then is
     # frozen with boosting switched off (0 = never frozen); the classifier learns from step
     # ``classifier_from_step`` on. The classifier reads a detached state, so starting it at the
     # freeze leaves the memory exactly as it would be and saves the classifier's cost (~80% of a
@@ -46,7 +46,7 @@ RSM_OPTIM = {"lr": 5e-4, "classifier_lr": 5e-4}
 
 @dataclass
 class PartitionedBRSMConfig(RSMConfig):
-    """Flat_PAGI9_FP: 7% feed-forward-only, 8% integrating, 85% recurrent-only (brsm.md §2.3)."""
+    """Flat_PAGI9_FP: 7% feed-forward-only, 8% integrating, 85% recurrent-only (docs/ssmnist.md#the-rsm-layer)."""
 
     ff_fraction: float = 0.07
     rec_fraction: float = 0.85
@@ -54,7 +54,7 @@ class PartitionedBRSMConfig(RSMConfig):
 
 @dataclass
 class OriginalRSMConfig(RSMConfig):
-    """ORSM_PAGI9: 200 groups x 6 cells, k = 25, inhibition gamma = 0.5 (brsm.md §4.1)."""
+    """ORSM_PAGI9: 200 groups x 6 cells, k = 25, inhibition gamma = 0.5 (docs/ssmnist.md#the-rsm-layer)."""
 
     groups: int = 200
     cells_per_group: int = 6
@@ -76,7 +76,7 @@ class RSMLearner(Learner):
         self.config = config
         c = config
         self.layer = RSMLayer(input_dim, c)
-        # The decoder reads one value per group (the winning cell's), brsm.md §1.2 step 10.
+        # The decoder reads one value per group (the winning cell's), docs/ssmnist.md#the-rsm-layer.
         self.decoder = nn.Linear(c.groups, input_dim, bias=c.decoder_bias)
         nn.init.normal_(self.decoder.weight, std=c.init_std)
         if self.decoder.bias is not None:
@@ -121,7 +121,7 @@ class RSMLearner(Learner):
             total.backward()
         self.steps_learned += 1
         if self.config.memory_steps and int(self.steps_learned) == self.config.memory_steps:
-            self.layer.winners.beta.zero_()  # boosting ends with memory learning (brsm.md §2.4)
+            self.layer.winners.beta.zero_()  # boosting ends with memory learning (docs/ptb.md#the-brsm-model)
         return new_state, StepOutput(None if logits is None else logits.detach(), losses)
 
     @torch.no_grad()

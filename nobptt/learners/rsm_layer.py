@@ -1,4 +1,4 @@
-"""The RSM memory layer: groups x cells, k-winners, a decaying recurrent trace (brsm.md §1-2).
+"""The RSM memory layer: groups x cells, k-winners, a decaying recurrent trace (docs/ssmnist.md#the-rsm-layer).
 
 One module covers the three published variants, because they differ only along independent axes:
 
@@ -7,7 +7,7 @@ One module covers the three published variants, because they differ only along i
 * winner selection: ``boost`` (bRSM, duty-cycle boosting), ``inhibition`` (original RSM, a
   refractory trace) or ``none`` (plain top-k, for ablations).
 * dendritic partition: the partitioned bRSM splits the groups into feed-forward-only,
-  integrating and recurrent-only blocks (brsm.md §2.3); with both fractions 0 every group
+  integrating and recurrent-only blocks (docs/ssmnist.md#the-rsm-layer); with both fractions 0 every group
   integrates.
 
 Gradients never cross a time step: the caller passes a detached state, and everything derived
@@ -87,7 +87,7 @@ class RSMLayer(nn.Module):
         self.part = Partition(c.groups, c.ff_fraction, c.rec_fraction)
         ff_groups = self.part.ff_only + self.part.integrating
         rec_cells = (self.part.integrating + self.part.rec_only) * c.cells_per_group
-        # W_f has one vector per group, broadcast to its cells (brsm.md §1.2 step 2).
+        # W_f has one vector per group, broadcast to its cells (docs/ssmnist.md#the-rsm-layer).
         self.feedforward = nn.Linear(input_dim, ff_groups, bias=c.input_bias) if ff_groups else None
         self.recurrent = nn.Linear(self.units, rec_cells, bias=c.recurrent_bias) if rec_cells else None
         self.winners = BoostedKWinners(c.groups, c.k, c.boost_strength if c.selection == "boost" else 0.0,
@@ -120,7 +120,7 @@ class RSMLayer(nn.Module):
         return state
 
     def recurrent_input(self, state: dict[str, torch.Tensor]) -> torch.Tensor:
-        """r_t = max(eps * r_{t-1} [if above the floor], yhat_{t-1}) (brsm.md §1.2 step 1)."""
+        """r_t = max(eps * r_{t-1} [if above the floor], yhat_{t-1}) (docs/ssmnist.md#the-rsm-layer)."""
         decayed = self.decay() * state["trace"]
         if self.decay_floor > 0:
             decayed = decayed * (decayed > self.decay_floor)
@@ -172,7 +172,7 @@ class RSMLayer(nn.Module):
 
         We divide by the L1 norm rather than the signed sum used by the references: identical when
         all winners are positive (the usual case) but bounded when negative winners would make the
-        signed sum close to zero and blow the recurrent input up (brsm.md §8.2).
+        signed sum close to zero and blow the recurrent input up (docs/ssmnist.md#where-we-differ-from-the-reference-code-on-purpose).
         """
         if not self.normalise:
             return y

@@ -1,6 +1,6 @@
 """Sparse Attentive Backtracking (Ke et al., NeurIPS 2018) and its LSTM baselines, one learner.
 
-SAB (ptncn_sab.md §2.1-2.2): an LSTM cell gives a provisional state h^_t; every ``k_att`` steps
+SAB (docs/sab.md#the-learner): an LSTM cell gives a provisional state h^_t; every ``k_att`` steps
 the final state h_t is stored as a memory (the memory starts with one zero slot). Each step scores
 every memory against h^_t, keeps the ``k_top`` best (the others get weight 0), adds the weighted
 sum s_t of the kept memories to h^_t (h_t = h^_t + s_t; the cell state is untouched) and reads
@@ -12,11 +12,11 @@ The same learner gives the baselines in one harness (``attention`` and ``k_trunc
 * ``attention="none", k_trunc=0``: LSTM, full BPTT over the episode;
 * ``attention="none", k_trunc=k``: LSTM, truncated BPTT in blocks of k steps;
 * ``attention="dense", k_att=1, k_trunc=0``: LSTM with softmax self-attention over all its past
-  states, full BPTT (not in the release: ptncn_sab.md §2.2).
+  states, full BPTT (not in the release: docs/sab.md#the-baselines-presets-of-the-same-learner).
 These are registered as named presets (``sab_lstm_tbptt5``, ``sab_lstm_bptt``, ``sab_selfattn``:
 ``nobptt.learners.sab_config.PRESETS``); ``preset_of`` names the preset of a config.
 
-Where we deliberately differ from the release (its quirks, ptncn_sab.md §2.3), following the
+Where we deliberately differ from the release (its quirks, docs/sab.md#where-we-differ-from-the-release-on-purpose), following the
 paper's text instead:
 * the sparsifier keeps exactly ``k_top`` memories (the release's shift by the k-th score zeroes it,
   leaving k-1) and normalises the kept scores by a softmax, also while there are at most k_top
@@ -340,8 +340,8 @@ class _GraphMemories:
     into M pieces. The weighted sum is instead taken chunk by chunk (_weighted_sum), which saves
     only references to the shared chunks: measured (nobptt bench memory), dense self-attention at
     T = 1000 then holds 2,241 MiB for backward instead of 6,023, and took 18.7 s per update on one
-    thread beside another job against 29.1 s before on two idle threads (README, "Memory against
-    T"). Scoring the key chunks one by one as well (no per-step concatenation of the keys) was
+    thread beside another job against 29.1 s before on two idle threads (docs/bench.md#sab-and-its-baselines;
+    results/bench_memory_sab_chunked.csv). Scoring the key chunks one by one as well (no per-step concatenation of the keys) was
     tried and measured no faster, so the keys are still concatenated."""
 
     CHUNK = 32

@@ -1,4 +1,4 @@
-"""A recency ("unigram") cache over each evaluation stream's own history (brsm.md §2.6).
+"""A recency ("unigram") cache over each evaluation stream's own history (docs/ptb.md#the-protocol).
 
 cache_t(w) = sum_{s <= t} d^(t-s) [w_s = w] / sum_{s <= t} d^(t-s), where w_s are the tokens the
 stream has read so far (its inputs, the current one included) and d is the decay. This is the

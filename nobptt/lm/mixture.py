@@ -1,6 +1,6 @@
 """Perplexity and the evaluation-time mixture of a model with a cache and a uniform distribution.
 
-brsm.md §2.6: the reference scores p(w) = (1 - c - u) p_model(w) + c cache(w) + u / V. Here the
+docs/ptb.md#the-protocol: the reference scores p(w) = (1 - c - u) p_model(w) + c cache(w) + u / V. Here the
 mixture weights are fitted by EM on the *validation* pass only (maximum likelihood, a convex
 problem, so EM finds the optimum) and the cache decay is chosen on a grid, again on validation;
 the test pass is then scored once with what was fitted. The reference tuned all three on test

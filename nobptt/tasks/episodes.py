@@ -1,5 +1,5 @@
 """Synthetic long-dependency tasks: the copying and adding problems (Hochreiter & Schmidhuber 1997;
-the copying variant of Arjovsky et al. 2016 used by SAB, ptncn_sab.md §2.4).
+the copying variant of Arjovsky et al. 2016 used by SAB, docs/sab.md#the-tasks-and-their-metrics).
 
 Both are episodic: B parallel streams run synchronised episodes of a fixed length, so every
 stream starts (``Batch.reset`` all True) and ends (``Batch.ends_sequence``) a sequence at the same

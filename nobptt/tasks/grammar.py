@@ -1,4 +1,4 @@
-"""Digit grammars and their exact accuracy ceilings (brsm.md §3.1-3.2).
+"""Digit grammars and their exact accuracy ceilings (docs/ssmnist.md#the-ceilings).
 
 A grammar is a list of subsequences of labels. A stream concatenates subsequences; when one ends,
 the next is drawn uniformly at random among all of them (with replacement). The hidden state is

@@ -1,4 +1,4 @@
-"""Penn Treebank language modelling as token streams: word level (brsm.md §2.4-2.6) and character
+"""Penn Treebank language modelling as token streams: word level (docs/ptb.md#the-protocol) and character
 level (bits per character, the SAB and P-TNCN benchmark).
 
 Training streams read ``ptb.train.txt`` at random offsets (with stochastic forgetting); the
@@ -27,7 +27,7 @@ class PTBWordConfig:
     streams: str = "random"
     embedding: str = "skipgram"  # skipgram (fastText-style, 100-d) | binary (28-bit) | path to vectors
     embedding_seed: int = 0
-    forget_prob: float = 0.025  # per stream-step probability of forgetting its history (brsm.md §2.4)
+    forget_prob: float = 0.025  # per stream-step probability of forgetting its history (docs/ptb.md#the-protocol)
     max_length: int = 0  # steps before a stream jumps to a new random offset; 0 = only at the end
     eval_batch_size: int = 10  # held-out pass = ptb.valid.txt cut into this many contiguous chunks
     data_dir: str = ""

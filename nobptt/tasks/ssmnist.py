@@ -1,4 +1,4 @@
-"""Stochastic sequential MNIST (ssMNIST): a digit grammar rendered as MNIST exemplars (brsm.md §3.1).
+"""Stochastic sequential MNIST (ssMNIST): a digit grammar rendered as MNIST exemplars (docs/ssmnist.md#the-task).
 
 B parallel streams each walk the grammar: a random subsequence at a random position to start;
 at the end of a subsequence the next is drawn uniformly. Every label is rendered as an exemplar of

@@ -1,12 +1,12 @@
 """Token streams for language modelling: next-token prediction over a corpus of ids.
 
 Each step shows the embedding of the current token (``x``) and asks for the next token's id
-(``target_label``) and embedding (``target_x``, bRSM's MSE target, brsm.md §2.5).
+(``target_label``) and embedding (``target_x``, bRSM's MSE target, docs/ptb.md#the-brsm-model).
 
 * :class:`TokenStream` (training): B streams at random offsets, one token per step; a stream that
   reaches the end of the corpus (or ``max_length`` steps) jumps to a new random offset, and with
   probability ``forget_prob`` per stream-step its history is forgotten (``Batch.reset``: the
-  learner zeroes that stream's recurrent state; brsm.md §2.4, the TF behaviour; the PyTorch
+  learner zeroes that stream's recurrent state; docs/ptb.md#the-protocol, the TF behaviour; the PyTorch
   reference's forgetting was a no-op, bug 1 in §8.3).
 * :class:`ContiguousTokenStream` (training, the usual streaming protocol): the corpus cut into B
   contiguous chunks read in parallel and endlessly; at the end of a pass every stream wraps to its
