@@ -112,9 +112,16 @@ def schedule(config: dict[str, Any]) -> str:
     return f", lr {lr:g}, x{decay:g} every {updates(config, every):,} updates from {start:,}"
 
 
+def sab_description(config: dict[str, Any], experiment: str | None) -> str:
+    """The learner, what differs from the experiment file and the schedule, without the training
+    length and budget: a run and its continuation share it (the SAB figures' line colours)."""
+    config = _upgrade(config)
+    return sab_learner(config["model"]) + differences(config, experiment) + schedule(config)
+
+
 def sab_label(config: dict[str, Any], experiment: str | None) -> str:
     """"SAB, lr 0.001, 0.0001 from update 27,000; T = 100, 32,500 updates" (see the module)."""
-    text = sab_learner(config["model"]) + differences(config, experiment) + schedule(config)
+    text = sab_description(config, experiment)
     if config["task"]["name"] in EPISODIC:
         text += f"; T = {config['task'].get('T')}, {updates(config, config['train']['steps']):,} updates"
     return text
