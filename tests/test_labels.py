@@ -73,6 +73,8 @@ def test_other_learners_get_a_short_description():
     assert record_label({"task": {"name": "ssmnist"}, "model": {"name": "pbrsm"}}) == "partitioned bRSM"
     assert record_label({"task": {"name": "ssmnist"}, "model": {"name": "lstm", "k1": 10, "k2": 10}}) == \
         "LSTM tBPTT k1=k2=10"
+    longer = {"task": {"name": "ssmnist"}, "model": {"name": "pbrsm"}, "train": {"steps": 30000}}
+    assert record_label(longer, "ssmnist_pbrsm") == "partitioned bRSM, 30,000 steps"  # the file's: 10,000
 
 
 def _evaluation(c, seed, accuracy):

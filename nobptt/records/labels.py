@@ -127,14 +127,21 @@ def sab_label(config: dict[str, Any], experiment: str | None) -> str:
     return text
 
 
-def other_label(config: dict[str, Any]) -> str:
-    """A short description of a non-SAB learner: "partitioned bRSM", "LSTM tBPTT k1=k2=10"."""
+def other_label(config: dict[str, Any], experiment: str | None = None) -> str:
+    """A short description of a non-SAB learner: "partitioned bRSM", "LSTM tBPTT k1=k2=10", with
+    its training length where it is not its experiment file's ("..., 30,000 steps")."""
     model = config["model"]
     name = model.get("name", "unknown")
     if name == "lstm":
         k1, k2 = model.get("k1"), model.get("k2")
-        return f"LSTM tBPTT k1=k2={k1}" if k1 == k2 else f"LSTM tBPTT k1={k1} k2={k2}"
-    return NAMES.get(name, name)
+        text = f"LSTM tBPTT k1=k2={k1}" if k1 == k2 else f"LSTM tBPTT k1={k1} k2={k2}"
+    else:
+        text = NAMES.get(name, name)
+    defaults = _experiment(experiment) if experiment else None
+    steps = config.get("train", {}).get("steps")
+    if defaults and steps is not None and steps != defaults.get("train", {}).get("steps"):
+        text += f", {steps:,} steps"
+    return text
 
 
 def record_label(config: dict[str, Any], experiment: str | None = None) -> str:
@@ -142,4 +149,4 @@ def record_label(config: dict[str, Any], experiment: str | None = None) -> str:
     config = _upgrade(config)
     if config.get("model", {}).get("name") in PRESETS:
         return sab_label(config, experiment)
-    return other_label(config)
+    return other_label(config, experiment)

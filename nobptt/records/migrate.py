@@ -101,7 +101,7 @@ def from_report(data: dict[str, Any], name: str) -> tuple[list[dict[str, Any]], 
                 "runs": [runs[i] for i in indices]}
 
     if not labels:
-        return [record(list(range(n)), record_label(configs[0]))], data.get("note", "")
+        return [record(list(range(n)), record_label(configs[0], experiments[0]))], data.get("note", "")
     records = [record([i], label) for i, label in enumerate(labels)]
     # the older format averaged different configs side by side; kept as recorded, not as a metric
     records[0]["details"]["summary_over_labels_as_recorded"] = {
