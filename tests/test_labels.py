@@ -77,12 +77,12 @@ def test_other_learners_get_a_short_description():
     assert record_label(longer, "ssmnist_pbrsm") == "partitioned bRSM, 30,000 steps"  # the file's: 10,000
 
 
-def _evaluation(c, seed, accuracy):
+def _evaluation(c, seed, accuracy, overrides=()):
     c = json.loads(json.dumps(c))
     c["train"]["seed"] = seed
     prov = {"command": "c", "commit": "0" * 40, "clean": True, "diff": None, "hardware": None, "device": "cpu",
             "torch": "2", "python": "3", "wall_time_s": 60.0}
-    run = {"seed": seed, "run_dir": f"runs/copying_sab_T100_s{seed}", "config": c, "overrides": [], "parameters": 5,
+    run = {"seed": seed, "run_dir": f"runs/copying_sab_T100_s{seed}", "config": c, "overrides": list(overrides), "parameters": 5,
            "steps": c["train"]["steps"], "metrics": {"accuracy": accuracy}, "training": {**prov, "resumed": []},
            "evaluation": {**prov, "checkpoint": "best.pt", "step": c["train"]["steps"] - L * 10, "split": "test",
                           "at": None}}
@@ -96,13 +96,28 @@ def test_seeds_of_one_config_are_one_row_and_other_configs_their_own(tmp_path):
     records = [_evaluation(config(), s, a) for s, a in enumerate(accuracies)]
     records.append(_evaluation(config(T=200, steps=220 * 1000), 0, 0.5))  # another training length
     records.append(_evaluation(config(steps=L * 2000), 0, 0.7))  # another budget (a continuation)
+    records.append(_evaluation(config(eval_T=500), 0, 0.4, ["task.eval_T=500"]))  # tested longer: its own row
     write_file(tmp_path / "sab.json", {"schema": 1, "name": "sab", "records": records})
-    lines = table_from_args(["--columns", "label,n,T,updates,total_updates,accuracy"], tmp_path).splitlines()[2:]
+    lines = table_from_args(["--columns", "label,n,T,eval_T,updates,total_updates,accuracy"],
+                            tmp_path).splitlines()[2:]
     mean = f"{format_metric('accuracy', accuracies)}"
     assert mean.startswith(f"{100 * statistics.mean(accuracies):.2f} ± {100 * statistics.stdev(accuracies):.2f}")
-    assert lines == [f"| SAB; T = 100, 1,000 updates | 4 | 100 | 990 | 1000 | {mean} |",
-                     "| SAB; T = 200, 1,000 updates | 1 | 200 | 994 | 1000 | 50.00% |",
-                     "| SAB; T = 100, 2,000 updates | 1 | 100 | 1990 | 2000 | 70.00% |"]
+    assert lines == [f"| SAB; T = 100, 1,000 updates | 4 | 100 | 100 | 990 | 1000 | {mean} |",
+                     "| SAB; T = 200, 1,000 updates | 1 | 200 | 200 | 994 | 1000 | 50.00% |",
+                     "| SAB; T = 100, 2,000 updates | 1 | 100 | 100 | 1990 | 2000 | 70.00% |",
+                     "| SAB; T = 100, 1,000 updates | 1 | 100 | 500 | 990 | 1000 | 40.00% |"]
+
+
+def test_nobptt_eval_labels_a_record_by_the_same_rule(tmp_path):
+    """(`nobptt report` likewise: tests/test_report.py.)"""
+    from nobptt.records.build import evaluation_record
+
+    c = config(decay=(L * 1500, L * 500))
+    meta = {"experiment": "copying_sab", "config": c, "commit": "0" * 40, "clean": True}
+    rows = [{"step": L, "wall_time_s": 1.0, "heldout_accuracy": 0.5}]
+    evaluation = {"split": "valid", "checkpoint": "best.pt", "step": L}
+    expected = "SAB, lr 0.001, 0.0005 from update 500; T = 100, 1,000 updates"
+    assert evaluation_record(tmp_path, meta, rows, c, evaluation, {"accuracy": 0.5}, [])["label"] == expected
 
 
 IGNORED = {("train", "seed"), ("train", "device"), ("train", "threads"), ("train", "progress")}
