@@ -185,6 +185,18 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_analyze(args: argparse.Namespace) -> int:
+    if args.analysis == "collapses":
+        from nobptt.analysis.collapses import report
+
+        print("\n".join(report(Path(args.path), args.drop, args.before)))
+        return 0
+    from nobptt.analysis.curves import main as draw
+
+    print(f"wrote {draw(args.record_file, args.out)}")
+    return 0
+
+
 def _bench_names(args: argparse.Namespace) -> list[str]:
     import torch
 
@@ -352,6 +364,19 @@ def build_parser() -> argparse.ArgumentParser:
     res.add_argument("--migrate", action="store_true",
                      help="rewrite every file of the older formats in --results into schema 1 (one time)")
     res.set_defaults(func=cmd_results)
+    analyze = sub.add_parser("analyze", help="analyses of recorded runs: collapses, curves").add_subparsers(
+        dest="analysis", required=True)
+    col = analyze.add_parser("collapses", help="validation collapses beside the gradient norms logged around them")
+    col.add_argument("path", help="a run folder or a record file (nobptt report keeps every run's metrics rows)")
+    col.add_argument("--drop", type=float, default=10.0, help="a collapse: a drop of more than this many "
+                     "percentage points between validation points (default 10)")
+    col.add_argument("--before", type=int, default=8, help="validation intervals before it for the baseline (default 8)")
+    col.set_defaults(func=cmd_analyze)
+    cur = analyze.add_parser("curves", help="the validation curves of a record file against updates (SAB copying / "
+                             "adding evaluations) or of its training records")
+    cur.add_argument("record_file")
+    cur.add_argument("--out", help="the PNG to write (default: beside the record file)")
+    cur.set_defaults(func=cmd_analyze)
     lm = sub.add_parser("lm", help="language-model evaluation").add_subparsers(dest="lm", required=True)
     lm_eval = lm.add_parser("evaluate", help="validation-fitted cache/uniform mixture, then one test pass")
     lm_eval.add_argument("run_dir")
@@ -391,9 +416,10 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--allow-dirty", action="store_true", help=ALLOW_DIRTY)
     for command in (ev, rep, lm_eval, ngram):
         command.add_argument("--allow-dirty", action="store_true", help=ALLOW_DIRTY)
-    for command in (ev, lm_eval):
-        command.add_argument("--label", help="with --out: the record's label, its table row (default: the run "
-                             "folder's name without its seed, so seeds share a row)")
+    ev.add_argument("--label", help="with --out: the record's label, its table row (default: the learner and what "
+                    "its config changes from the experiment file, so seeds share a row)")
+    lm_eval.add_argument("--label", help="with --out: the record's label, its table row (default: the run "
+                         "folder's name without its seed, so seeds share a row)")
     return parser
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from nobptt.errors import RecordError
 from nobptt.records.build import training_record
+from nobptt.records.labels import record_label
 from nobptt.records.io import add_records, folder_lock, write_file
 from nobptt.records.provenance import check_trained_clean, writing_provenance
 from nobptt.records.schema import SCHEMA
@@ -37,7 +38,8 @@ def record_result(run_dirs: list[Path], name: str, out_dir: Path, note: str = ""
     if labels is not None and len(labels) != len(runs):
         raise RecordError(f"--labels: {len(labels)} labels for {len(runs)} runs")
     groups = [[r] for r in runs] if labels is not None else [runs]
-    records = [training_record(group, labels[i] if labels else name) for i, group in enumerate(groups)]
+    records = [training_record(group, labels[i] if labels else record_label(group[0]["meta"]["config"], group[0]["meta"].get("experiment")))
+               for i, group in enumerate(groups)]
     check_trained_clean([run for record in records for run in record["runs"]], allow_dirty)
     writing = writing_provenance(out_dir, name, allow_dirty)
     for record in records:

@@ -8,7 +8,7 @@ SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 
 def load_script(name: str):
     """Yield scripts/NAME.py as a module, with scripts/ on sys.path meanwhile (a script imports
-    its siblings, e.g. sab_table, as the CLI does); for a module-scoped fixture: yield from it."""
+    its siblings, as its command line does); for a module-scoped fixture: yield from it."""
     sys.path.insert(0, str(SCRIPTS))
     try:
         spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")

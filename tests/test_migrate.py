@@ -118,7 +118,10 @@ def test_eval_records_get_unit_names_presets_and_honest_provenance():
     assert copying["split"] == "valid" and copying["runs"][0]["overrides"] == ["task.eval_T=200"]
     assert "test_reads" not in copying and records[0]["test_reads"] is None
     assert copying["metrics"]["accuracy"] == old[3]["metrics"]["heldout_accuracy"]
-    assert copying["label"] == "copying_bptt_T100"
+    # the SAB tables' names: learner, then training length and budget (not the run folder's name)
+    assert copying["label"] == "LSTM, full BPTT; T = 100, 3,000 updates"
+    assert records[0]["label"] == records[2]["label"] == "LSTM, truncated BPTT (k = 5); T = 200, 2,000 updates"
+    assert records[4]["label"].startswith("LSTM, truncated BPTT (k = 10)")
     char = records[4]
     assert char["task"] == "ptb_char" and char["metrics"]["nll_nats"] == old[4]["metrics"]["heldout_nll"]
     assert char["metrics"]["bpc"] == pytest.approx(old[4]["metrics"]["heldout_nll"] / 0.6931471805599453)

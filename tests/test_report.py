@@ -38,7 +38,7 @@ def test_each_run_keeps_its_own_commit_and_hardware(tmp_path, clean_tree):
     path = record_result(runs, "two_seeds", tmp_path / "reports", note="why")
     data = load_file(path)
     [record] = data["records"]
-    assert data["note"] == "why" and record["label"] == "two_seeds" and record["learner"] == "pbrsm"
+    assert data["note"] == "why" and record["label"] == "partitioned bRSM" and record["learner"] == "pbrsm"
     assert [r["training"]["commit"] for r in record["runs"]] == SHAS
     assert [r["training"]["hardware"]["cpu"] for r in record["runs"]] == ["AMD EPYC", "Intel Xeon"]
     assert [r["steps"] for r in record["runs"]] == [200, 300]

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from nobptt.records.labels import record_label
 from nobptt.records.schema import SCHEMA, is_commit
 
 # metrics.jsonl keys -> metric names that carry their unit
@@ -182,7 +183,7 @@ def evaluation_record(run_dir: Path, meta: dict[str, Any], rows: list[dict[str, 
            "parameters": meta.get("parameters"), "steps": rows[-1]["step"] if rows else None, "metrics": metrics,
            "training": training_provenance(meta, rows[-1]["wall_time_s"] if rows else None),
            "evaluation": evaluation}
-    record = {"schema": SCHEMA, "kind": "evaluation", "label": label or run_label(run_dir), "task": task,
+    record = {"schema": SCHEMA, "kind": "evaluation", "label": label or record_label(config, meta.get("experiment")), "task": task,
               "learner": learner_name(config), "experiment": meta.get("experiment"), "split": evaluation["split"],
               "metrics": dict(metrics), "ceilings": meta.get("ceilings", {}), "eval_ceilings": eval_ceilings or {},
               "curves": {curve_key(run["seed"], {}): held_out_rows(rows)}, "details": details or {},

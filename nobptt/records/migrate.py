@@ -23,8 +23,9 @@ from typing import Any
 
 from nobptt.errors import RecordError
 from nobptt.records.build import (bench_row, curve_key, denormal_records, learner_name, provenance_of, resume_of,
-                                  run_label, split_commit, unit_metrics)
+                                  split_commit, unit_metrics)
 from nobptt.records.io import bench_csv_text, write_file, write_text
+from nobptt.records.labels import record_label
 from nobptt.records.schema import BENCH_HEADER, SCHEMA, check_file
 
 TRAINING_METRICS = {"heldout_accuracy": "accuracy", "heldout_accuracy_best": "best_accuracy",
@@ -100,7 +101,7 @@ def from_report(data: dict[str, Any], name: str) -> tuple[list[dict[str, Any]], 
                 "runs": [runs[i] for i in indices]}
 
     if not labels:
-        return [record(list(range(n)), name)], data.get("note", "")
+        return [record(list(range(n)), record_label(configs[0], experiments[0]))], data.get("note", "")
     records = [record([i], label) for i, label in enumerate(labels)]
     # the older format averaged different configs side by side; kept as recorded, not as a metric
     records[0]["details"]["summary_over_labels_as_recorded"] = {
@@ -124,7 +125,7 @@ def from_eval(data: list[dict[str, Any]], name: str) -> tuple[list[dict[str, Any
         run = {"seed": x.get("seed"), "run_dir": x.get("run_dir"), "config": config, "overrides": x.get("overrides", []),
                "parameters": x.get("parameters"), "steps": None, "metrics": dict(metrics), "training": training,
                "evaluation": evaluation}
-        record = {"schema": SCHEMA, "kind": "evaluation", "label": run_label(x["run_dir"]), "task": task,
+        record = {"schema": SCHEMA, "kind": "evaluation", "label": record_label(config, x.get("experiment")), "task": task,
                   "learner": learner_name(config), "experiment": x.get("experiment"), "split": split,
                   "metrics": metrics, "curves": {curve_key(x.get("seed"), {}): x.get("heldout_curve", [])},
                   "ceilings": x.get("ceilings", {}), "details": {}, "runs": [run]}

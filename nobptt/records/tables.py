@@ -19,6 +19,7 @@ from typing import Any
 
 from nobptt.errors import RecordError
 from nobptt.records.io import load_all
+from nobptt.records.labels import eval_length, updates
 
 DAGGER = "†"
 FOOTNOTE = (f"{DAGGER} code not pinned: a run was trained, resumed or evaluated from a tree with uncommitted "
@@ -29,12 +30,17 @@ METRIC_ORDER = ("accuracy", "best_accuracy", "prequential_accuracy", "best_prequ
                 "best_mse", "wall_time_s")
 # columns that are not metrics
 FIELDS = ("label", "file", "kind", "task", "learner", "experiment", "split", "overrides", "n", "seeds", "steps",
-          "parameters", "train_wall_time_s", "checkpoint")
+          "parameters", "train_wall_time_s", "checkpoint", "T", "eval_T", "updates", "total_updates")
+# read from each run's config (nobptt.records.labels): the trained and the tested length, the updates
+# of the evaluated checkpoint and of the whole training budget (one per episode or window)
+CONFIG_FIELDS = ("T", "eval_T", "updates", "total_updates")
 BENCH_COLUMNS = ("learner", "T", "scale", "batch_size", "steps", "parameters", "peak_rss_above_idle_bytes",
                  "persistent_bytes", "saved_bytes", "seconds_per_sequence", "train_steps_per_s",
                  "train_samples_per_s", "train_matmul_fraction", "infer_steps_per_s", "infer_samples_per_s",
                  "infer_matmul_fraction", "flush_denormal", "error")
-HEADINGS = {"overrides": "eval overrides", "n": "runs", "train_wall_time_s": "training wall_time_s"}
+HEADINGS = {"overrides": "eval overrides", "n": "runs", "train_wall_time_s": "training wall_time_s",
+            "T": "trained at T", "eval_T": "tested at T", "updates": "updates (checkpoint)",
+            "total_updates": "updates (training)"}
 
 
 def add_table_arguments(parser: argparse.ArgumentParser) -> None:
@@ -116,7 +122,25 @@ def _field(row: dict[str, Any], name: str) -> Any:
         return statistics.fmean(values) if values else None
     if name == "checkpoint":
         return ",".join(sorted({str((r.get("evaluation") or {}).get("checkpoint")) for r in runs}))
+    if name in CONFIG_FIELDS:
+        values = sorted({v for r in runs if (v := _config_field(r, name)) is not None})
+        return ",".join(str(v) for v in values)
     return row.get(name)
+
+
+def _config_field(run: dict[str, Any], name: str) -> int | None:
+    """One of CONFIG_FIELDS for one run; None where its config (or its evaluation's step) lacks it."""
+    config = run.get("config") or {}
+    if "task" not in config:
+        return None
+    if name == "T":
+        return config["task"].get("T")
+    if name == "eval_T":
+        return eval_length(config)
+    step = (run.get("evaluation") or {}).get("step") if name == "updates" else config.get("train", {}).get("steps")
+    if step is None or "model" not in config:
+        return None
+    return updates(config, step)
 
 
 def format_metric(name: str, values: list[float]) -> str:
