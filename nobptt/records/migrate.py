@@ -139,6 +139,19 @@ def from_eval(data: list[dict[str, Any]], name: str) -> tuple[list[dict[str, Any
     return records, ""
 
 
+# The older lm records were labelled by their run folder; these say what each run was (docs/ptb.md).
+LM_LABELS = {
+    "ptb_brsm_full": "bRSM, the paper's schedule",
+    "ptb_brsm_cpu30k": "bRSM, budget schedule (50k steps)",
+    "ptb_brsm_abl_binary": "bRSM budget, ablation: binary embedding",
+    "ptb_brsm_abl_nonflat": "bRSM budget, ablation: 600 groups x 3 cells",
+    "ptb_brsm_abl_inhibition": "bRSM budget, ablation: inhibition, no boosting",
+    "ptb_brsm_abl_static": "bRSM budget, ablation: fixed trace decay",
+    "ptb_lstm_small": "LSTM 2x200, random-offset streams",
+    "ptb_lstm_small_contiguous": "LSTM 2x200 (Zaremba small), contiguous streams",
+}
+
+
 def from_lm(data: dict[str, Any], name: str) -> tuple[list[dict[str, Any]], str]:
     from nobptt.lm.record import lm_records
 
@@ -154,6 +167,7 @@ def from_lm(data: dict[str, Any], name: str) -> tuple[list[dict[str, Any]], str]
         run["training"]["wall_time_s"] = data.get("training_wall_time_s")
         run["training"]["resumed"] = None  # the older lm record dropped the resumes: unknown
         run["steps"] = data.get("training_steps")
+        record["label"] = LM_LABELS.get(name, record["label"])
     return records, ""
 
 
