@@ -258,6 +258,17 @@ def cmd_bench_speed(args: argparse.Namespace) -> int:
     return _bench_done(rows, out)
 
 
+def cmd_bench_denormals(args: argparse.Namespace) -> int:
+    import json
+
+    from nobptt.bench.denormals import record
+
+    measured = record(Path(args.out), args.allow_dirty, _command(args))
+    print(json.dumps({k: measured[k] for k in ("training_10_updates", "bench_lstm_bptt_T10000", "hardware")}, indent=1))
+    print(f"wrote {args.out}")
+    return 0
+
+
 def cmd_bench_allocator(args: argparse.Namespace) -> int:
     from nobptt.bench.allocator import format_measurement, measure
 
@@ -408,6 +419,11 @@ def build_parser() -> argparse.ArgumentParser:
     alloc.add_argument("--repeats", type=int, default=5, help="fresh processes per mode")
     alloc.add_argument("--updates", type=int, default=6, help="simulated updates per process")
     alloc.set_defaults(func=cmd_bench_allocator)
+    denormals = bench.add_parser("denormals", help="full BPTT's speed with denormal floats kept and flushed, "
+                                 "fresh one-thread processes (about 3 min)")
+    denormals.add_argument("--out", default="reports/denormals.json")
+    denormals.add_argument("--allow-dirty", action="store_true", help=ALLOW_DIRTY)
+    denormals.set_defaults(func=cmd_bench_denormals)
     for command in (mem, speed):
         command.add_argument("--learners", help="comma-separated (default: every registered learner and variant)")
         command.add_argument("--scales", help="model sizes, e.g. 0.5,1,2: RSM family scaled, LSTM "

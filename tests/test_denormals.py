@@ -1,5 +1,5 @@
 """train.flush_denormal: denormal floats are flushed to zero during a run (3.6x faster full BPTT
-at T = 400 on an Intel Xeon: scripts/denormals.py), and doing so leaves an LSTM's BPTT gradients unchanged
+at T = 400 on an Intel Xeon: nobptt bench denormals), and doing so leaves an LSTM's BPTT gradients unchanged
 to float32 precision."""
 import pytest
 import torch
@@ -44,13 +44,13 @@ def test_flushing_leaves_bptt_gradients_unchanged(restore_flush):
 
 @pytest.fixture
 def denormals_script():
-    from script_loader import load_script
+    from nobptt.bench import denormals
 
-    yield from load_script("denormals")
+    return denormals
 
 
 def test_the_denormal_script_records_schema_1_measurements(denormals_script, tmp_path, monkeypatch):
-    """scripts/denormals.py's record (the 3-minute measurements replaced by fixed rows)."""
+    """nobptt bench denormals' record (the 3-minute measurements replaced by fixed rows)."""
     from nobptt.records.io import load_file
 
     sha = "0123456789abcdef0123456789abcdef01234567"

@@ -229,7 +229,7 @@ def bench_row(row: dict[str, Any], kind: str) -> dict[str, Any]:
 
 
 def denormal_records(data: dict[str, Any]) -> list[dict[str, Any]]:
-    """The measurement records of ``scripts/denormals.py``: full BPTT (the ``sab_lstm_bptt`` preset)
+    """The measurement records of ``nobptt bench denormals``: full BPTT (the ``sab_lstm_bptt`` preset)
     with denormal flushing off and on, 10 training updates on adding T = 400 (wall time and the
     held-out MSE after them) and one 10^4-step sequence in ``nobptt bench memory``'s harness."""
     records = []

@@ -94,8 +94,11 @@ def record_rows(files: dict[str, dict[str, Any]], args: argparse.Namespace) -> l
                 overrides = tuple(run.get("overrides") or ())
                 if (args.overrides == "none" and overrides) or (args.overrides == "only" and not overrides):
                     continue
+                # training records read the metrics at the end of each run: runs stopped at
+                # different steps are different rows, never averaged together
+                stopped = run.get("steps") if record["kind"] == "training" else None
                 key = (name, record["label"], record["kind"], record["task"], record["learner"],
-                       record["experiment"], record["split"], overrides)
+                       record["experiment"], record["split"], overrides, stopped)
                 row = groups.setdefault(key, {"file": name, "label": record["label"], "kind": record["kind"],
                                               "task": record["task"], "learner": record["learner"],
                                               "experiment": record["experiment"], "split": record["split"],

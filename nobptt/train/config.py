@@ -21,7 +21,7 @@ class TrainConfig:
     keep_freed_memory: bool = True
     # flush denormal floats to zero on the CPU (torch.set_flush_denormal): gradients carried back
     # hundreds of steps through an LSTM shrink into the denormal range, where x86 arithmetic is many
-    # times slower; full BPTT on adding at T = 400 ran 3.6x faster with it on an Intel Xeon (scripts/denormals.py)
+    # times slower; full BPTT on adding at T = 400 ran 3.6x faster with it on an Intel Xeon (nobptt bench denormals)
     flush_denormal: bool = True
     progress: bool = True  # tqdm progress bar
     # comma-separated logged scalars whose per-epoch maximum is logged too, as NAME_max: the mean

@@ -1,15 +1,14 @@
-"""Measure what flushing denormal floats (train.flush_denormal) does to full BPTT's speed, and
-record it as schema-1 measurement records (docs/results.md) with the command, commit, torch and
-hardware, in reports/denormals.json (``--out results/denormals.json`` to update the tracked one).
-
-Usage: python scripts/denormals.py [--out FILE] [--allow-dirty]
-       (about 3 min on a 2-core CPU; one thread per measurement)
+"""``nobptt bench denormals``: what flushing denormal floats (train.flush_denormal) does to full
+BPTT's speed, recorded as schema-1 measurement records (docs/results.md) with the command, commit,
+torch and hardware, in reports/denormals.json (``--out results/denormals.json`` to update the
+tracked one). About 3 min on a 2-core CPU; one thread per measurement (docs/bench.md).
 Two measurements, each in a fresh process with flushing on and off:
   - training: 10 updates of full BPTT on adding at T = 400 (`nobptt train adding_sab`, seed 1,
     the LSTM baseline's overrides), its wall time and final held-out MSE;
   - bench: one sequence of 10^4 steps of the full-BPTT LSTM in `nobptt bench memory`'s harness.
 """
-import argparse
+from __future__ import annotations
+
 import json
 import os
 import subprocess
@@ -47,10 +46,10 @@ def bench(flush: str) -> dict:
     return {"flush_denormal": flush == "true", "seconds_per_sequence": float(out.stdout.split()[-1])}
 
 
-def record(out: Path, allow_dirty: bool) -> dict:
+def record(out: Path, allow_dirty: bool, command: str = "nobptt bench denormals") -> dict:
     writing = writing_provenance(out.parent, out.stem, allow_dirty)  # refused before 3 minutes of work
     started = time.perf_counter()
-    measured = {"command": "python scripts/denormals.py", "train_command": "nobptt train " + " ".join(TRAIN),
+    measured = {"command": command, "train_command": "nobptt train " + " ".join(TRAIN),
                 "training_10_updates": [train(f) for f in ("false", "true")],
                 "bench_lstm_bptt_T10000": [bench(f) for f in ("false", "true")],
                 **environment("cpu"), "commit": writing["commit"]}
@@ -61,12 +60,3 @@ def record(out: Path, allow_dirty: bool) -> dict:
         r["runs"][0]["training"].update(clean=writing["clean"], diff=writing["diff"])
     write_file(out, {"schema": 1, "name": out.stem, "note": "", "records": records})
     return measured
-
-
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("reports/denormals.json"))
-    parser.add_argument("--allow-dirty", action="store_true", help="record from a dirty tree, the diff saved beside")
-    args = parser.parse_args()
-    measured = record(args.out, args.allow_dirty)
-    print(json.dumps({k: measured[k] for k in ("training_10_updates", "bench_lstm_bptt_T10000", "hardware")}, indent=1))
