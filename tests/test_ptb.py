@@ -166,8 +166,6 @@ def test_chunked_stream_predicts_every_token_once():
 @needs_ptb
 def test_lstm_language_model_trains_and_is_evaluated_end_to_end(tmp_path):
     """``nobptt train`` then ``nobptt lm evaluate --out`` on real PTB with a tiny LSTM."""
-    import json
-
     from nobptt.cli import main
 
     run = tmp_path / "run"

@@ -135,3 +135,38 @@ def test_the_results_command_prints_migrates_and_updates(results, tmp_path, caps
     write_text(tmp_path / "README.md", "<!-- results: --file ptb_kn5 -->\n<!-- /results -->\n")
     assert main(["results", "--results", str(results), "--update-docs", "--root", str(tmp_path)]) == 0
     assert "141.19" in (tmp_path / "README.md").read_text()
+
+
+def test_training_runs_stopped_at_different_steps_are_separate_rows(tmp_path):
+    """A training record's metrics are read at the end of each run: two seeds cut at 88,400 and
+    26,100 steps are two rows, never one mean."""
+    from nobptt.records.io import load_file
+
+    data = load_file(Path(__file__).resolve().parents[1] / "results" / "ssmnist_brsm.json")
+    write_file(tmp_path / "ssmnist_brsm.json", data)
+    lines = table_from_args(["--file", "ssmnist_brsm", "--columns", "label,seeds,steps,prequential_accuracy"],
+                            tmp_path).splitlines()
+    assert [line.split(" | ")[1:3] for line in lines[2:4]] == [["0", "88400"], ["1", "26100"]]
+
+
+def test_headlines_read_ours_from_the_records_and_refuse_an_ambiguous_selection():
+    from nobptt.records import headlines
+    from nobptt.records.io import load_all
+
+    files = load_all(Path(__file__).resolve().parents[1] / "results")
+    text = headlines.headlines_table(files)
+    assert len([line for line in text.splitlines() if line.startswith("| ")]) == 1 + len(headlines.HEADLINES)
+    sab = next(h for h in headlines.HEADLINES if h.file == "sab_copying_long" and "SAB" in h.system)
+    assert headlines.headline_cell(files, sab).startswith("99.49 ± 1.20%")
+    loose = headlines.Headline("x", "y", "sab_copying_long", "accuracy", "-", "docs/sab.md", {"split": "test"})
+    with pytest.raises(RecordError, match="matches .* rows"):
+        headlines.headline_cell(files, loose)
+
+
+def test_the_reproduce_table_has_every_experiment_with_its_header():
+    from nobptt.config import list_experiments
+    from nobptt.records.reproduce import experiments_rows
+
+    rows = experiments_rows()
+    assert [r[0].strip("`") for r in rows] == sorted(list_experiments())
+    assert all(r[1].startswith("`nobptt train") and r[2] and r[3] for r in rows)

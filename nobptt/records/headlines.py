@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nobptt.errors import RecordError
+from nobptt.records.rows import DAGGER, FOOTNOTE, format_metric, markdown, metric_values, pinned, record_rows
 
 
 @dataclass(frozen=True)
@@ -28,17 +29,15 @@ class Headline:
 
 
 def _args(headline: Headline) -> argparse.Namespace:
-    from nobptt.records.tables import table_parser
-
-    args = table_parser().parse_args(["--file", headline.file])
+    """The `nobptt results` filters of a headline's selection (rows.record_rows reads these)."""
+    args = argparse.Namespace(file=[headline.file], task=None, learner=None, experiment=None, kind=None,
+                              label=None, split=None, overrides=None)
     for key, value in headline.select.items():
         setattr(args, key, [value] if key in ("label", "learner", "task", "experiment", "kind") else value)
     return args
 
 
 def headline_cell(files: dict[str, dict[str, Any]], headline: Headline) -> str:
-    from nobptt.records.tables import DAGGER, format_metric, metric_values, pinned, record_rows
-
     rows = record_rows(files, _args(headline))
     if headline.steps is not None:
         rows = [r for r in rows if {run.get("steps") for run in r["runs"]} == {headline.steps}]
@@ -57,12 +56,10 @@ def headline_cell(files: dict[str, dict[str, Any]], headline: Headline) -> str:
 
 
 def headlines_table(files: dict[str, dict[str, Any]]) -> str:
-    from nobptt.records.tables import FOOTNOTE, markdown
-
     body = [[h.system, h.task, headline_cell(files, h), h.paper, f"[{h.docs.split('/')[-1]}]({h.docs})"]
             for h in HEADLINES]
     text = markdown(["system", "task (metric)", "ours", "paper", "docs"], body)
-    return text + ("\n" + FOOTNOTE + "\n" if any("†" in row[2] for row in body) else "")
+    return text + ("\n" + FOOTNOTE + "\n" if any(DAGGER in row[2] for row in body) else "")
 
 
 SS, PTB, SAB = "docs/ssmnist.md", "docs/ptb.md", "docs/sab.md"

@@ -4,6 +4,7 @@ README's table cannot drift from the files that reproduce the results."""
 from __future__ import annotations
 
 from nobptt.config import experiment_header, experiments_dir
+from nobptt.records.rows import markdown
 
 
 def experiments_rows() -> list[list[str]]:
@@ -18,6 +19,4 @@ def experiments_rows() -> list[list[str]]:
 
 
 def experiments_table() -> str:
-    from nobptt.records.tables import markdown
-
     return markdown(["experiment", "command", "expected", "runtime", "docs"], experiments_rows())

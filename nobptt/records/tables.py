@@ -19,11 +19,10 @@ from typing import Any
 
 from nobptt.errors import RecordError
 from nobptt.records.io import load_all
+from nobptt.records.rows import (DAGGER, FOOTNOTE, format_metric, markdown, metric_values, pinned,  # noqa: F401
+                                 record_rows, wanted)
 from nobptt.records.labels import eval_length, updates
 
-DAGGER = "†"
-FOOTNOTE = (f"{DAGGER} code not pinned: a run was trained, resumed or evaluated from a tree with uncommitted "
-            "changes, or its commit was not recorded (docs/results.md).")
 # metric columns in this order first, then any other in name order
 METRIC_ORDER = ("accuracy", "best_accuracy", "prequential_accuracy", "best_prequential_accuracy", "nll_nats",
                 "best_nll_nats", "bpc", "best_bpc", "perplexity", "best_perplexity", "mixture_perplexity", "mse",
@@ -68,49 +67,6 @@ def table_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _wanted(values: list[str] | None, value: Any) -> bool:
-    return not values or value in values
-
-
-def pinned(run: dict[str, Any]) -> bool:
-    parts = [run.get("training") or {}, *((run.get("training") or {}).get("resumed") or [])]
-    if run.get("evaluation"):
-        parts.append(run["evaluation"])
-    return all(p.get("commit") is not None and p.get("clean") is True for p in parts)
-
-
-def record_rows(files: dict[str, dict[str, Any]], args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Group the selected records' runs into table rows (see the module docstring)."""
-    groups: dict[tuple, dict[str, Any]] = {}
-    for name, data in files.items():
-        if "records" not in data or not _wanted(args.file, name):
-            continue
-        for record in data["records"]:
-            if not (_wanted(args.task, record["task"]) and _wanted(args.learner, record["learner"])
-                    and _wanted(args.experiment, record["experiment"]) and _wanted(args.kind, record["kind"])
-                    and _wanted(args.label, record["label"]) and (not args.split or record["split"] == args.split)):
-                continue
-            for run in record["runs"]:
-                overrides = tuple(run.get("overrides") or ())
-                if (args.overrides == "none" and overrides) or (args.overrides == "only" and not overrides):
-                    continue
-                # training records read the metrics at the end of each run: runs stopped at
-                # different steps are different rows, never averaged together
-                stopped = run.get("steps") if record["kind"] == "training" else None
-                key = (name, record["label"], record["kind"], record["task"], record["learner"],
-                       record["experiment"], record["split"], overrides, stopped)
-                row = groups.setdefault(key, {"file": name, "label": record["label"], "kind": record["kind"],
-                                              "task": record["task"], "learner": record["learner"],
-                                              "experiment": record["experiment"], "split": record["split"],
-                                              "overrides": " ".join(overrides), "runs": []})
-                row["runs"].append(run)
-    return list(groups.values())
-
-
-def metric_values(row: dict[str, Any], name: str) -> list[float]:
-    return [r["metrics"][name] for r in row["runs"] if name in r.get("metrics", {})]
-
-
 def _field(row: dict[str, Any], name: str) -> Any:
     runs = row["runs"]
     if name == "n":
@@ -144,20 +100,6 @@ def _config_field(run: dict[str, Any], name: str) -> int | None:
     if step is None or "model" not in config:
         return None
     return updates(config, step)
-
-
-def format_metric(name: str, values: list[float]) -> str:
-    """``88.29%`` or ``88.29 ± 0.21%`` for accuracies and fractions; the unit's precision otherwise."""
-    if not values:
-        return ""
-    mean = statistics.fmean(values)
-    std = statistics.stdev(values) if len(values) > 1 else None
-    if name.endswith(("accuracy", "fraction")):
-        return f"{100 * mean:.2f}%" if std is None else f"{100 * mean:.2f} ± {100 * std:.2f}%"
-    spec = ("{:.2f}" if name.endswith("perplexity") else "{:.3f}" if name.endswith("bpc")
-            else "{:.1f}" if name.endswith("wall_time_s") else "{:.0f}" if name.endswith("bytes") else "{:.4g}")
-    text = spec.format(mean)
-    return text if std is None else f"{text} ± {std:.2g}"
 
 
 def _columns(rows: list[dict[str, Any]], args: argparse.Namespace) -> list[str]:
@@ -205,7 +147,7 @@ def records_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
 
 def bench_table(files: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
     rows = [(name, row) for name, data in files.items() if "rows" in data and args.file and name in args.file
-            for row in data["rows"] if _wanted(args.learner, row["learner"]) and _wanted(args.task, row["task"])]
+            for row in data["rows"] if wanted(args.learner, row["learner"]) and wanted(args.task, row["task"])]
     if args.columns:
         columns = [c.strip() for c in args.columns.split(",") if c.strip()]
     else:
@@ -235,12 +177,6 @@ def _bench_cell(column: str, text: str) -> str:
     if column.endswith("bytes"):
         return f"{value / 1e6:.1f} MB"
     return f"{value:.4g}"
-
-
-def markdown(header: list[str], body: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in body]
-    return "\n".join(lines) + "\n"
 
 
 def _csv(header: list[str], body: list[list[Any]]) -> str:
