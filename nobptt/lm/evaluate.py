@@ -24,7 +24,8 @@ from nobptt.learners.base import Learner
 from nobptt.lm.cache import cache_probs
 from nobptt.lm.mixture import fit_mixture, perplexity
 from nobptt.records.provenance import count_test_read
-from nobptt.run import build_stream, prepare, read_run_config
+from nobptt.config import resolve
+from nobptt.run import build_stream, load_learner, read_run_config
 
 CACHE_DECAYS = (0.9, 0.95, 0.98, 0.99, 0.995, 0.999)
 
@@ -57,20 +58,21 @@ def evaluate_run(run_dir: Path, checkpoint: str = "best.pt", device: str = "",
     """Validation-fitted mixture and one test pass; the result is also written to the run folder,
     and the test read is counted there (``test_reads.json``, a warning from the second read on)."""
     started = time.perf_counter()
-    meta = read_run_config(run_dir)
-    config = meta["config"]
+    config = resolve(read_run_config(run_dir)["config"])
     if device:
         config["train"]["device"] = device
-    run = prepare(config, run_dir, resume=True, checkpoint=checkpoint, read_only=True)
-    learner, dev = run.trainer.learner, run.trainer.device
-    passes = {split: target_log_probs(learner, build_stream(config, split, str(dev)), dev)
-              for split in ("heldout", "test")}
-    vocab = run.trainer.stream.n_classes
+    dev = config["train"]["device"]
+    # the checkpoint's learner alone: no trainer, no optimizer, no training stream (as `nobptt eval`)
+    valid = build_stream(config, "heldout", dev)
+    learner, step = load_learner(config, Path(run_dir) / checkpoint, valid)
+    passes = {"heldout": target_log_probs(learner, valid, dev),
+              "test": target_log_probs(learner, build_stream(config, "test", dev), dev)}
+    vocab = valid.n_classes
     cache = {split: {d: _scored(cache_probs(p["inputs"], p["targets"], vocab, d), p["weights"])
                      for d in decays} for split, p in passes.items()}
     model_p = {split: _scored(p["log_p"], p["weights"]).exp() for split, p in passes.items()}
     mixture, by_decay = fit_mixture(model_p["heldout"], cache["heldout"], vocab)
-    result: dict[str, Any] = {"run_dir": str(run_dir), "checkpoint": checkpoint, "step": run.trainer.step,
+    result: dict[str, Any] = {"run_dir": str(run_dir), "checkpoint": checkpoint, "step": step,
                               "command": command, "config": config, "seed": config["train"]["seed"],
                               "mixture_fitted_on": "validation", "cache_decay_grid": list(decays)}
     for split, name in (("heldout", "valid"), ("test", "test")):
