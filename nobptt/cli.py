@@ -79,96 +79,24 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    import time
-
-    from nobptt import config as cfg
-    from nobptt.run import build_stream, load_learner, read_run_config
-    from nobptt.train.evaluation import evaluate
+    from nobptt.evaluate import breakdown, check_recordable, evaluate_checkpoint, record_evaluation
 
     run_dir = Path(args.run_dir)
-    meta = read_run_config(run_dir)
-    config = meta["config"]
-    writing = _writing_provenance(args, run_dir)
-    if args.steps:
-        config["train"]["eval_steps"] = args.steps
-    if args.device:
-        config["train"]["device"] = args.device
-    not_task = [o for o in args.overrides if not o.startswith("task.")]
-    if not_task:
-        raise cfg.ConfigError(f"eval --set changes only the evaluation stream (task.* fields), not {not_task}")
-    config = cfg.resolve(cfg.apply_overrides(config, args.overrides))
-    if not (run_dir / args.checkpoint).exists():
-        raise cfg.ConfigError(f"{run_dir / args.checkpoint} not found; checkpoints there: "
-                              f"{sorted(p.name for p in run_dir.glob('*.pt')) or 'none'}")
-    train, device = config["train"], config["train"]["device"]
-    try:
-        stream = build_stream(config, args.split, device)
-    except ValueError as err:
-        raise cfg.ConfigError(f"--split {args.split}: {err}") from err
-    learner, step = load_learner(config, run_dir / args.checkpoint, stream)
-    test_reads = _count_test_read(args, run_dir)
-    started = time.perf_counter()
-    metrics = evaluate(learner, stream, train["eval_warmup"], train["eval_steps"], device)
-    seconds = time.perf_counter() - started
-    eval_ceilings = stream.ceilings()  # this split's own reference levels (e.g. adding's constant_mse)
-    print(f"{args.split} ({args.checkpoint}): " + format_row({"step": step, **metrics, "wall_time_s": seconds},
-                                                            eval_ceilings, config["task"]["name"]))
-    breakdown = None
+    writing = check_recordable(args.out, args.allow_dirty, run_dir)
+    done = evaluate_checkpoint(run_dir, args.checkpoint, args.split, args.overrides, args.steps, args.device,
+                               _command(args))
+    row = {"step": done.step, **done.metrics, "wall_time_s": done.wall_time_s}
+    print(f"{args.split} ({args.checkpoint}): " + format_row(row, done.ceilings, done.config["task"]["name"]))
+    details = None
     if args.breakdown:
-        from nobptt.diagnostics import copying_breakdown, format_breakdown
+        from nobptt.diagnostics import format_breakdown
 
-        try:  # a fresh stream: the same episodes again, broken down by recall position and symbol
-            breakdown = copying_breakdown(learner, build_stream(config, args.split, config["train"]["device"]),
-                                          config["train"]["device"])
-        except ValueError as err:
-            raise cfg.ConfigError(f"--breakdown: {err}") from err
-        print(format_breakdown(breakdown))
+        details = {"breakdown": breakdown(done)}
+        print(format_breakdown(details["breakdown"]))
     if args.out:
-        _record_evaluation(args, run_dir, meta, config, step, metrics, seconds, eval_ceilings,
-                           breakdown, writing, test_reads)
+        path = record_evaluation(done, Path(args.out), _command(args), writing, args.overrides, details, args.label)
+        print(f"recorded in {path}")
     return 0
-
-
-def _writing_provenance(args: argparse.Namespace, run_dir: Path | None = None) -> dict[str, Any] | None:
-    """Checked before any work: a record is written from a clean tree, of a run trained (and
-    resumed) from clean trees, unless --allow-dirty (docs/results.md)."""
-    if not getattr(args, "out", None):
-        return None
-    from nobptt.records.build import training_provenance
-    from nobptt.records.provenance import check_trained_clean, writing_provenance
-    from nobptt.run import read_run_config
-
-    if run_dir is not None:
-        training = training_provenance(read_run_config(run_dir), None)
-        check_trained_clean([{"run_dir": str(run_dir), "training": training}], args.allow_dirty)
-    out = Path(args.out)
-    return writing_provenance(out.parent, out.stem, args.allow_dirty)
-
-
-def _count_test_read(args: argparse.Namespace, run_dir: Path) -> int | None:
-    if args.split != "test":
-        return None
-    from nobptt.records.provenance import count_test_read
-
-    return count_test_read(run_dir, args.checkpoint, _command(args))
-
-
-def _record_evaluation(args: argparse.Namespace, run_dir: Path, meta: dict[str, Any], config: dict[str, Any],
-                       step: int, metrics: dict[str, float], seconds: float, eval_ceilings: dict[str, float],
-                       breakdown: dict[str, Any] | None, writing: dict[str, Any], test_reads: int | None) -> None:
-    from nobptt.environment import environment
-    from nobptt.records.build import evaluation_provenance, evaluation_record, unit_metrics
-    from nobptt.report import append_eval_record
-    from nobptt.train.metrics import MetricsLog
-
-    split = "valid" if args.split == "heldout" else args.split
-    evaluation = evaluation_provenance(_command(args), args.checkpoint, step, split, seconds,
-                                       environment(config["train"]["device"]), writing)
-    rows = MetricsLog(run_dir / "metrics.jsonl").rows()
-    record = evaluation_record(run_dir, meta, rows, config, evaluation, unit_metrics(metrics, config["task"]["name"]),
-                               args.overrides, eval_ceilings, {"breakdown": breakdown} if breakdown else None,
-                               test_reads, args.label)
-    print(f"recorded in {append_eval_record(Path(args.out), record)}")
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -234,9 +162,10 @@ def _bench_done(rows: list[dict], out: Path) -> int:
 
 def cmd_bench_memory(args: argparse.Namespace) -> int:
     from nobptt.bench.memory import sweep
+    from nobptt.evaluate import check_recordable
     from nobptt.bench.plots import plot_memory_vs_length, plot_memory_vs_parameters
 
-    _writing_provenance(args)
+    check_recordable(args.out, args.allow_dirty)  # refused before minutes of work, not after
     names, scales = _bench_names(args), _scales(args.scales)
     lengths = [int(t) for t in args.lengths.split(",")]
     out = Path(args.out)
@@ -249,8 +178,9 @@ def cmd_bench_memory(args: argparse.Namespace) -> int:
 def cmd_bench_speed(args: argparse.Namespace) -> int:
     from nobptt.bench.plots import plot_speed
     from nobptt.bench.speed import sweep
+    from nobptt.evaluate import check_recordable
 
-    _writing_provenance(args)
+    check_recordable(args.out, args.allow_dirty)  # refused before minutes of work, not after
     names, scales = _bench_names(args), _scales(args.scales)
     out = Path(args.out)
     rows = sweep(names, args.batch, args.steps, args.device, out, scales)
@@ -277,10 +207,11 @@ def cmd_bench_allocator(args: argparse.Namespace) -> int:
 
 
 def cmd_lm_evaluate(args: argparse.Namespace) -> int:
+    from nobptt.evaluate import check_recordable
     from nobptt.lm.evaluate import evaluate_run
 
     command = _command(args)
-    writing = _writing_provenance(args, Path(args.run_dir))
+    writing = check_recordable(args.out, args.allow_dirty, Path(args.run_dir))
     result = evaluate_run(Path(args.run_dir), args.checkpoint, args.device or "", command=command)
     mix = result["mixture"]
     print(f"step {result['step']} ({args.checkpoint}); mixture fitted on validation: model {mix['model']:.4f}, "
