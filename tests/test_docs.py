@@ -42,3 +42,27 @@ def test_relative_links_resolve(path):
         assert resolved.exists(), f"{path.relative_to(ROOT)}: link to {target} leads nowhere"
         if anchor and resolved.suffix == ".md":
             assert anchor[1:] in anchors(resolved), f"{path.relative_to(ROOT)}: no heading {anchor} in {target}"
+
+
+def test_the_worked_example_of_adding_a_learner_registers_and_passes_the_contract(monkeypatch):
+    """docs/architecture.md's `mylstm` file, as written there, registers a learner that passes the
+    contract test every registered learner passes, and its experiment file resolves."""
+    import sys
+    import tomllib
+    import types
+
+    from nobptt import config as cfg
+    from nobptt.learners import registry
+    from test_learners import test_learner_contract
+
+    page = (ROOT / "docs" / "architecture.md").read_text()
+    python = re.search(r"\*\*1\. `nobptt/learners/mylstm.py`\*\*\s*```python\n(.*?)```", page, re.DOTALL)[1]
+    toml = re.search(r"\*\*2\. `nobptt/experiments/ssmnist_mylstm.toml`\*\*\s*```toml\n(.*?)```", page, re.DOTALL)[1]
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry.learner_specs()))  # removed again afterwards
+    module = types.ModuleType("mylstm")
+    monkeypatch.setitem(sys.modules, "mylstm", module)
+    exec(compile(python, "docs/architecture.md:mylstm.py", "exec"), module.__dict__)
+    assert "mylstm" in registry.learner_specs()
+    test_learner_contract("mylstm")
+    resolved = cfg.resolve(cfg.upgrade_config(tomllib.loads(toml)))
+    assert resolved["model"]["name"] == "mylstm" and resolved["optim"]["grad_clip"] == 1.0
