@@ -1,5 +1,5 @@
 """nobptt: learn sequences without backpropagation through time. Commands: train, list, eval,
-report, lm, bench; "nobptt COMMAND --help" describes each."""
+report, results, analyze, lm, bench; "nobptt COMMAND --help" describes each."""
 from __future__ import annotations
 
 import argparse
