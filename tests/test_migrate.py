@@ -170,9 +170,15 @@ def _git(*args):
     return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
 
 
+def _without_label(record):
+    return {k: v for k, v in record.items() if k != "label"}
+
+
 def test_the_committed_migration_of_results_keeps_every_metric_value():
-    """Every legacy file at the last legacy commit, migrated again, keeps each metric value and
-    equals the migrated file committed in results/."""
+    """Every legacy file at the last legacy commit, migrated again, keeps each metric value, and
+    each of its records is in the file committed in results/. Labels are presentation (they follow
+    the experiment files, which may change) and later records may be added to a file, so neither
+    breaks this check; a changed number or provenance does."""
     if _git("cat-file", "-e", f"{LAST_LEGACY}^{{commit}}").returncode != 0:
         pytest.skip(f"the git history does not hold {LAST_LEGACY} (a shallow clone or an archive)")
     names = [n for n in _git("ls-tree", "--name-only", LAST_LEGACY, "results/").stdout.split()
@@ -181,10 +187,12 @@ def test_the_committed_migration_of_results_keeps_every_metric_value():
     for name in names:
         old_text = _git("show", f"{LAST_LEGACY}:{name}").stdout
         committed = (ROOT / name).read_text()
-        if name.endswith(".csv"):
-            assert migrate_csv(old_text) == committed, name
+        if name.endswith(".csv"):  # rows may be added after the migrated ones, never changed
+            assert committed.startswith(migrate_csv(old_text)), name
             continue
         old = json.loads(old_text)
         new = migrate_json(Path(name).stem, old)
         assert_keeps_every_number(old, new)
-        assert new == json.loads(committed), f"{name} differs from its migration"
+        kept = [_without_label(r) for r in json.loads(committed)["records"]]
+        missing = [i for i, r in enumerate(new["records"]) if _without_label(r) not in kept]
+        assert not missing, f"{name}: migrated records {missing[:5]} are not in the committed file"

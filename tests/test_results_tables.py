@@ -1,5 +1,6 @@
 """Tables: every table in README.md and docs/ is the output of `nobptt results` on results/ (no
 hand-copied number), and the generator groups seeds, formats units and marks unpinned code."""
+import statistics
 from pathlib import Path
 
 import pytest
@@ -157,7 +158,12 @@ def test_headlines_read_ours_from_the_records_and_refuse_an_ambiguous_selection(
     text = headlines.headlines_table(files)
     assert len([line for line in text.splitlines() if line.startswith("| ")]) == 1 + len(headlines.HEADLINES)
     sab = next(h for h in headlines.HEADLINES if h.file == "sab_copying_long" and "SAB" in h.system)
-    assert headlines.headline_cell(files, sab).startswith("99.49 ± 1.20%")
+    values = [run["metrics"]["accuracy"] for r in files["sab_copying_long"]["records"]
+              if r["label"] == headlines.COPY_RECIPE and r["split"] == "test"
+              for run in r["runs"] if not run["overrides"]]
+    assert len(values) >= 6  # the six seeds of the headline recipe (more may be added)
+    mean, std = 100 * statistics.fmean(values), 100 * statistics.stdev(values)
+    assert headlines.headline_cell(files, sab).startswith(f"{mean:.2f} ± {std:.2f}%")
     loose = headlines.Headline("x", "y", "sab_copying_long", "accuracy", "-", "docs/sab.md", {"split": "test"})
     with pytest.raises(RecordError, match="matches .* rows"):
         headlines.headline_cell(files, loose)
