@@ -101,7 +101,12 @@ def test_bad_input_gives_a_clear_error_and_exit_code_2(args, message, capsys):
     assert message in capsys.readouterr().err
 
 
-def test_missing_data_is_named(tmp_path, capsys):
+def test_missing_data_is_named(tmp_path, capsys, monkeypatch):
+    from nobptt.data import mnist, paths
+    monkeypatch.delenv(paths.ENV_VAR, raising=False)  # no folder of the search path has MNIST
+    monkeypatch.setattr(paths, "REPO_DATA", tmp_path / "repo")
+    monkeypatch.setattr(paths, "CACHE_DATA", tmp_path / "cache")
+    mnist._load.cache_clear()
     args = ["train", "--steps", "1", "--set", f"task.data_dir={tmp_path}", "--set", "task.download=false",
             "--run-dir", str(tmp_path / "run")]
     assert main(args) == 2

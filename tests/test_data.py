@@ -24,21 +24,83 @@ def test_bad_split_is_named():
         mnist.load_mnist("validation")
 
 
+@pytest.fixture
+def no_data(tmp_path, monkeypatch):
+    """A search path with no data anywhere: NOBPTT_DATA unset, repo data/ and the cache in tmp_path."""
+    monkeypatch.delenv(paths.ENV_VAR, raising=False)
+    monkeypatch.setattr(paths, "REPO_DATA", tmp_path / "repo" / "data")
+    monkeypatch.setattr(paths, "CACHE_DATA", tmp_path / "cache" / "data")
+    (tmp_path / "repo" / "data").mkdir(parents=True)
+    return tmp_path
+
+
 def test_resolution_order(tmp_path, monkeypatch):
     monkeypatch.delenv(paths.ENV_VAR, raising=False)
+    assert paths.data_roots()[-1] == paths.CACHE_DATA
     assert paths.resolve_data_dir() in (paths.REPO_DATA, paths.CACHE_DATA)
     monkeypatch.setenv(paths.ENV_VAR, str(tmp_path / "env"))
     assert paths.resolve_data_dir() == tmp_path / "env"
     assert paths.resolve_data_dir(tmp_path / "arg") == tmp_path / "arg"
-    assert paths.find_dataset_dir("mnist", tmp_path) == tmp_path / "mnist"
+    assert paths.data_roots(tmp_path / "arg")[:2] == (tmp_path / "arg", tmp_path / "env")
     monkeypatch.delenv(paths.ENV_VAR)
     monkeypatch.setattr(paths, "REPO_DATA", tmp_path / "no-such-checkout" / "data")
-    assert paths.resolve_data_dir() == paths.CACHE_DATA
+    assert paths.data_roots() == (paths.CACHE_DATA,)
 
 
-def test_missing_file_without_download_names_the_path(tmp_path):
+def test_first_folder_that_has_the_file_wins(no_data, monkeypatch):
+    """Issue 38: "The data folder is not a search path": each file comes from the first folder of
+    task.data_dir, NOBPTT_DATA, repo data/, ~/.cache that has it, not from the first folder only."""
+    arg, env, repo, cache = no_data / "arg", no_data / "env", paths.REPO_DATA, paths.CACHE_DATA
+    monkeypatch.setenv(paths.ENV_VAR, str(env))
+    roots = paths.data_roots(arg)
+    assert roots == (arg, env, repo, cache)
+    assert paths.find_file("mnist/a.gz", roots) is None
+    for i, root in enumerate(reversed(roots)):
+        (root / "mnist").mkdir(parents=True, exist_ok=True)
+        (root / "mnist" / "a.gz").write_bytes(b"x")
+        assert paths.find_file("mnist/a.gz", roots) == root / "mnist" / "a.gz"
+
+
+def test_env_folder_without_mnist_falls_back_to_the_shipped_copy(tmp_path, monkeypatch):
+    """Issue 38: "with NOBPTT_DATA pointing at a folder without MNIST the tool never falls back to the
+    MNIST the repository ships, and it leaves an empty mnist/ there"."""
+    if not (paths.REPO_DATA / "mnist" / mnist.FILES["test"][0]).is_file():
+        pytest.skip("not a source checkout (no shipped data/mnist)")
+    env = tmp_path / "env"
+    (env / "ptb_word").mkdir(parents=True)
+    monkeypatch.setenv(paths.ENV_VAR, str(env))
+    for download_allowed in (False, True):
+        mnist._load.cache_clear()
+        images, labels = mnist.load_mnist("test", download=download_allowed)
+        assert images.shape == (10000, 28, 28) and labels.shape == (10000,)
+        assert not (env / "mnist").exists()
+    # an explicit folder without the file falls back the same way
+    images, _ = mnist.load_mnist("test", data_dir=tmp_path / "arg", download=False)
+    assert images.shape == (10000, 28, 28) and not (tmp_path / "arg").exists()
+
+
+def test_failed_download_goes_to_the_first_writable_folder_and_leaves_no_empty_folder(no_data, monkeypatch):
+    """Issue 38: offline, a failed download must leave no empty mnist/ in a folder that did not have it;
+    the error names the missing file and how to provide it."""
+    blocker = no_data / "a-file"
+    blocker.write_text("not a folder")
+    env = no_data / "env"
+    env.mkdir()
+    monkeypatch.setenv(paths.ENV_VAR, str(env))
+    roots = paths.data_roots(blocker / "sub")  # explicit folder under a file: cannot be written
+    assert paths.download_root("mnist/x.gz", roots) == env
+    monkeypatch.setattr(mnist, "MIRRORS", ("http://127.0.0.1:9/",))
+    mnist._load.cache_clear()
+    with pytest.raises(DataError, match=r"(?s)could not download t10k-images-idx3-ubyte.gz.*NOBPTT_DATA"):
+        mnist.load_mnist("test", data_dir=blocker / "sub", download=True)
+    assert sorted(p.name for p in env.iterdir()) == []
+    assert not (paths.REPO_DATA / "mnist").exists() and not paths.CACHE_DATA.exists()
+
+
+def test_missing_file_without_download_names_the_path(no_data):
     with pytest.raises(DataError, match=r"mnist/train-images-idx3-ubyte.gz not found.*NOBPTT_DATA"):
-        mnist.load_mnist("train", data_dir=tmp_path, download=False)
+        mnist.load_mnist("train", data_dir=no_data / "arg", download=False)
+    assert not (no_data / "arg").exists() and not (paths.REPO_DATA / "mnist").exists()
 
 
 def test_corrupt_file_names_the_file(tmp_path):

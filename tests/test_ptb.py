@@ -31,7 +31,11 @@ def test_char_corpus_has_50_symbols_and_one_eol_per_line():
     assert int((valid.ids == valid.vocab.index("<eol>")).sum()) == 3_370
 
 
-def test_missing_file_says_where_to_put_it(tmp_path):
+def test_missing_file_says_where_to_put_it(tmp_path, monkeypatch):
+    from nobptt.data import paths
+    monkeypatch.delenv(paths.ENV_VAR, raising=False)  # no folder of the search path has PTB
+    monkeypatch.setattr(paths, "REPO_DATA", tmp_path / "repo")
+    monkeypatch.setattr(paths, "CACHE_DATA", tmp_path / "cache")
     with pytest.raises(DataError, match=r"ptb_word/ptb\.valid\.txt.*NOBPTT_DATA"):
         ptb_file("word", "valid", tmp_path, allow_download=False)
 

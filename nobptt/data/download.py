@@ -8,6 +8,7 @@ import urllib.request
 from pathlib import Path
 
 
+from nobptt.data.paths import folder_for_download
 from nobptt.errors import DataError  # noqa: F401  (re-exported: nobptt.data.download.DataError)
 
 
@@ -32,7 +33,11 @@ def verify(path: Path, sha256: str) -> None:
 def download(urls: list[str], dest: Path, sha256: str, timeout: float = 30.0) -> Path:
     """Fetch ``dest`` from the first mirror that works; the file appears only once verified."""
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    with folder_for_download(dest.parent):  # a failed download leaves no new (empty) folder behind
+        return _download(urls, dest, sha256, timeout)
+
+
+def _download(urls: list[str], dest: Path, sha256: str, timeout: float) -> Path:
     failures = []
     for url in urls:
         fd, tmp = tempfile.mkstemp(prefix=dest.name, suffix=".part", dir=dest.parent)

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from nobptt.data.download import DataError, download, verify
-from nobptt.data.paths import ENV_VAR, find_dataset_dir
+from nobptt.data.paths import ENV_VAR, data_roots, download_root, find_file, searched
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 FILES = {
@@ -60,49 +60,55 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=dtype, offset=offset).reshape(shape)
 
 
-def _ensure(folder: Path, name: str, urls: list[str], allow_download: bool, check: bool) -> Path:
-    """The local path of ``name``, downloaded first if allowed; checked so a bad copy fails loudly here."""
-    path = folder / name
-    if not path.exists():
+def _ensure(roots: tuple[Path, ...], relative: str, urls: list[str], allow_download: bool, check: bool) -> Path:
+    """The path of ``relative`` (e.g. ``mnist/t10k-labels-idx1-ubyte.gz``) in the first data folder that
+    has it, else downloaded (if allowed) into the first writable one; checked so a bad copy fails here."""
+    name = Path(relative).name
+    path = find_file(relative, roots)
+    if path is None:
         if not allow_download:
-            raise DataError(f"{path} not found. Provide it by passing a data folder (task.data_dir), "
-                            f"setting {ENV_VAR} to a folder containing {folder.name}/{name}, or allowing the "
-                            f"download.")
-        download(urls, path, SHA256[name])
-    elif check:
+            raise DataError(f"{relative} not found (looked in {searched(relative, roots)}). Provide it by "
+                            f"passing a data folder (task.data_dir), setting {ENV_VAR} to a folder containing "
+                            f"{relative}, or allowing the download (task.download=true).")
+        return download(urls, download_root(relative, roots) / relative, SHA256[name])
+    if check:
         verify(path, SHA256[name])
     return path
 
 
-def _mnist_file(folder: Path, name: str, allow_download: bool, check: bool) -> Path:
-    return _ensure(folder, name, [m + name for m in MIRRORS], allow_download, check)
+def _mnist_file(roots: tuple[Path, ...], name: str, allow_download: bool, check: bool) -> Path:
+    return _ensure(roots, f"mnist/{name}", [m + name for m in MIRRORS], allow_download, check)
 
 
 @functools.lru_cache(maxsize=4)
-def _load(folder: str, split: str, allow_download: bool, check: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def _load(roots: tuple[Path, ...], split: str, allow_download: bool, check: bool) -> tuple[torch.Tensor, torch.Tensor]:
     image_file, label_file = FILES[split]
-    images = read_idx(_mnist_file(Path(folder), image_file, allow_download, check))
-    labels = read_idx(_mnist_file(Path(folder), label_file, allow_download, check))
+    image_path = _mnist_file(roots, image_file, allow_download, check)
+    label_path = _mnist_file(roots, label_file, allow_download, check)
+    images, labels = read_idx(image_path), read_idx(label_path)
     if images.shape[0] != labels.shape[0] or images.shape[1:] != (28, 28):
-        raise DataError(f"{folder}: MNIST {split} images {images.shape} and labels {labels.shape} do not match")
+        raise DataError(f"{image_path}, {label_path}: MNIST {split} images {images.shape} and labels "
+                        f"{labels.shape} do not match")
     return torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64))
 
 
 def load_mnist(split: str, data_dir: str | os.PathLike | None = None, download: bool = True,
                verify_checksum: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """MNIST ``split`` ("train": 60k, "test": 10k) as uint8 images (N, 28, 28) and int64 labels."""
+    """MNIST ``split`` ("train": 60k, "test": 10k) as uint8 images (N, 28, 28) and int64 labels.
+
+    Each file is read from the first data folder that has it (``data_dir``, ``$NOBPTT_DATA``, the
+    repository's ``data/``, ``~/.cache/nobptt/data``: see :mod:`nobptt.data.paths`)."""
     if split not in FILES:
         raise ValueError(f"MNIST split {split!r} must be one of {sorted(FILES)}")
-    folder = find_dataset_dir("mnist", data_dir).resolve()
-    return _load(str(folder), split, download, verify_checksum)
+    return _load(data_roots(data_dir), split, download, verify_checksum)
 
 
 @functools.lru_cache(maxsize=1)
-def _load_notmnist(folder: str, allow_download: bool, check: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    images, labels = (read_idx(_ensure(Path(folder), name, NOTMNIST_URLS[name], allow_download, check))
+def _load_notmnist(roots: tuple[Path, ...], allow_download: bool, check: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    images, labels = (read_idx(_ensure(roots, f"notmnist/{name}", NOTMNIST_URLS[name], allow_download, check))
                       for name in NOTMNIST_FILES)
     if images.shape != (labels.shape[0], 28, 28):
-        raise DataError(f"{folder}: notMNIST images {images.shape} and labels {labels.shape} do not match")
+        raise DataError(f"notMNIST images {images.shape} and labels {labels.shape} do not match")
     return torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64))
 
 
@@ -112,5 +118,4 @@ def load_notmnist_sample(data_dir: str | os.PathLike | None = None, download: bo
 
     Same idx format and folder rules as MNIST (folder ``notmnist``); useful as out-of-distribution
     digits-shaped input. It is not shipped in the repository's ``data/`` folder."""
-    folder = find_dataset_dir("notmnist", data_dir).resolve()
-    return _load_notmnist(str(folder), download, verify_checksum)
+    return _load_notmnist(data_roots(data_dir), download, verify_checksum)

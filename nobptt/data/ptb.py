@@ -1,7 +1,8 @@
 """Penn Treebank, Mikolov's word- and character-level files, checksummed (never shipped in the repository).
 
-The treebank is LDC-licensed, so the project only reads it from a data folder (task.data_dir, then
-``$NOBPTT_DATA``, then the defaults in ``paths.py``) or downloads it for users who are online.
+The treebank is LDC-licensed, so the project only reads it from the first data folder that has it
+(task.data_dir, then ``$NOBPTT_DATA``, then the defaults in ``paths.py``) or downloads it for users
+who are online.
 
 Word level: every line's words followed by one ``<eos>`` token; this gives 929,589 / 73,760 /
 82,430 tokens (train / valid / test) and a train vocabulary of exactly 10,000 types. Character
@@ -20,7 +21,7 @@ from pathlib import Path
 import torch
 
 from nobptt.data.download import DataError, download, verify
-from nobptt.data.paths import ENV_VAR, find_dataset_dir
+from nobptt.data.paths import ENV_VAR, data_roots, download_root, find_file, folder_for_download, searched
 
 EOS, EOL = "<eos>", "<eol>"
 SPLITS = ("train", "valid", "test")
@@ -94,20 +95,26 @@ def _fetch_char_file(path: Path) -> None:
 
 def ptb_file(level: str, split: str, data_dir: str | os.PathLike | None = None,
              allow_download: bool = True) -> Path:
-    """Local, checksum-verified path of a PTB file (``level`` "word" or "char")."""
+    """Local, checksum-verified path of a PTB file (``level`` "word" or "char"), from the first data
+    folder that has it (``data_dir``, ``$NOBPTT_DATA``, then the defaults in :mod:`nobptt.data.paths`)."""
+    return _ptb_file(level, split, data_roots(data_dir), allow_download)
+
+
+def _ptb_file(level: str, split: str, roots: tuple[Path, ...], allow_download: bool) -> Path:
     if split not in SPLITS:
         raise ValueError(f"PTB split {split!r} must be one of {SPLITS}")
     if level not in ("word", "char"):
         raise ValueError(f"PTB level {level!r} must be 'word' or 'char'")
-    folder = find_dataset_dir(f"ptb_{level}", data_dir)
-    path = folder / (WORD_FILES if level == "word" else CHAR_FILES)[split]
-    if not path.exists():
+    relative = f"ptb_{level}/{(WORD_FILES if level == 'word' else CHAR_FILES)[split]}"
+    path = find_file(relative, roots)
+    if path is None:
         if not allow_download:
-            raise DataError(f"{path} not found. Penn Treebank is not shipped with nobptt (LDC license): "
-                            f"pass a data folder (task.data_dir) or set {ENV_VAR} to a folder containing "
-                            f"ptb_{level}/{path.name}, or allow the download.")
-        folder.mkdir(parents=True, exist_ok=True)
-        (_fetch_word_file if level == "word" else _fetch_char_file)(path)
+            raise DataError(f"{relative} not found (looked in {searched(relative, roots)}). Penn Treebank is "
+                            f"not shipped with nobptt (LDC license): pass a data folder (task.data_dir) or set "
+                            f"{ENV_VAR} to a folder containing {relative}, or allow the download.")
+        path = download_root(relative, roots) / relative
+        with folder_for_download(path.parent):  # a failed download leaves no new (empty) folder behind
+            (_fetch_word_file if level == "word" else _fetch_char_file)(path)
     else:
         verify(path, SHA256[path.name])
     return path
@@ -132,10 +139,10 @@ def build_vocab(tokens: list[str]) -> list[str]:
 
 
 @functools.lru_cache(maxsize=8)
-def _load(level: str, split: str, folder: str, allow_download: bool) -> Corpus:
-    train_tokens = read_tokens(ptb_file(level, "train", folder, allow_download), level)
+def _load(level: str, split: str, roots: tuple[Path, ...], allow_download: bool) -> Corpus:
+    train_tokens = read_tokens(_ptb_file(level, "train", roots, allow_download), level)
     vocab = build_vocab(train_tokens)
-    tokens = train_tokens if split == "train" else read_tokens(ptb_file(level, split, folder, allow_download), level)
+    tokens = train_tokens if split == "train" else read_tokens(_ptb_file(level, split, roots, allow_download), level)
     index = {w: i for i, w in enumerate(vocab)}
     missing = sorted({w for w in tokens if w not in index})
     if missing:
@@ -156,8 +163,7 @@ def _check_counts(split: str, corpus: Corpus) -> None:
 def load_ptb(split: str, level: str = "word", data_dir: str | os.PathLike | None = None,
              download: bool = True) -> Corpus:
     """A PTB split as token ids over the train vocabulary (shared by all three splits)."""
-    folder = find_dataset_dir(f"ptb_{level}", data_dir).parent.resolve()
-    return _load(level, split, str(folder), download)
+    return _load(level, split, data_roots(data_dir), download)
 
 
 __all__ = ["Corpus", "DataError", "EOS", "EOL", "load_ptb", "ptb_file", "read_tokens", "build_vocab"]
