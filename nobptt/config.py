@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -27,6 +28,7 @@ from typing import Any
 from nobptt.errors import ConfigError  # noqa: F401  (re-exported: nobptt.config.ConfigError)
 from nobptt.train.config import TrainConfig
 from nobptt.train.optim import OptimConfig
+from nobptt.validation import FieldError
 
 SECTIONS = ("task", "model", "optim", "train")
 
@@ -177,6 +179,23 @@ def validate_section(section: str, values: dict[str, Any], config_cls: type, own
     return out
 
 
+def build_section(section: str, config_cls: type, values: dict[str, Any], owner: str) -> dict[str, Any]:
+    """``config_cls(**values)`` as a dict, its range checks (``__post_init__``, nobptt.validation)
+    turned into a ConfigError naming ``section.field``; a float that is NaN or infinite is refused."""
+    for key, value in values.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{section}.{key}={value!r} for {owner}: must be a finite number")
+    try:
+        built = config_cls(**values)
+    except FieldError as err:
+        raise ConfigError(f"{section}.{err.field}={err.value!r} for {owner}: {err.must}") from None
+    except ConfigError:
+        raise
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"[{section}] for {owner}: {err}") from None
+    return dataclasses.asdict(built)
+
+
 def resolve(config: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Validate every section and fill in defaults: the full config that a run records (an old
     layout is upgraded first, ``upgrade_config``)."""
@@ -195,12 +214,12 @@ def resolve(config: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         except KeyError as err:
             raise ConfigError(f"{section}.name: {err.args[0]}") from None
         checked = validate_section(section, values, spec.config_cls, f"{section} {name!r}")
-        resolved[section] = {"name": name, **dataclasses.asdict(spec.config_cls(**checked))}
+        resolved[section] = {"name": name, **build_section(section, spec.config_cls, checked, f"{section} {name!r}")}
         if section == "model":
             # [optim]: OptimConfig's defaults < the learner's own < the experiment's and --set's
             optim = {**spec.optim, **config.get("optim", {})}
             checked = validate_section("optim", optim, OptimConfig, f"learner {name!r}")
-            resolved["optim"] = dataclasses.asdict(OptimConfig(**checked))
+            resolved["optim"] = build_section("optim", OptimConfig, checked, f"learner {name!r}")
     train = validate_section("train", config.get("train", {}), TrainConfig, "the trainer")
-    resolved["train"] = dataclasses.asdict(TrainConfig(**train))
+    resolved["train"] = build_section("train", TrainConfig, train, "the trainer")
     return resolved

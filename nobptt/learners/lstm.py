@@ -26,6 +26,7 @@ from nobptt.learners.base import Learner, State, StepOutput, forget_streams
 from nobptt.learners.heads import ClassifierHead
 from nobptt.learners.registry import register_learner
 from nobptt.tasks.base import Batch
+from nobptt.validation import check_ranges
 
 OBJECTIVES = ("both", "prediction")
 
@@ -41,6 +42,9 @@ class LSTMConfig:
     classifier_hidden: int = 1200
     # [optim]: lr (the cell and decoder), classifier_lr, grad_clip (the cell's gradient norm only,
     # clip_parameters) are in LSTM_OPTIM below
+
+    def __post_init__(self) -> None:
+        check_ranges(self, positive="hidden k1 k2", non_negative="reset_every classifier_hidden")
 
 
 # the [optim] defaults of this learner (nobptt.train.optim.OptimConfig)

@@ -26,6 +26,7 @@ from torch import nn
 from nobptt.learners.base import Learner, State, StepOutput
 from nobptt.learners.registry import register_learner
 from nobptt.tasks.base import Batch
+from nobptt.validation import check_ranges
 
 
 @dataclass
@@ -35,6 +36,9 @@ class LSTMLMConfig:
     window: int = 20  # tBPTT window (steps unrolled), k1 = k2
     dropout: float = 0.0  # on the embedding, between layers and before the softmax (medium: 0.5)
     init_scale: float = 0.1  # every weight uniform in [-init_scale, init_scale]
+
+    def __post_init__(self) -> None:
+        check_ranges(self, positive="hidden layers window", non_negative="init_scale", open_unit="dropout")
 
 
 # [optim] defaults: lr 1 with optim.optimizer = "sgd" (Zaremba et al.; ~1e-3 for Adam), the global

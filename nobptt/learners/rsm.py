@@ -18,6 +18,7 @@ from nobptt.learners.registry import register_learner
 from nobptt.learners.rsm_layer import RSMLayer, RSMLayerConfig
 from nobptt.learners.sparse_linear import sparse_input_linear
 from nobptt.tasks.base import Batch
+from nobptt.validation import check_ranges
 
 
 @dataclass
@@ -37,6 +38,10 @@ class RSMConfig(RSMLayerConfig):
     # had more updates, but its early ones chased a representation that was still changing.
     memory_steps: int = 0
     classifier_from_step: int = 0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_ranges(self, non_negative="classifier_hidden memory_steps classifier_from_step")
 
 
 # [optim] defaults of the RSM family: Adam at 5e-4 for the memory (layer + decoder) and the

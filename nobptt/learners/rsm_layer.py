@@ -23,6 +23,7 @@ from torch import nn
 
 from nobptt.learners.kwinners import BoostedKWinners, shifted_scores
 from nobptt.learners.sparse_linear import sparse_input_linear
+from nobptt.validation import check_ranges
 
 SELECTIONS = ("boost", "inhibition", "none")
 
@@ -71,6 +72,11 @@ class RSMLayerConfig:
     # (sparse_linear.py); exact up to float summation order. Off by default: the recorded results
     # used dense products.
     sparse_products: bool = False
+
+    def __post_init__(self) -> None:
+        check_ranges(self, positive="groups cells_per_group k duty_cycle_period",
+                     non_negative="boost_strength init_std",
+                     unit="boost_decay inhibition_decay ff_fraction rec_fraction decay_floor")
 
 
 class RSMLayer(nn.Module):

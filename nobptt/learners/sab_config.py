@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from nobptt.validation import check_ranges
 
 
 @dataclass
@@ -26,6 +27,9 @@ class SABConfig:
     # 1/sqrt(H)), forget gates open half the time). 1 is the usual remedy for long dependencies
     # (Gers et al. 2000; Jozefowicz et al. 2015); the paper and the release say nothing (§2.5).
     forget_bias: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_ranges(self, positive="hidden k_top k_att attn_dim", non_negative="k_trunc window")
 
 
 @dataclass

@@ -33,6 +33,7 @@ import torch
 
 from nobptt.tasks.base import Batch
 from nobptt.tasks.registry import register_task
+from nobptt.validation import check_ranges
 
 SYMBOLS, RECALL, BLANK, MARKER = 8, 10, 0, 9
 COPY_CHANCE_ACCURACY = 1 / SYMBOLS
@@ -158,6 +159,9 @@ class EpisodeConfig:
     eval_sequences: int = 512  # held-out episodes (the SAB release tests on 512)
     eval_batch_size: int = 512
     eval_seed: int = 12345
+
+    def __post_init__(self) -> None:
+        check_ranges(self, positive="T batch_size eval_sequences eval_batch_size", non_negative="eval_T eval_seed")
 
 
 def episode_stream(task: str, config: EpisodeConfig, split: str, seed: int, device: str) -> EpisodeStream:

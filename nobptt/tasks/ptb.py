@@ -16,6 +16,7 @@ from nobptt.data.embeddings import binary_code, cached_skipgram, load_text_vecto
 from nobptt.data.ptb import EOL, EOS, Corpus, load_ptb
 from nobptt.tasks.registry import register_task
 from nobptt.tasks.tokens import ChunkedTokenStream, ContiguousTokenStream, TokenStream
+from nobptt.validation import check_ranges
 
 
 @dataclass
@@ -33,6 +34,10 @@ class PTBWordConfig:
     data_dir: str = ""
     download: bool = True
 
+    def __post_init__(self) -> None:
+        check_ranges(self, positive="batch_size eval_batch_size", non_negative="embedding_seed max_length",
+                     unit="forget_prob")
+
 
 @dataclass
 class PTBCharConfig:
@@ -40,6 +45,9 @@ class PTBCharConfig:
     eval_batch_size: int = 100  # held-out pass = ptb.char.valid.txt cut into this many chunks
     data_dir: str = ""
     download: bool = True
+
+    def __post_init__(self) -> None:
+        check_ranges(self, positive="batch_size eval_batch_size")
 
 
 def sentences(corpus: Corpus) -> list[list[str]]:

@@ -17,6 +17,7 @@ import torch
 from nobptt.tasks import grammar as grammars
 from nobptt.tasks.base import Batch
 from nobptt.tasks.registry import register_task
+from nobptt.validation import check_ranges
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # same constants as nobptt.data.mnist
 
@@ -133,6 +134,9 @@ class SSMNISTConfig:
     eval_seed: int = 12345  # the held-out stream is rebuilt from this seed at every evaluation
     data_dir: str = ""  # "" = argument-free resolution: NOBPTT_DATA, then the project's defaults
     download: bool = True  # fetch missing MNIST files (checksummed) when online
+
+    def __post_init__(self) -> None:
+        check_ranges(self, positive="batch_size eval_batch_size", non_negative="eval_seed")
 
 
 @register_task("ssmnist", config=SSMNISTConfig,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from nobptt.validation import check_ranges
+
 
 @dataclass
 class TrainConfig:
@@ -30,3 +32,7 @@ class TrainConfig:
     # Keep a copy of the checkpoint with the best held-out value of this metric (best.pt):
     # "heldout_nll" (lower is better) or "heldout_accuracy" (higher is better); "" = none.
     best_metric: str = ""
+
+    def __post_init__(self) -> None:
+        check_ranges(self, positive="steps epoch_steps eval_steps",
+                     non_negative="eval_every eval_from_step eval_warmup checkpoint_every seed threads")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from nobptt.errors import ConfigError
+from nobptt.validation import check_ranges
 
 OPTIMIZERS = ("adam", "sgd")
 
@@ -48,6 +49,9 @@ class OptimConfig:
     grad_clip_early_updates: int = 0
 
     def __post_init__(self) -> None:
+        check_ranges(self, positive="lr", non_negative="classifier_lr lr_decay_every lr_decay_from grad_clip "
+                     "grad_clip_median grad_clip_early grad_clip_early_updates", open_unit="adam_beta2")
+        check_ranges(self, positive="lr_decay adam_eps grad_clip_window")
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"optim.optimizer={self.optimizer!r} must be one of {OPTIMIZERS}")
         if not 0.0 <= self.adam_beta2 < 1.0 or self.adam_eps <= 0.0:
