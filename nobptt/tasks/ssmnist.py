@@ -132,7 +132,7 @@ class SSMNISTConfig:
     fixed_exemplar: bool = False  # one fixed image per digit instead of random exemplars
     eval_batch_size: int = 300
     eval_seed: int = 12345  # the held-out stream is rebuilt from this seed at every evaluation
-    data_dir: str = ""  # "" = argument-free resolution: NOBPTT_DATA, then the project's defaults
+    data_dir: str = ""  # searched first, then NOBPTT_DATA, then the defaults (nobptt/data/paths.py)
     download: bool = True  # fetch missing MNIST files (checksummed) when online
 
     def __post_init__(self) -> None:
