@@ -35,7 +35,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     resolved = cfg.resolve(cfg.apply_overrides(raw, overrides))
     if run_dir is None:
         run_dir = Path(args.run_dir) if args.run_dir else new_run_dir(experiment, resolved["train"]["seed"])
-    run = prepare(resolved, run_dir, resume=bool(args.resume), experiment=experiment, command=command)
+    run = prepare(resolved, run_dir, resume=bool(args.resume), experiment=experiment, command=command,
+                  overrides=overrides)
+    try:
+        return _train(args, run, resolved, experiment, run_dir)
+    finally:
+        if run.lock is not None:
+            run.lock.release()
+
+
+def _train(args: argparse.Namespace, run: Any, resolved: dict[str, Any], experiment: str, run_dir: Path) -> int:
     trainer = run.trainer
     print(f"{'resuming' if args.resume else 'training'} {experiment}: {resolved['model']['name']} on "
           f"{resolved['task']['name']}, {resolved['train']['steps']} steps, run folder {run_dir}")

@@ -9,7 +9,6 @@ a held-out stream that is rebuilt identically each time (``nobptt.train.evaluati
 """
 from __future__ import annotations
 
-import json
 import random
 import time
 from dataclasses import asdict
@@ -22,7 +21,7 @@ import torch
 from nobptt.errors import DivergedError  # noqa: F401  (re-exported)
 from nobptt.learners.base import Learner
 from nobptt.tasks.base import Stream
-from nobptt.train.checkpoint import load_checkpoint, save_checkpoint
+from nobptt.train.checkpoint import load_checkpoint, save_checkpoint, save_json
 from nobptt.train.clipping import Clipper
 from nobptt.train.config import TrainConfig
 from nobptt.train.evaluation import evaluate
@@ -61,6 +60,8 @@ class Trainer:
         self.best: dict[str, Any] = {}  # {"step", metric: value} of best.pt
         self.epoch = RunningMean()
         self.log = MetricsLog(self.run_dir / "metrics.jsonl")
+        # called once, after the next checkpoint is written (a resume records its config then)
+        self.after_first_save: Callable[[], None] | None = None
 
     # -- checkpoints ---------------------------------------------------------------------------
     @property
@@ -79,6 +80,9 @@ class Trainer:
                     "python": random.getstate()},
             "best": self.best,
         }, path or self.checkpoint_path)
+        if self.after_first_save is not None and (path is None or path == self.checkpoint_path):
+            note, self.after_first_save = self.after_first_save, None
+            note()
 
     def resume(self, path: Path | None = None, truncate_log: bool = True) -> None:
         """Continue exactly where the last checkpoint (or the one at ``path``) left off.
@@ -193,5 +197,5 @@ class Trainer:
                 self.save()
             elif progress and not row:
                 progress(self.step, {})
-        (self.run_dir / "summary.json").write_text(json.dumps(last, indent=2))
+        save_json(last, self.run_dir / "summary.json")
         return last

@@ -1,0 +1,85 @@
+"""Issue 38 (reliability): each test reproduces one failure the issue reports and checks the fix."""
+import fcntl
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nobptt.cli import main
+from tests.test_cli import SMALL
+
+ROOT = Path(__file__).resolve().parent.parent
+BASE = ["--set", "train.eval_every=0", *SMALL]
+
+
+def _snapshot(run: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(run.iterdir()) if p.is_file() and p.name != ".lock"}
+
+
+def test_a_second_process_on_the_same_run_dir_is_refused_with_the_owners_pid_and_command(tmp_path):
+    """Issue 38: two `nobptt train` on one --run-dir both ran and interleaved metrics.jsonl.
+    The test process holds the folder's lock as a running train would; a real second process
+    (`python -m nobptt train --run-dir SAME`) must stop at once with exit 2, naming the owner."""
+    run = tmp_path / "run"
+    run.mkdir()
+    with open(run / ".lock", "a+") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        held.write(f"pid {os.getpid()}: nobptt train --run-dir {run}\n")
+        held.flush()
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        done = subprocess.run([sys.executable, "-m", "nobptt", "train", "--steps", "100", "--run-dir", str(run), *BASE],
+                              capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+        assert done.returncode == 2, done.stderr
+        assert "is in use by another process" in done.stderr and f"pid {os.getpid()}" in done.stderr
+        assert "Traceback" not in done.stderr
+        assert sorted(p.name for p in run.iterdir()) == [".lock"]  # nothing written
+    # once the owner is gone (its lock released), the folder can be used
+    assert main(["train", "--steps", "50", "--run-dir", str(run), *BASE]) == 0
+    assert f"pid {os.getpid()}: " in (run / ".lock").read_text()
+
+
+@pytest.mark.parametrize("steps", [None, "50", "100"])
+def test_resuming_a_finished_run_without_more_steps_changes_nothing(tmp_path, capsys, steps):
+    """Issue 38: `train --resume RUN` on a finished run without raising the steps (or with fewer)
+    ended in `KeyError: 'step'`, overwrote summary.json with {}, appended a bogus resume and lowered
+    train.steps in config.json. Now: one line "nothing to do", exit 2, the folder byte-identical."""
+    run = tmp_path / "run"
+    assert main(["train", "--steps", "100", "--run-dir", str(run), *BASE]) == 0
+    before = _snapshot(run)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), *(["--steps", steps] if steps else [])]) == 2
+    err = capsys.readouterr().err
+    assert f"nothing to do: {run} finished at step 100; raise --steps above 100" in err
+    assert _snapshot(run) == before
+
+
+@pytest.mark.parametrize("flag", [["--steps", "0"], ["--set", "train.steps=-1"]])
+def test_a_new_run_with_no_steps_is_refused_before_a_folder_is_made(tmp_path, capsys, flag):
+    """Issue 38: `--steps 0` / `train.steps=-1` on a new run ended in a traceback and left a folder
+    then refused as holding a run."""
+    run = tmp_path / "run"
+    assert main(["train", "--run-dir", str(run), *BASE, *flag]) == 2
+    assert "train.steps" in capsys.readouterr().err
+    assert not run.exists()
+
+
+def test_a_bad_override_at_resume_is_not_written_into_config_json(tmp_path, capsys):
+    """Issue 38: a bad override given with --resume (a learning rate that diverges) was written into
+    config.json before training started, so the resume the error message suggested failed the same
+    way. Now config.json changes only once the resumed run has checkpointed, and the overrides of
+    a resume are recorded under that resume."""
+    run = tmp_path / "run"
+    assert main(["train", "--steps", "100", "--run-dir", str(run), *BASE]) == 0
+    config_before = (run / "config.json").read_bytes()
+    # an override that fails once training starts: NaN learning rate
+    code = main(["train", "--resume", str(run), "--steps", "200", "--set", "optim.lr=nan", "--set", "optim.classifier_lr=nan"])
+    assert code == 2
+    assert (run / "config.json").read_bytes() == config_before
+    assert main(["train", "--resume", str(run), "--steps", "150", "--set", "train.epoch_steps=25"]) == 0
+    meta = json.loads((run / "config.json").read_text())
+    [resumed] = meta["resumed"]
+    assert resumed["overrides"] == ["train.epoch_steps=25", "train.steps=150"] and resumed["at_step"] == 100
+    assert meta["config"]["train"]["steps"] == 150
