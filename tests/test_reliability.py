@@ -83,3 +83,65 @@ def test_a_bad_override_at_resume_is_not_written_into_config_json(tmp_path, caps
     [resumed] = meta["resumed"]
     assert resumed["overrides"] == ["train.epoch_steps=25", "train.steps=150"] and resumed["at_step"] == 100
     assert meta["config"]["train"]["steps"] == 150
+
+
+def _damage(path: Path, how: str) -> None:
+    data = path.read_bytes()
+    if how == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    elif how == "emptied":
+        path.write_bytes(b"")
+    else:  # bytes overwritten in the middle: the file still loads without a checksum
+        middle = len(data) // 2
+        path.write_bytes(data[:middle] + bytes(b ^ 0xFF for b in data[middle:middle + 64]) + data[middle + 64:])
+
+
+@pytest.mark.parametrize("how", ["truncated", "emptied", "bit-flipped"])
+def test_a_damaged_checkpoint_is_named_as_damaged_and_the_previous_one_offered(tmp_path, capsys, how):
+    """Issue 38: a truncated or emptied checkpoint gave a raw torch traceback in `train --resume` and
+    `eval`; one with bytes overwritten in the middle loaded silently. Now each is named as damaged
+    (exit 2), and the previous checkpoint, kept beside it and verified, is offered."""
+    run = tmp_path / "run"
+    assert main(["train", "--steps", "100", "--set", "train.checkpoint_every=50", "--run-dir", str(run), *BASE]) == 0
+    assert (run / "checkpoint.pt.sha256").exists() and (run / "checkpoint.prev.pt").exists()
+    _damage(run / "checkpoint.pt", how)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--steps", "150"]) == 2
+    err = capsys.readouterr().err
+    assert f"checkpoint {run / 'checkpoint.pt'} is damaged" in err and "Traceback" not in err
+    assert f"The previous checkpoint {run / 'checkpoint.prev.pt'} is intact" in err
+    assert main(["eval", str(run)]) == 2
+    assert f"checkpoint {run / 'checkpoint.pt'} is damaged" in capsys.readouterr().err
+    # the offered command works: the previous checkpoint (step 50) resumes
+    os.replace(run / "checkpoint.prev.pt", run / "checkpoint.pt")
+    os.replace(run / "checkpoint.prev.pt.sha256", run / "checkpoint.pt.sha256")
+    assert main(["train", "--resume", str(run), "--steps", "150"]) == 0
+    steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [50, 100, 150]
+
+
+def test_a_checkpoint_from_before_checksums_loads_unverified_and_says_so_once(tmp_path, capsys):
+    """Checkpoints written before checksums existed keep loading (issue 38, compatibility)."""
+    run = tmp_path / "run"
+    assert main(["train", "--steps", "50", "--run-dir", str(run), *BASE]) == 0
+    (run / "checkpoint.pt.sha256").unlink()
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--steps", "100"]) == 0
+    assert capsys.readouterr().err.count("has no checksum file") == 1
+    assert (run / "checkpoint.pt.sha256").exists()  # written with the next checkpoint
+
+
+def test_a_crash_between_the_checkpoint_and_its_checksum_still_verifies(tmp_path):
+    """The checksum file lists the old and the new digest while the checkpoint is replaced."""
+    from nobptt.train.checkpoint import checksum_path, load_checkpoint, save_checkpoint
+    path = tmp_path / "checkpoint.pt"
+    save_checkpoint({"step": 1}, path, keep_previous=True)
+    old = path.read_bytes()
+    save_checkpoint({"step": 2}, path, keep_previous=True)
+    assert load_checkpoint(tmp_path / "checkpoint.prev.pt")["step"] == 1
+    new_digest = checksum_path(path).read_text().split()[0]
+    import hashlib
+    # the state after the new checksums were written but before the new file was renamed in place
+    checksum_path(path).write_text(f"{new_digest}  checkpoint.pt\n{hashlib.sha256(old).hexdigest()}  checkpoint.pt\n")
+    path.write_bytes(old)
+    assert load_checkpoint(path)["step"] == 1

@@ -79,7 +79,7 @@ class Trainer:
             "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
                     "python": random.getstate()},
             "best": self.best,
-        }, path or self.checkpoint_path)
+        }, path or self.checkpoint_path, keep_previous=path is None or path == self.checkpoint_path)
         if self.after_first_save is not None and (path is None or path == self.checkpoint_path):
             note, self.after_first_save = self.after_first_save, None
             note()
