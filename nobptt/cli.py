@@ -40,7 +40,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         return _train(args, run, resolved, experiment, run_dir)
     finally:
-        if run.lock is not None:
+        if getattr(run, "lock", None) is not None:
             run.lock.release()
 
 
@@ -53,11 +53,21 @@ def _train(args: argparse.Namespace, run: Any, resolved: dict[str, Any], experim
     bar = ProgressLine(resolved["train"]["steps"], trainer.step, run.ceilings, task) \
         if resolved["train"]["progress"] else None
 
+    broken: list[str] = []
+
     def progress(step: int, row: dict[str, Any]) -> None:
-        if bar:
-            bar(step, row)
-        elif is_evaluation(row):
-            print(format_row(row, run.ceilings, task), flush=True)
+        # what is printed must never end a run: a formatting error is reported once, then skipped
+        if broken:
+            return
+        try:
+            if bar:
+                bar(step, row)
+            elif is_evaluation(row):
+                print(format_row(row, run.ceilings, task), flush=True)
+        except Exception as err:  # noqa: BLE001
+            broken.append(repr(err))
+            print(f"\nnote: the progress display failed at step {step} ({err!r}) and is off for this run; "
+                  f"training goes on (metrics: {run_dir / 'metrics.jsonl'})", file=sys.stderr, flush=True)
 
     try:
         last = trainer.run(progress)

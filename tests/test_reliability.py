@@ -145,3 +145,46 @@ def test_a_crash_between_the_checkpoint_and_its_checksum_still_verifies(tmp_path
     checksum_path(path).write_text(f"{new_digest}  checkpoint.pt\n{hashlib.sha256(old).hexdigest()}  checkpoint.pt\n")
     path.write_bytes(old)
     assert load_checkpoint(path)["step"] == 1
+
+
+def test_a_finite_explosion_stops_the_run_before_its_checkpoint_is_overwritten(tmp_path, capsys):
+    """Issue 38: a run whose loss explodes but stays finite (`--set model.lr=1e9`) never stopped
+    (memory MSE 9.3e20 after 8,000 batches, no warning). Now it stops with DivergedError at the
+    first metrics row, naming the last good checkpoint, which is left as it was."""
+    run = tmp_path / "run"
+    assert main(["train", "--steps", "100", "--run-dir", str(run), *BASE]) == 0
+    good = (run / "checkpoint.pt").read_bytes()
+    config = (run / "config.json").read_bytes()
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--steps", "400", "--set", "model.lr=1e9"]) == 2
+    err = capsys.readouterr().err
+    assert "training diverged: memory_mse" in err and "at step 150" in err
+    assert f"the last good checkpoint is {run / 'checkpoint.pt'}" in err
+    assert (run / "checkpoint.pt").read_bytes() == good and (run / "config.json").read_bytes() == config
+    # a plain resume, as the message says, continues with the config that worked
+    assert main(["train", "--resume", str(run), "--steps", "150"]) == 0
+
+
+def test_an_epoch_loss_far_above_its_recent_range_is_an_explosion():
+    """Issue 38: the rule behind the finite-explosion stop (a loss 1e3 x its recent median, or
+    any logged value beyond 1e15 or non-finite), on rows of metrics."""
+    from nobptt.train.trainer import explosion
+    history = {"classifier_ce": [2.3, 2.1, 1.9, 1.8]}
+    assert explosion({"step": 500, "classifier_ce": 1.7, "prequential_accuracy": 0.3}, history) is None
+    assert explosion({"step": 500, "classifier_ce": 30.0}, history) is None  # high, not an explosion
+    assert "over 1e+03 x its median" in explosion({"step": 500, "classifier_ce": 2.5e3}, history)
+    assert "beyond 1e+15" in explosion({"step": 50, "memory_mse": 5e20}, {})
+    assert "non-finite heldout_nll" in explosion({"step": 50, "heldout_nll": float("inf")}, {})
+    assert explosion({"step": 50, "memory_mse": 1e-3}, {"memory_mse": [1e-6, 1e-6]}) is None  # near zero
+
+
+def test_progress_formatting_never_raises_on_an_overflowing_value():
+    """Issue 38: with classifier_lr=1e9 the progress line's math.exp raised OverflowError and the
+    batches since the last checkpoint were lost."""
+    import io
+    from nobptt.progress import ProgressLine, format_row
+    row = {"step": 10, "heldout_nll": 1e6, "wall_time_s": 1.0}
+    assert "perplexity inf" in format_row(row, {}, "ptb_word")
+    line = ProgressLine(20, 0, {}, "ptb_word", file=io.StringIO())
+    line(10, row)
+    line.close()
