@@ -128,6 +128,7 @@ def prepare(config: dict[str, dict[str, Any]], run_dir: Path, resume: bool = Fal
     train_cfg = TrainConfig(**config["train"])
     if not read_only and train_cfg.steps < 1:
         raise ConfigError(f"train.steps={train_cfg.steps} must be at least 1 (the number of training steps)")
+    created = not Path(run_dir).exists()
     lock = None if read_only else RunLock(Path(run_dir), command)
     try:
         return _prepare(config, Path(run_dir), train_cfg, resume, experiment, command, checkpoint,
@@ -135,6 +136,10 @@ def prepare(config: dict[str, dict[str, Any]], run_dir: Path, resume: bool = Fal
     except BaseException:
         if lock is not None:
             lock.release()
+            # a folder this call made, refused before anything was written in it, is not left behind
+            if created and sorted(p.name for p in Path(run_dir).iterdir()) == [LOCK]:
+                (Path(run_dir) / LOCK).unlink()
+                Path(run_dir).rmdir()
         raise
 
 

@@ -188,3 +188,11 @@ def test_progress_formatting_never_raises_on_an_overflowing_value():
     line = ProgressLine(20, 0, {}, "ptb_word", file=io.StringIO())
     line(10, row)
     line.close()
+
+
+def test_a_new_run_refused_by_a_value_the_task_rejects_leaves_no_folder(tmp_path, capsys):
+    """The run folder lock is taken before the task and learner are built; a refused new run must
+    not leave a folder holding only the lock file."""
+    run = tmp_path / "run"
+    assert main(["train", "--run-dir", str(run), *BASE, "--set", "model.k=5000"]) == 2
+    assert "k=5000" in capsys.readouterr().err and not run.exists()
