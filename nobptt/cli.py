@@ -35,7 +35,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     resolved = cfg.resolve(cfg.apply_overrides(raw, overrides))
     if run_dir is None:
         run_dir = Path(args.run_dir) if args.run_dir else new_run_dir(experiment, resolved["train"]["seed"])
-    run = prepare(resolved, run_dir, resume=bool(args.resume), experiment=experiment, command=command)
+    run = prepare(resolved, run_dir, resume=bool(args.resume), experiment=experiment, command=command,
+                  overrides=overrides)
+    try:
+        return _train(args, run, resolved, experiment, run_dir)
+    finally:
+        if getattr(run, "lock", None) is not None:
+            run.lock.release()
+
+
+def _train(args: argparse.Namespace, run: Any, resolved: dict[str, Any], experiment: str, run_dir: Path) -> int:
     trainer = run.trainer
     print(f"{'resuming' if args.resume else 'training'} {experiment}: {resolved['model']['name']} on "
           f"{resolved['task']['name']}, {resolved['train']['steps']} steps, run folder {run_dir}")
@@ -44,11 +53,21 @@ def cmd_train(args: argparse.Namespace) -> int:
     bar = ProgressLine(resolved["train"]["steps"], trainer.step, run.ceilings, task) \
         if resolved["train"]["progress"] else None
 
+    broken: list[str] = []
+
     def progress(step: int, row: dict[str, Any]) -> None:
-        if bar:
-            bar(step, row)
-        elif is_evaluation(row):
-            print(format_row(row, run.ceilings, task), flush=True)
+        # what is printed must never end a run: a formatting error is reported once, then skipped
+        if broken:
+            return
+        try:
+            if bar:
+                bar(step, row)
+            elif is_evaluation(row):
+                print(format_row(row, run.ceilings, task), flush=True)
+        except Exception as err:  # noqa: BLE001
+            broken.append(repr(err))
+            print(f"\nnote: the progress display failed at step {step} ({err!r}) and is off for this run; "
+                  f"training goes on (metrics: {run_dir / 'metrics.jsonl'})", file=sys.stderr, flush=True)
 
     try:
         last = trainer.run(progress)

@@ -24,3 +24,11 @@ class DivergedError(NobpttError, RuntimeError):
 
 class RecordError(NobpttError, ValueError):
     """A results record that is malformed, or cannot be written honestly (e.g. from a dirty tree)."""
+
+
+class RunFolderError(NobpttError, RuntimeError):
+    """A run folder that cannot be used now: another process owns it, or it has nothing left to do."""
+
+
+class DamagedFileError(NobpttError, RuntimeError):
+    """A file of ours (a checkpoint) that is truncated, emptied or altered: its checksum does not match."""

@@ -14,6 +14,14 @@ import sys
 import time
 from typing import IO, Any, Callable
 
+def _exp(x: float) -> float:
+    """``math.exp`` that gives inf instead of raising: a progress line must never end a run."""
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return math.inf
+
+
 # tasks whose cross-entropy is reported as a language-model figure rather than in nats
 PERPLEXITY_TASKS = frozenset({"ptb_word"})
 BITS_PER_CHARACTER_TASKS = frozenset({"ptb_char"})
@@ -41,7 +49,7 @@ def heldout_parts(row: dict[str, Any], task: str) -> list[str]:
     parts = []
     nll = row.get("heldout_nll")
     if task in PERPLEXITY_TASKS and nll is not None:
-        parts.append(f"held-out perplexity {math.exp(nll):.2f} (cross-entropy {nll:.4f} nats)")
+        parts.append(f"held-out perplexity {_exp(nll):.2f} (cross-entropy {nll:.4f} nats)")
     elif task in BITS_PER_CHARACTER_TASKS and nll is not None:
         parts.append(f"held-out {nll / math.log(2):.4f} bits per character (cross-entropy {nll:.4f} nats)")
     else:
@@ -75,7 +83,7 @@ def heldout_postfix(row: dict[str, Any], task: str) -> dict[str, str]:
     """The short form of a row's held-out metrics for the progress bar."""
     nll = row.get("heldout_nll")
     if task in PERPLEXITY_TASKS and nll is not None:
-        return {"ppl": f"{math.exp(nll):.1f}"}
+        return {"ppl": f"{_exp(nll):.1f}"}
     if task in BITS_PER_CHARACTER_TASKS and nll is not None:
         return {"bpc": f"{nll / math.log(2):.3f}"}
     post = {}

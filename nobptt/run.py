@@ -1,7 +1,9 @@
 """Glue between a resolved config and the trainer: build the task, learner and run folder."""
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +12,7 @@ from typing import Any
 import torch
 
 from nobptt.config import ConfigError, upgrade_config
+from nobptt.errors import RunFolderError
 from nobptt.environment import environment
 from nobptt.learners.base import Learner, count_parameters
 from nobptt.learners.registry import build_learner
@@ -23,11 +26,52 @@ from nobptt.train.optim import OptimConfig
 from nobptt.train.trainer import Trainer, seed_everything
 
 
+LOCK = ".lock"
+
+
+class RunLock:
+    """An OS lock (``fcntl.flock``) on ``RUN/.lock``: one process at a time owns a run folder.
+
+    The lock file holds the owner's pid and command, so that a second process is refused with
+    them. The kernel drops the lock when its file is closed, so it is released on exit, on an
+    error and on a crash (kill -9) alike; the file itself is left behind and means nothing then."""
+
+    def __init__(self, run_dir: Path, command: str = "") -> None:
+        self.path = Path(run_dir) / LOCK
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            owner = handle.read().strip() or "unknown process"
+            handle.close()
+            raise RunFolderError(
+                f"{run_dir} is in use by another process ({owner}); wait for it to finish, or give "
+                f"this run another --run-dir") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}: {command or 'nobptt'}\n")
+        handle.flush()
+        self.handle = handle
+
+    def release(self) -> None:
+        if self.handle is not None and not self.handle.closed:
+            self.handle.close()  # closing the file drops the lock
+
+    def __enter__(self) -> "RunLock":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+
 @dataclass
 class Run:
     trainer: Trainer
     config: dict[str, dict[str, Any]]
     ceilings: dict[str, float]
+    lock: RunLock | None = None
 
 
 def _check_device(device: str) -> None:
@@ -69,14 +113,41 @@ def _set_up_process(train_cfg: TrainConfig) -> None:
 
 
 def prepare(config: dict[str, dict[str, Any]], run_dir: Path, resume: bool = False,
-            experiment: str = "", command: str = "", checkpoint: str = "", read_only: bool = False) -> Run:
+            experiment: str = "", command: str = "", checkpoint: str = "", read_only: bool = False,
+            overrides: list[str] | None = None) -> Run:
     """Build everything for the resolved ``config``; when ``resume``, restore the run folder's
     checkpoint (``checkpoint``: a file name in the run folder, default the latest one).
     ``read_only``: the checkpoint is loaded to be read, so the run folder (its metrics log) is left
-    untouched (to evaluate only, ``load_learner`` builds no trainer and no optimizer)."""
+    untouched (to evaluate only, ``load_learner`` builds no trainer and no optimizer).
+
+    Unless ``read_only``, the run folder is locked (``RunLock``, returned in ``Run.lock``) before
+    anything in it is read or written; the caller releases it when training ends. A resume with
+    nothing left to do (the checkpoint already at or past ``train.steps``) is refused before
+    anything in the folder changes, and a resume's config (``overrides``) reaches config.json only
+    once the resumed run has written its first checkpoint."""
     train_cfg = TrainConfig(**config["train"])
+    if not read_only and train_cfg.steps < 1:
+        raise ConfigError(f"train.steps={train_cfg.steps} must be at least 1 (the number of training steps)")
+    created = not Path(run_dir).exists()
+    lock = None if read_only else RunLock(Path(run_dir), command)
+    try:
+        return _prepare(config, Path(run_dir), train_cfg, resume, experiment, command, checkpoint,
+                        read_only, overrides, lock)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+            # a folder this call made, refused before anything was written in it, is not left behind
+            if created and sorted(p.name for p in Path(run_dir).iterdir()) == [LOCK]:
+                (Path(run_dir) / LOCK).unlink()
+                Path(run_dir).rmdir()
+        raise
+
+
+def _prepare(config: dict[str, dict[str, Any]], run_dir: Path, train_cfg: TrainConfig, resume: bool,
+             experiment: str, command: str, checkpoint: str, read_only: bool,
+             overrides: list[str] | None, lock: RunLock | None) -> Run:
     if not resume:
-        _check_fresh_run_dir(Path(run_dir))
+        _check_fresh_run_dir(run_dir)
     _set_up_process(train_cfg)
     try:
         stream, make_eval = build_streams(config, train_cfg.device)
@@ -87,15 +158,23 @@ def prepare(config: dict[str, dict[str, Any]], run_dir: Path, resume: bool = Fal
         raise ConfigError(f"invalid config value: {err}") from err
     ceilings = trainer.ceilings
     if resume:
-        trainer.resume(Path(run_dir) / checkpoint if checkpoint else None, truncate_log=not read_only)
+        trainer.resume(run_dir / checkpoint if checkpoint else None, truncate_log=False)
         if not read_only:
-            _note_resume(Path(run_dir), config, command, trainer.step, train_cfg.device)
+            if trainer.step >= train_cfg.steps:
+                raise RunFolderError(
+                    f"nothing to do: {run_dir} finished at step {trainer.step}; raise --steps above "
+                    f"{trainer.step} to continue it (e.g. `nobptt train --resume {run_dir} --steps "
+                    f"{max(2 * trainer.step, trainer.step + 1)}`)")
+            trainer.log.truncate_after(trainer.step)
+            at_step = trainer.step
+            trainer.after_first_save = lambda: _note_resume(run_dir, config, command, at_step,
+                                                            train_cfg.device, overrides)
     else:
         meta = {"experiment": experiment, "command": command, "config": config,
                 "parameters": count_parameters(learner), "ceilings": ceilings,
                 **environment(train_cfg.device)}
-        save_json(meta, Path(run_dir) / "config.json")
-    return Run(trainer, config, ceilings)
+        save_json(meta, run_dir / "config.json")
+    return Run(trainer, config, ceilings, lock)
 
 
 def load_learner(config: dict[str, dict[str, Any]], checkpoint: Path, stream: Stream) -> tuple[Learner, int]:
@@ -128,13 +207,17 @@ def _check_fresh_run_dir(run_dir: Path) -> None:
     (run_dir / "metrics.jsonl").unlink(missing_ok=True)
 
 
-def _note_resume(run_dir: Path, config: dict[str, dict[str, Any]], command: str, step: int, device: str) -> None:
+def _note_resume(run_dir: Path, config: dict[str, dict[str, Any]], command: str, step: int, device: str,
+                 overrides: list[str] | None = None) -> None:
     """Keep a resumed run's provenance in its config.json: "config" becomes the one now in effect
     (a resume may extend train.steps), "command" stays the first, and "resumed" lists each resume
-    with its command, the step it continued from and the machine and commit it ran on."""
+    with its command, its overrides, the step it continued from and the machine and commit it ran
+    on. Called once the resumed run has written its first checkpoint: a resume that fails before
+    (a bad override, a divergence) leaves config.json as the last config that worked."""
     meta = read_run_config(run_dir)
     meta["config"] = config
-    meta.setdefault("resumed", []).append({"command": command, "at_step": step, **environment(device)})
+    meta.setdefault("resumed", []).append({"command": command, "overrides": list(overrides or []),
+                                           "at_step": step, **environment(device)})
     save_json(meta, run_dir / "config.json")
 
 

@@ -104,6 +104,7 @@ def test_resume_reads_a_checkpoint_written_before_epoch_maxima(tmp_path):
     sums, counts, _ = ckpt["epoch_sums"]
     ckpt["epoch_sums"] = (sums, counts)
     torch.save(ckpt, tmp_path / "checkpoint.pt")
+    (tmp_path / "checkpoint.pt.sha256").unlink()  # such checkpoints were written without checksums
     resumed = make_trainer(tmp_path, steps=30, name="lstm", **LSTM_SMALL)
     resumed.resume()
     assert resumed.epoch.sums == sums and resumed.epoch.maxima == {}

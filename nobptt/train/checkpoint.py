@@ -2,17 +2,32 @@
 rename over the old one.
 
 A crash or a full disk mid-write therefore never destroys the last good checkpoint.
+
+Each checkpoint has its SHA-256 beside it (``checkpoint.pt.sha256``, in ``sha256sum`` format) and
+is verified on load: a truncated, emptied or altered file is named as damaged (``DamagedFileError``)
+instead of failing inside torch or loading silently. While a new checkpoint replaces the old one
+the checksum file lists both digests, so a crash between the two renames leaves a file that
+verifies. ``keep_previous`` keeps the checkpoint being replaced as ``NAME.prev.pt`` (with its own
+checksum), which a damaged checkpoint's message offers. Checkpoints written before checksums
+existed load as before, unverified (said once per file).
 """
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from nobptt.errors import DamagedFileError
+
+_UNVERIFIED_NOTED: set[str] = set()
 
 
 def portable(value: Any) -> Any:
@@ -46,8 +61,85 @@ def _write_atomically(path: Path, write: Callable[[Any], None]) -> None:
         raise
 
 
-def save_checkpoint(payload: dict[str, Any], path: Path) -> None:
-    _write_atomically(path, lambda handle: torch.save(portable(payload), handle))
+def checksum_path(path: Path) -> Path:
+    return Path(str(path) + ".sha256")
+
+
+def previous_path(path: Path) -> Path:
+    """``checkpoint.pt`` -> ``checkpoint.prev.pt``: the checkpoint kept from before the latest."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.prev{path.suffix}")
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _write_checksums(path: Path, digests: list[str]) -> None:
+    text = "".join(f"{digest}  {Path(path).name}\n" for digest in digests)
+    _write_atomically(checksum_path(path), lambda handle: handle.write(text.encode()))
+
+
+def _read_checksums(path: Path) -> list[str] | None:
+    """The digests ``path`` may have (None: no checksum file, a checkpoint from before them)."""
+    try:
+        text = checksum_path(path).read_text()
+    except FileNotFoundError:
+        return None
+    return [line.split()[0] for line in text.splitlines() if line.strip()]
+
+
+def verify(path: Path) -> bytes:
+    """The bytes of the checkpoint at ``path``, checked against its checksum file (if any);
+    ``DamagedFileError`` naming the file (and the previous checkpoint, when that one verifies)."""
+    path = Path(path)
+    data = path.read_bytes()
+    digests = _read_checksums(path)
+    problem = None
+    if not data:
+        problem = "is empty"
+    elif digests is not None and _digest(data) not in digests:
+        problem = f"does not match its checksum ({checksum_path(path).name}): it is truncated or altered"
+    if problem:
+        raise DamagedFileError(f"checkpoint {path} is damaged: it {problem}. {_offer_previous(path)}")
+    return data
+
+
+def _offer_previous(path: Path) -> str:
+    prev = previous_path(path)
+    if prev != path and prev.exists() and _read_checksums(prev) is not None:
+        try:
+            verify(prev)
+        except (DamagedFileError, OSError):
+            return f"The previous checkpoint {prev} is damaged too; start the run again."
+        return (f"The previous checkpoint {prev} is intact; to continue from it, put it in place: "
+                f"`mv {prev} {path} && mv {checksum_path(prev)} {checksum_path(path)}` "
+                f"(then resume; the metrics logged after it are redone).")
+    return "No previous checkpoint is kept; start the run again (or restore the file from a copy)."
+
+
+def save_checkpoint(payload: dict[str, Any], path: Path, keep_previous: bool = False) -> None:
+    """``payload`` at ``path``, atomically, with its checksum beside it; ``keep_previous``: the
+    checkpoint it replaces (when that one verifies) is kept as ``previous_path(path)``."""
+    path = Path(path)
+    buffer = io.BytesIO()
+    torch.save(portable(payload), buffer)
+    data = buffer.getvalue()
+    digest = _digest(data)
+    old = _read_checksums(path) if path.exists() else None
+    if keep_previous and old:
+        try:
+            old_data = verify(path)
+        except DamagedFileError:
+            old_data = None
+        if old_data is not None:  # a hard link would do, but a copy works on every file system
+            prev = previous_path(path)
+            _write_atomically(prev, lambda handle: handle.write(old_data))
+            _write_checksums(prev, [_digest(old_data)])
+    # both digests while the file is being replaced: a crash between the renames still verifies
+    _write_checksums(path, [digest, *(old or [])])
+    _write_atomically(path, lambda handle: handle.write(data))
+    _write_checksums(path, [digest])
 
 
 def save_json(value: Any, path: Path, indent: int = 2) -> None:
@@ -59,5 +151,18 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint at {path}; was the run started with checkpoints on?")
-    # Our own files hold dataclasses and RNG states, so they are not weights-only pickles.
-    return torch.load(path, map_location=map_location, weights_only=False)
+    data = verify(path)
+    if _read_checksums(path) is None and str(path) not in _UNVERIFIED_NOTED:
+        _UNVERIFIED_NOTED.add(str(path))
+        print(f"note: {path} has no checksum file (written before checksums existed); loaded unverified",
+              file=sys.stderr)
+    try:
+        # Our own files hold dataclasses and RNG states, so they are not weights-only pickles.
+        ckpt = torch.load(io.BytesIO(data), map_location=map_location, weights_only=False)
+    except Exception as err:  # a damaged file fails in zipfile, pickle or torch, each in its own way
+        raise DamagedFileError(f"checkpoint {path} is damaged: it cannot be read ({type(err).__name__}: "
+                               f"{err}). {_offer_previous(path)}") from err
+    if not isinstance(ckpt, dict):
+        raise DamagedFileError(f"checkpoint {path} is damaged: it holds a {type(ckpt).__name__}, not a "
+                               f"checkpoint. {_offer_previous(path)}")
+    return ckpt

@@ -9,7 +9,6 @@ a held-out stream that is rebuilt identically each time (``nobptt.train.evaluati
 """
 from __future__ import annotations
 
-import json
 import random
 import time
 from dataclasses import asdict
@@ -22,7 +21,7 @@ import torch
 from nobptt.errors import DivergedError  # noqa: F401  (re-exported)
 from nobptt.learners.base import Learner
 from nobptt.tasks.base import Stream
-from nobptt.train.checkpoint import load_checkpoint, save_checkpoint
+from nobptt.train.checkpoint import load_checkpoint, save_checkpoint, save_json
 from nobptt.train.clipping import Clipper
 from nobptt.train.config import TrainConfig
 from nobptt.train.evaluation import evaluate
@@ -32,6 +31,39 @@ from nobptt.train.optim import OptimConfig, decay_learning_rate, decays_done, ma
 CHECKPOINT = "checkpoint.pt"
 BEST = "best.pt"
 BEST_METRICS = {"heldout_nll": min, "heldout_accuracy": max, "heldout_mse": min}
+# Divergence that stays finite: a logged scalar beyond OVERFLOW, or an epoch's mean loss above
+# EXPLOSION_FACTOR x the median of the last HISTORY epochs' means of that loss (the median, not the
+# mean, so that one bad epoch does not raise the bar). Losses near zero are measured against
+# LOSS_FLOOR, so that 1e-6 -> 1e-3 is not called an explosion.
+OVERFLOW = 1e15
+EXPLOSION_FACTOR = 1e3
+LOSS_FLOOR = 1e-2
+HISTORY = 20
+NOT_LOSSES = ("step", "wall_time_s", "prequential_accuracy", "heldout_accuracy")
+
+
+def explosion(row: dict[str, Any], history: dict[str, list[float]]) -> str | None:
+    """What in a metrics ``row`` says training has diverged (None: nothing): a non-finite or
+    overflowing value, or an epoch loss far above its recent range (``history``: the previous
+    epochs' values of each loss, oldest first)."""
+    import math
+    import statistics
+
+    for key, value in row.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                return f"non-finite {key} ({value})"
+            if abs(value) > OVERFLOW:
+                return f"{key} {value:.3g} (beyond {OVERFLOW:.0e})"
+    for key, value in row.items():
+        past = history.get(key)
+        if key in NOT_LOSSES or key.endswith("_max") or key.startswith("heldout_") or not past:
+            continue
+        median = statistics.median(past)
+        if value > EXPLOSION_FACTOR * max(median, LOSS_FLOOR):
+            return (f"{key} {value:.4g}, over {EXPLOSION_FACTOR:.0e} x its median {median:.4g} over the "
+                    f"last {len(past)} epochs")
+    return None
 
 
 def seed_everything(seed: int) -> None:
@@ -59,8 +91,11 @@ class Trainer:
             raise ValueError(f"train.best_metric={config.best_metric!r} must be one of {sorted(BEST_METRICS)} or ''")
         self.step, self.wall_time_s = 0, 0.0
         self.best: dict[str, Any] = {}  # {"step", metric: value} of best.pt
+        self.loss_history: dict[str, list[float]] = {}  # recent epoch means, for ``explosion``
         self.epoch = RunningMean()
         self.log = MetricsLog(self.run_dir / "metrics.jsonl")
+        # called once, after the next checkpoint is written (a resume records its config then)
+        self.after_first_save: Callable[[], None] | None = None
 
     # -- checkpoints ---------------------------------------------------------------------------
     @property
@@ -77,8 +112,11 @@ class Trainer:
             "epoch_sums": (self.epoch.sums, self.epoch.counts, self.epoch.maxima),
             "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
                     "python": random.getstate()},
-            "best": self.best,
-        }, path or self.checkpoint_path)
+            "best": self.best, "loss_history": self.loss_history,
+        }, path or self.checkpoint_path, keep_previous=path is None or path == self.checkpoint_path)
+        if self.after_first_save is not None and (path is None or path == self.checkpoint_path):
+            note, self.after_first_save = self.after_first_save, None
+            note()
 
     def resume(self, path: Path | None = None, truncate_log: bool = True) -> None:
         """Continue exactly where the last checkpoint (or the one at ``path``) left off.
@@ -101,6 +139,7 @@ class Trainer:
         self.epoch.maxima = maxima[0] if maxima else {}
         self.step, self.wall_time_s = ckpt["step"], ckpt["wall_time_s"]
         self.best = ckpt.get("best", {})
+        self.loss_history = ckpt.get("loss_history", {})  # absent before divergence had a history
         # The optimizer's saved state carries the learning rate (and Adam's betas and eps) it had;
         # set them from the config in effect instead, so a resume that changes optim.lr, the decay
         # schedule (for example, to anneal a finished run) or optim.adam_* trains with what its
@@ -135,13 +174,24 @@ class Trainer:
             self.epoch.add(name, value)
         self.step += 1
 
-    def _diverged(self, what: str) -> None:
+    def _diverged(self, what: str, step: int | None = None) -> None:
         where = (f"the last good checkpoint is {self.checkpoint_path}"
                  if self.checkpoint_path.exists() else "no checkpoint was written yet")
+        what = what if " " in what else f"non-finite {what}"
         raise DivergedError(
-            f"training diverged: non-finite {what} at step {self.step + 1}; {where}. Lower the "
+            f"training diverged: {what} at step {step or self.step + 1}; {where}. Lower the "
             f"learning rate (e.g. --set optim.lr=...) and resume with `nobptt train --resume "
             f"{self.run_dir}` or start again.")
+
+    def _check_divergence(self, row: dict[str, Any]) -> None:
+        bad = explosion(row, self.loss_history)
+        if bad is not None:
+            self._diverged(bad, self.step)
+        if self.step % self.config.epoch_steps == 0:  # an epoch row: its means join the history
+            for key, value in row.items():
+                if key not in NOT_LOSSES and not key.endswith("_max") and not key.startswith("heldout_") \
+                        and isinstance(value, (int, float)):
+                    self.loss_history[key] = (self.loss_history.get(key, []) + [float(value)])[-HISTORY:]
 
     def evaluate(self) -> dict[str, float]:
         """``evaluation.evaluate`` on a freshly built evaluation stream ({} without one)."""
@@ -184,7 +234,8 @@ class Trainer:
                 row = {"step": self.step, "wall_time_s": round(self.wall_time_s, 3), **row,
                        **self.evaluate()}
                 self._keep_best(row)
-            if row:
+            if row:  # checked before it is logged or checkpointed: the checkpoint stays the good one
+                self._check_divergence(row)
                 self.log.write(row)
                 last.update(row)
                 if progress:
@@ -193,5 +244,5 @@ class Trainer:
                 self.save()
             elif progress and not row:
                 progress(self.step, {})
-        (self.run_dir / "summary.json").write_text(json.dumps(last, indent=2))
+        save_json(last, self.run_dir / "summary.json")
         return last
