@@ -62,3 +62,9 @@ def test_the_format_page_states_the_one_bench_header_and_the_units():
     page = (RESULTS.parent / "docs" / "results.md").read_text()
     assert "`" + ",".join(BENCH_HEADER) + "`" in page
     assert all(f"`{unit}`" in page for unit in UNITS)
+
+
+@pytest.mark.parametrize("path", RECORD_FILES, ids=lambda p: p.name)
+def test_no_commit_is_written_with_a_dirty_suffix_even_in_a_note(path):
+    """An unpinned run says clean: false; no field, notes included, carries 'SHA-dirty'."""
+    assert "-dirty" not in path.read_text(), path.name

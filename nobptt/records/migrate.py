@@ -74,8 +74,10 @@ def from_report(data: dict[str, Any], name: str) -> tuple[list[dict[str, Any]], 
         training = provenance_of({"command": data["command"][i], "hardware": data["hardware_per_run"][i], **first},
                                  data["wall_time_s"][i], resumed=None)
         if i > 0:
-            training["note"] = ("the report format recorded only its first run's commit "
-                                f"({data.get('commit')!r}), device and torch; this run's are unknown")
+            sha, clean, _ = split_commit(data.get("commit"))
+            tree = {True: "a clean tree", False: "a tree with uncommitted changes"}.get(clean, "an unknown tree")
+            training["note"] = (f"the report format recorded only its first run's commit ({sha}, from {tree}), "
+                                "device and torch; this run's are unknown")
         runs.append({"seed": data["seeds"][i], "run_dir": data["run_dirs"][i], "config": configs[i], "overrides": [],
                      "parameters": data.get("parameters") if (i == 0 or not labels) else None,
                      "steps": data["steps"][i],
