@@ -39,7 +39,8 @@ def make(name, **extra):
 @pytest.mark.parametrize("name", sorted(learner_specs()))
 def test_learner_contract(name):
     learner = make(name)
-    optimizer = torch.optim.Adam(learner.param_groups())
+    # a learner may have nothing for an optimizer (the esn's ridge readout is solved in closed form)
+    optimizer = torch.optim.Adam(learner.param_groups()) if learner.param_groups() else None
     state = learner.initial_state(B, "cpu")
     updates = predictions = 0
     for batch in random_batches(6):
@@ -53,7 +54,7 @@ def test_learner_contract(name):
             assert grads and all(torch.isfinite(g).all() for g in grads)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
-    assert updates >= 1 and predictions >= 1
+    assert (updates >= 1 or optimizer is None) and predictions >= 1
     eval_state = learner.initial_state(B, "cpu")
     eval_state, logits = learner.infer(eval_state, random_batches(1)[0])
     assert logits.shape == (B, C)

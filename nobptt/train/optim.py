@@ -101,13 +101,17 @@ def make_optimizer(learner: torch.nn.Module, config: OptimConfig | None = None) 
     torch's 0.9.
     """
     config = config or OptimConfig()
+    # A learner with no parameter group (the esn's ridge readout, solved in closed form) still gets
+    # an optimizer, over one empty group, so that stepping, decaying and checkpointing need no case
+    # of their own; torch refuses an optimizer without any group.
+    def groups() -> list[dict]:
+        return param_groups(learner, config) or [{"params": [], "name": "none", "lr": config.lr}]
     cls = torch.optim.Adam if config.optimizer == "adam" else torch.optim.SGD
     extra = {"betas": (0.9, config.adam_beta2), "eps": config.adam_eps} if config.optimizer == "adam" else {}
-    groups = param_groups(learner, config)
     try:
-        return cls(groups, fused=True, **extra)
+        return cls(groups(), fused=True, **extra)
     except (RuntimeError, TypeError, ValueError):
-        return cls(param_groups(learner, config), **extra)
+        return cls(groups(), **extra)
 
 
 def decays_done(config: OptimConfig, steps: int) -> int:
