@@ -1,0 +1,64 @@
+"""RTRL's oracle: with the parameters fixed, its accumulated gradient is BPTT's (float64)."""
+import pytest
+import torch
+
+from nobptt.cells.jacobians import flatten, parameter_jacobian, state_jacobian, step_jacobians, unflatten
+from nobptt.cells.registry import build_cell, cell_names
+from tests.online_oracle import bptt_gradient, max_abs_difference, online_gradient, random_episode, tiny_learner
+
+
+@pytest.mark.parametrize("regression", [False, True])
+def test_rtrl_accumulated_gradient_equals_bptt(regression):
+    learner = tiny_learner("rtrl")
+    episode = random_episode(12, regression=regression)
+    exact = bptt_gradient(learner, episode)
+    online = online_gradient(learner, episode)
+    assert max(float(g.abs().max()) for g in exact.values()) > 1e-3  # a real, non-zero gradient
+    assert max_abs_difference(online, exact) < 1e-10
+
+
+def test_rtrl_with_a_stream_restarted_midway_equals_bptt_of_the_two_episodes():
+    """A reset stream's influence starts from zero: the gradient is the sum of the two episodes'."""
+    learner = tiny_learner("rtrl")
+    first, second = random_episode(5, seed=2), random_episode(7, seed=3)
+    second[0].reset = torch.ones(2, dtype=torch.bool)
+    expected = bptt_gradient(learner, first)
+    later = bptt_gradient(learner, second)
+    expected = {k: expected[k] + later[k] for k in expected}
+    assert max_abs_difference(online_gradient(learner, first + second), expected) < 1e-10
+
+
+@pytest.mark.parametrize("name", cell_names())
+def test_cell_jacobians_match_autograd(name):
+    """The torch.func Jacobians of every registered cell equal row-by-row autograd."""
+    torch.manual_seed(0)
+    cell = build_cell(name, 3, 4).double()
+    params = {k: v.detach() for k, v in cell.params().items()}
+    h = cell.initial_state(2, "cpu", torch.float64) + 0.3 * torch.randn(2, cell.state_size, dtype=torch.float64)
+    x = torch.randn(2, 3, dtype=torch.float64)
+    jac_h, jac_p = step_jacobians(cell, params, h, x)
+    assert torch.equal(jac_h, state_jacobian(cell, params, h, x))
+    assert torch.equal(jac_p, parameter_jacobian(cell, params, h, x))
+    for b in range(2):
+        for i in range(cell.state_size):
+            live = {k: v.clone().requires_grad_(True) for k, v in params.items()}
+            hb = h[b:b + 1].clone().requires_grad_(True)
+            out = cell.step(live, hb, x[b:b + 1])[0, i]
+            grads = torch.autograd.grad(out, [hb, *live.values()], allow_unused=True)
+            assert torch.allclose(jac_h[b, i], grads[0][0], atol=1e-12)
+            row = flatten({k: (g if g is not None else torch.zeros_like(v)) for (k, v), g in zip(live.items(), grads[1:])})
+            assert torch.allclose(jac_p[b, i], row, atol=1e-12)
+
+
+def test_flatten_and_unflatten_are_inverse():
+    like = {"a": torch.zeros(2, 3), "b": torch.zeros(4)}
+    vec = torch.arange(10.0)
+    back = unflatten(vec, like)
+    assert back["a"].shape == (2, 3) and torch.equal(flatten(back), vec)
+
+
+def test_rtrl_state_is_n_times_p_floats_per_stream():
+    learner = tiny_learner("rtrl", hidden=5)
+    state = learner.initial_state(3, "cpu")
+    p = sum(v.numel() for v in learner.cell.parameters())
+    assert learner.trace_bytes(state) == 3 * 5 * p * 8
