@@ -81,7 +81,7 @@ def test_influence_cell_under_rtrl_equals_bptt():
     from tests.online_oracle import bptt_gradient, max_abs_difference, online_gradient, tiny_learner
     learner = tiny_learner("rtrl", input_dim=1, n_classes=1, cell="influence", hidden=23, readout="none")
     stream = InfluenceStream(batch_size=1)
-    episode = [stream.next_batch() for _ in range(30)]
+    episode = [stream.next_batch() for _ in range(12)]
     for batch in episode:
         batch.x, batch.target_value = batch.x.double(), batch.target_value.double()
     exact = bptt_gradient(learner, episode)
