@@ -71,9 +71,12 @@ def test_influence_plus_units_scale_so_that_an_optimum_exists(n):
     assert float(s[0, 0]) == pytest.approx(1.0, abs=1e-8)
 
 
-def test_influence_cell_refuses_other_inputs():
-    with pytest.raises(ConfigError, match="one input"):
-        InfluenceCell(3, 23)
+def test_influence_cell_is_driven_by_the_mean_input():
+    """One input (the task's): theta x v; several (any other task): theta mean(x) v."""
+    cell = InfluenceCell(3, 5)
+    h = torch.zeros(2, 5)
+    x = torch.tensor([[1.0, 2.0, 6.0], [0.0, 0.0, 0.0]])
+    assert torch.allclose(cell.step({"theta": torch.tensor(2.0)}, h, x), torch.outer(torch.tensor([6.0, 0.0]), cell.signs))
 
 
 def test_influence_cell_under_rtrl_equals_bptt():
