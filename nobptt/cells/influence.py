@@ -1,5 +1,5 @@
 """Influence balancing's linear cell (Tallec & Ollivier 2018, "Unbiased Online Recurrent
-Optimization", ICLR, the synthetic task of §5; docs/online.md#influence-balancing).
+Optimization", ICLR; its synthetic task; docs/online.md#influence-balancing).
 
     s_t = A s_{t-1} + theta * u_t * v,    A = 0.5 I + 0.5 S  (S: the superdiagonal shift),
     v = (+1, ..., +1, -1, ..., -1)  with n_plus leading +1 entries,

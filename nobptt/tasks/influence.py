@@ -1,6 +1,7 @@
-"""Influence balancing (Tallec & Ollivier 2018, "Unbiased Online Recurrent Optimization", ICLR,
-§5; docs/online.md#influence-balancing): the task of the UORO paper on which truncated BPTT
-follows a gradient of the wrong sign.
+"""Influence balancing (Tallec & Ollivier 2018, "Unbiased Online Recurrent Optimization", ICLR;
+docs/online.md#influence-balancing): the UORO paper's synthetic task, on which truncated BPTT
+follows a gradient of the wrong sign. The setup follows the paper's reference implementation
+(google-research persistent-es, influence_balancing.py).
 
 The task is trivial on purpose: every step's input is x = 1 (one channel) and the target is the
 value 1 (regression, ``Batch.target_value``), read from the first unit of the ``influence`` cell
