@@ -1,7 +1,9 @@
 """Influence balancing (Tallec & Ollivier 2018, "Unbiased Online Recurrent Optimization", ICLR;
 docs/online.md#influence-balancing): the UORO paper's synthetic task, on which truncated BPTT
-follows a gradient of the wrong sign. The setup follows the paper's reference implementation
-(google-research persistent-es, influence_balancing.py).
+follows a gradient of the wrong sign. The setup is that of google-research's
+persistent_es/influence_balancing.py, written from the paper's description (n = 23, 10 plus units,
+state 1, theta 0.5), which also scores theta by a long unroll from the initial state, as our
+held-out stream does.
 
 The task is trivial on purpose: every step's input is x = 1 (one channel) and the target is the
 value 1 (regression, ``Batch.target_value``), read from the first unit of the ``influence`` cell
