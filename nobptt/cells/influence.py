@@ -4,11 +4,11 @@ Optimization", ICLR; its synthetic task; docs/online.md#influence-balancing).
     s_t = A s_{t-1} + theta * u_t * v,    A = 0.5 I + 0.5 S  (S: the superdiagonal shift),
     v = (+1, ..., +1, -1, ..., -1)  with n_plus leading +1 entries,
 
-u_t the mean of the step's inputs (the task's single input x_t = 1; the mean lets the cell run
-on any task, as the cell tests do), and the loss is read on the first unit only, l_t = 0.5 (s_0 - 1)^2 (``output(h) = h[:, :1]``;
-learners use it with ``model.readout = "none"`` on the ``influence`` task, whose input and target
-are 1 at every step). A is a fixed buffer and theta, a scalar initialised to 0.5, is the only
-parameter.
+u_t the mean of the step's inputs (the task's single input x_t = 1; the mean lets the cell run on
+any task, as the cell tests do), and the loss is read on the first unit only, l_t = 0.5 (s_0 - 1)^2
+(``output(h) = h[:, :1]``; learners use it with ``model.readout = "none"`` on the ``influence``
+task, whose input and target are 1 at every step). A is a fixed buffer and theta, a scalar
+initialised to 0.5, is the only parameter.
 
 Why the task exists: unit i feeds unit i-1 (A's superdiagonal), so theta's effect on s_0 through
 the last k steps is sum_{j<k} (A^j v)_0. The first ten steps only reach the +theta units, the later

@@ -16,8 +16,9 @@ The held-out and test streams are the same sequence from a fresh state, ``eval_w
 steps (weight 0) and then ``eval_length`` scored ones: the warm-up outlasts the transient from the
 initial state (A^k's entries are below 1e-20 by k = 200 at n = 23), so the held-out MSE is the
 steady state's (s_0 - 1)^2, zero at theta*. There is nothing to hold out; these streams exist so
-that the trainer's evaluation and ``nobptt eval`` work as for every task. Ceilings: none, because the best loss depends on the cell (theta*
-= -1/6 for the paper's cell, ``nobptt.cells.influence.optimal_theta``), not on the task.
+that the trainer's evaluation and ``nobptt eval`` work as for every task. Ceilings: none, because
+the best loss depends on the cell (theta* = -1/6 for the paper's cell,
+``nobptt.cells.influence.optimal_theta``), not on the task.
 """
 from __future__ import annotations
 
