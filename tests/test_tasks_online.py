@@ -71,9 +71,12 @@ def test_influence_plus_units_scale_so_that_an_optimum_exists(n):
     assert float(s[0, 0]) == pytest.approx(1.0, abs=1e-8)
 
 
-def test_influence_cell_refuses_other_inputs():
-    with pytest.raises(ConfigError, match="one input"):
-        InfluenceCell(3, 23)
+def test_influence_cell_is_driven_by_the_mean_input():
+    """One input (the task's): theta x v; several (any other task): theta mean(x) v."""
+    cell = InfluenceCell(3, 5)
+    h = torch.zeros(2, 5)
+    x = torch.tensor([[1.0, 2.0, 6.0], [0.0, 0.0, 0.0]])
+    assert torch.allclose(cell.step({"theta": torch.tensor(2.0)}, h, x), torch.outer(torch.tensor([6.0, 0.0]), cell.signs))
 
 
 def test_influence_cell_under_rtrl_equals_bptt():
@@ -81,12 +84,26 @@ def test_influence_cell_under_rtrl_equals_bptt():
     from tests.online_oracle import bptt_gradient, max_abs_difference, online_gradient, tiny_learner
     learner = tiny_learner("rtrl", input_dim=1, n_classes=1, cell="influence", hidden=23, readout="none")
     stream = InfluenceStream(batch_size=1)
-    episode = [stream.next_batch() for _ in range(30)]
+    episode = [stream.next_batch() for _ in range(12)]
     for batch in episode:
         batch.x, batch.target_value = batch.x.double(), batch.target_value.double()
     exact = bptt_gradient(learner, episode)
     assert abs(float(exact["cell.theta"])) > 1e-3
     assert max_abs_difference(online_gradient(learner, episode), exact) < 1e-10
+
+
+def test_influence_heldout_scores_the_steady_state():
+    """After the unscored warm-up the held-out MSE is (s_0 - 1)^2 at the steady state: 0 at theta*,
+    (-6 theta - 1)^2 elsewhere."""
+    from nobptt.learners.registry import build_learner
+    from nobptt.tasks.influence import InfluenceConfig, influence_stream
+    from nobptt.train.evaluation import evaluate
+    learner = build_learner("rtrl", {"cell": "influence", "hidden": 23, "readout": "none"}, 1, 1).double()
+    for theta, expected in ((optimal_theta(23), 0.0), (0.5, 16.0)):
+        with torch.no_grad():
+            learner.cell.theta.fill_(theta)
+        stream = influence_stream(InfluenceConfig(), "heldout", 0, "cpu")
+        assert evaluate(learner, stream, 0, 0, "cpu")["heldout_mse"] == pytest.approx(expected, abs=1e-9)
 
 
 def test_influence_stream_is_constant_and_resets_only_at_its_start():
@@ -95,8 +112,8 @@ def test_influence_stream_is_constant_and_resets_only_at_its_start():
     assert all(torch.equal(b.x, torch.ones(1, 1)) and torch.equal(b.target_value, torch.ones(1, 1)) for b in batches)
     assert [bool(b.reset[0]) for b in batches] == [True, False, False, False, False]
     assert stream.ceilings() == {} and stream.length is None
-    heldout = InfluenceStream(1, 3)
-    [heldout.next_batch() for _ in range(3)]
+    heldout = InfluenceStream(1, 5, warmup=2)
+    assert [float(heldout.next_batch().weight[0]) for _ in range(5)] == [0.0, 0.0, 1.0, 1.0, 1.0]
     with pytest.raises(StopIteration):
         heldout.next_batch()
 
@@ -246,7 +263,7 @@ def test_narma10_refuses_a_diverging_series():
 
 # -- every new task: resume, registry, the progress line and a short CLI run ----------------------
 def _small(task):
-    return {"influence": {"eval_length": 30}, "add": {"eval_length": 40, "eval_batch_size": 4, "batch_size": 4},
+    return {"influence": {"eval_length": 30, "eval_warmup": 10}, "add": {"eval_length": 40, "eval_batch_size": 4, "batch_size": 4},
             "mackey_glass": {"train_length": 200, "heldout_length": 60, "test_length": 60, "eval_warmup": 20},
             "narma10": {"train_length": 200, "heldout_length": 60, "test_length": 60, "eval_warmup": 20}}[task]
 

@@ -33,7 +33,6 @@ statistics of the train segment only.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
