@@ -141,6 +141,23 @@ def test_eprop_equals_rtrl_when_the_jacobian_is_diagonal_and_internal():
     assert max_abs_difference(online_gradient(learner, episode), online_gradient(rtrl, episode)) < 1e-10
 
 
+@pytest.mark.parametrize("cell", CELLS)
+def test_the_shortcuts_give_the_general_computation(cell):
+    """The k-pass shortcuts the cell's structure allows (no internal dynamics, internal paths
+    within units, one unit per parameter) change nothing but the cost."""
+    learner, episode = make(cell)
+    fast = online_gradient(learner, episode)
+    learner.fast = False
+    assert max_abs_difference(online_gradient(learner, episode), fast) < 1e-12
+
+
+def test_the_shortcuts_each_cell_allows():
+    rnn, leaky, elementwise = make("rnn")[0], make("leaky_test")[0], make("elementwise_test")[0]
+    assert rnn.internal_none and rnn.one_unit_per_parameter
+    assert not leaky.internal_none and leaky.internal_in_units and leaky.one_unit_per_parameter
+    assert elementwise.internal_in_units and elementwise.one_unit_per_parameter
+
+
 def _point(learner, seed=0):
     g = torch.Generator().manual_seed(seed)
     h = 0.5 * torch.randn(2, learner.cell.state_size, generator=g, dtype=torch.float64)

@@ -45,10 +45,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch.func import jacrev, vmap
+from torch.func import jacrev, jvp, vjp, vmap
 
 from nobptt.cells.base import Cell, Params
-from nobptt.cells.jacobians import n_params, parameter_jacobian, unflatten
+from nobptt.cells.jacobians import flatten, n_params, parameter_jacobian, unflatten
 from nobptt.errors import ConfigError
 from nobptt.learners.online.base import ONLINE_OPTIM, OnlineConfig, OnlineLearner
 from nobptt.learners.registry import register_learner
@@ -122,6 +122,10 @@ class EProp(OnlineLearner):
         self.register_buffer("pair_col", pair_col, persistent=False)
         # (k, m): the state component a of each pair's unit
         self.register_buffer("pair_comp", comp[pair_unit].T.contiguous(), persistent=False)
+        # (k, n): component a of every unit, the tangents / cotangents of the fast paths below
+        self.register_buffer("component_of", torch.eye(k).repeat_interleave(units, dim=1), persistent=False)
+        self.fast = True  # False: always the general (n reverse passes per step) computation
+        self._analyse_structure()
         if config.feedback == "random":
             # the same distribution as the readout weights it stands in for (nn.Linear's), so both
             # feedbacks start at the same scale; fixed (a buffer: checkpointed, never trained)
@@ -168,6 +172,19 @@ class EProp(OnlineLearner):
         pair_unit, pair_col = per_unit.nonzero(as_tuple=True)
         return pair_unit, pair_col
 
+    def _analyse_structure(self) -> None:
+        """Which shortcuts the cell's structure allows (read at a random probe, like the pairs):
+        no internal dynamics at all (rnn: D_t = 0); internal paths that never leave a unit, so
+        k forward passes give D's blocks; each parameter entering one unit, so k reverse passes give
+        the immediate influence of every pair. Otherwise each step takes n reverse passes."""
+        params, h, x = self._probe()
+        full = self._full_internal_jacobian(params, h, x)
+        blocks = self._mask_blocks(full)
+        self.internal_none = not bool(full.ne(0).any())
+        self.internal_in_units = torch.equal(full, blocks)
+        self.one_unit_per_parameter = self.pair_col.numel() == n_params(params) and \
+            torch.equal(self.pair_col.sort().values, torch.arange(n_params(params)))
+
     def _frozen_params(self, params: Params, h: torch.Tensor) -> Params:
         """The parameters with the recurrent input at state h moved into the bias (W = 0), per
         stream when h is (B, n): the step's value is unchanged, but h now reaches it only along
@@ -176,19 +193,54 @@ class EProp(OnlineLearner):
         w = params[weight]
         return {**params, weight: torch.zeros_like(w), bias: params[bias] + h[..., :w.shape[1]] @ w.T}
 
+    def _internal_step(self, params: Params, h1: torch.Tensor, x1: torch.Tensor):
+        """One stream's step as a function of the state along the internal paths only."""
+        step = _one_stream(self.cell)
+        fixed = self._frozen_params(params, h1) if self.recurrent_input is not None else params
+        return lambda hh: step(fixed, hh, x1)
+
+    def _full_internal_jacobian(self, params: Params, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return vmap(lambda h1, x1: jacrev(self._internal_step(params, h1, x1))(h1))(h, x)
+
+    def _mask_blocks(self, full: torch.Tensor) -> torch.Tensor:
+        blocks = torch.zeros_like(full)
+        rows, cols = self.block_rows, self.block_cols
+        blocks[:, rows, cols] = full[:, rows, cols]
+        return blocks
+
     def internal_jacobian(self, params: Params, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """D_t per stream, (B, n, n): dF/dh_{t-1} along the internal paths, zero outside each unit's
         block of components."""
-        step = _one_stream(self.cell)
+        return self._mask_blocks(self._full_internal_jacobian(params, h, x))
 
-        def one(h1: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
-            fixed = self._frozen_params(params, h1) if self.recurrent_input is not None else params
-            return jacrev(lambda hh: step(fixed, hh, x1))(h1)
+    def internal_blocks(self, params: Params, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """D_t's per-unit blocks, (B, units, k, k): [b, u, a, a'] = d(component a of unit u) /
+        d(its component a' at t-1)."""
+        k = self.components
+        if self.fast and self.internal_none:
+            return h.new_zeros(h.shape[0], self.units, k, k)
+        if self.fast and self.internal_in_units:
+            # column a' of every block at once: one jvp along "component a' of every unit"
+            def one(h1: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
+                f = self._internal_step(params, h1, x1)
+                return torch.stack([jvp(f, (h1,), (t.to(h1.dtype),))[1] for t in self.component_of])  # (a', n)
+            columns = vmap(one)(h, x).view(h.shape[0], k, k, self.units)  # [b, a', a, u]
+            return columns.permute(0, 3, 2, 1)
+        return self.internal_jacobian(params, h, x)[:, self.block_rows, self.block_cols]
 
-        full = vmap(one)(h, x)
-        blocks = torch.zeros_like(full)
-        blocks[:, self.block_rows, self.block_cols] = full[:, self.block_rows, self.block_cols]
-        return blocks
+    def immediate(self, params: Params, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Mbar_t at the stored pairs, (B, k, m): d(component a of the pair's unit)/d(its parameter)."""
+        if self.fast and self.one_unit_per_parameter:
+            # a parameter reaches one unit only, so "component a of every unit" as the cotangent
+            # picks out that unit's row: k vjps instead of n
+            step = _one_stream(self.cell)
+
+            def one(h1: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
+                _, pull = vjp(lambda pp: step(pp, h1, x1), params)
+                return torch.stack([flatten(pull(t.to(h1.dtype))[0]) for t in self.component_of])  # (k, p)
+
+            return vmap(one)(h, x)[:, :, self.pair_col]
+        return parameter_jacobian(self.cell, params, h, x)[:, self.pair_comp, self.pair_col]
 
     # -- traces ----------------------------------------------------------------------------------
     def initial_traces(self, batch_size: int, device: torch.device | str, dtype: torch.dtype) -> dict[str, torch.Tensor]:
@@ -196,9 +248,10 @@ class EProp(OnlineLearner):
                                            device=device, dtype=dtype)}
 
     def propagate(self, traces, params: Params, h, x, h_new):
-        d = self.internal_jacobian(params, h, x)[:, self.block_rows, self.block_cols]  # (B, units, k, k)
-        d_pairs = d[:, self.pair_unit]  # (B, m, k, k)
-        immediate = parameter_jacobian(self.cell, params, h, x)[:, self.pair_comp, self.pair_col]  # (B, k, m)
+        immediate = self.immediate(params, h, x)
+        if self.fast and self.internal_none:  # no internal dynamics: the trace is this step's
+            return {"eligibility": immediate}
+        d_pairs = self.internal_blocks(params, h, x)[:, self.pair_unit]  # (B, m, k, k)
         carried = torch.einsum("bmaz,bzm->bam", d_pairs, traces["eligibility"])
         return {"eligibility": carried + immediate}
 
