@@ -209,7 +209,7 @@ def test_lstm_internal_dynamics_is_the_forget_gate_path():
 def test_trace_is_one_float_per_parameter_and_state_component():
     learner = make("rnn")[0]
     p = sum(v.numel() for v in learner.cell.parameters())
-    assert learner.trace_bytes(learner.initial_state(3, "cpu")) == 3 * p * 8
+    assert learner.trace_bytes(learner.initial_state(3, "cpu")) == 3 * p * 8 == 3 * learner.trace_formula() * 8
 
 
 def test_random_feedback_replaces_the_readout_transpose_in_the_learning_signal():

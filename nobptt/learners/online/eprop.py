@@ -247,6 +247,13 @@ class EProp(OnlineLearner):
         return {"eligibility": torch.zeros(batch_size, self.components, self.pair_col.numel(),
                                            device=device, dtype=dtype)}
 
+    def trace_formula(self) -> int:
+        """Trace entries per stream: k x p (k state components per unit) when every parameter enters
+        one unit (rnn, gru, lstm); otherwise k x (the (unit, parameter) pairs)."""
+        if self.one_unit_per_parameter:
+            return self.components * n_params(self.cell.params())
+        return self.components * self.pair_col.numel()
+
     def propagate(self, traces, params: Params, h, x, h_new):
         immediate = self.immediate(params, h, x)
         if self.fast and self.internal_none:  # no internal dynamics: the trace is this step's

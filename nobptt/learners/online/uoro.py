@@ -69,6 +69,10 @@ class UORO(OnlineLearner):
         return {"s": torch.zeros(batch_size, self.cell.state_size, device=device, dtype=dtype),
                 "theta": torch.zeros(batch_size, p, device=device, dtype=dtype)}
 
+    def trace_formula(self) -> int:
+        """Trace entries per stream: n + p (s and theta), the paper's O(n + p) memory."""
+        return self.cell.state_size + n_params(self.cell.params())
+
     def draw_signs(self, batch_size: int, device: torch.device | str, dtype: torch.dtype) -> torch.Tensor:
         """nu: iid +-1 entries, (B, n), from the generator whose state is in the learner state."""
         bits = torch.randint(0, 2, (batch_size, self.cell.state_size), generator=self._noise)
