@@ -6,4 +6,4 @@ experiment file.
 from __future__ import annotations
 
 from nobptt.learners import lstm, lstm_lm, rsm, sab  # noqa: F401  (imported to register)
-from nobptt.learners.online import rtrl  # noqa: F401
+from nobptt.learners.online import rtrl, snap  # noqa: F401

@@ -1,0 +1,165 @@
+"""SnAp-n, the sparse n-step approximation of RTRL (Menick, Elsen, Evci, Osindero, Simonyan & Graves,
+ICLR 2021, arXiv 2006.07232): docs/online.md#snap-n.
+
+RTRL carries the whole influence matrix M_t = dh_t/dtheta (n x p per stream). SnAp-n keeps only the
+entries that can be non-zero within n steps of the cell's dynamics (the mask, snap_masks.py) and
+forces every other entry to zero after each step (the paper's §3, eq. for M~_t):
+
+    M_t = mask_n * (J_t M_{t-1} + Mbar_t),       g_t = q_t M_t.
+
+SnAp-1 keeps, for every parameter, only the units it feeds directly: for the tanh RNN one unit per
+parameter, so p numbers per stream, as cheap to store as the parameters. SnAp-2 adds the units
+reachable in one more step, which for a dense recurrent matrix is every unit (SnAp-2 = RTRL there);
+it becomes cheaper than RTRL only with a sparse recurrent matrix (``density``). Once n reaches the
+reachability diameter of J's pattern the mask is RTRL's own reach and SnAp-n equals RTRL exactly
+(tests/test_online_snap.py).
+
+Storage: the mask's entries, column by column (``column_layout``), so the persistent state is
+B x r x p floats, r = the most units any parameter keeps (r = 1 for SnAp-1 on the tanh RNN: exactly
+the mask's p entries). The per-step Jacobians are still computed densely by torch.func (an RTRL-sized
+transient n x p per stream); a sparse Jacobian (snapjax's sp_jacrev) would avoid it: not done.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from nobptt.cells.base import Params
+from nobptt.cells.jacobians import n_params, step_jacobians, unflatten
+from nobptt.learners.online.base import ONLINE_OPTIM, OnlineConfig, OnlineLearner
+from nobptt.learners.online.snap_masks import column_layout, jacobian_patterns, reach_mask
+from nobptt.learners.registry import register_learner
+from nobptt.validation import FieldError, check_ranges
+
+
+@dataclass
+class SnApConfig(OnlineConfig):
+    n: int = 1  # steps of reach kept in the influence matrix (1 = SnAp-1; large n = RTRL)
+    # fraction of every weight matrix of the cell (parameters with >= 2 dimensions; biases stay
+    # dense) kept at initialisation; the rest is fixed at zero and never trained, as in the paper's
+    # sparse networks (its §5). 1 = a dense cell, where SnAp-2 already equals RTRL.
+    density: float = 1.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_ranges(self, positive="n density", unit="density")
+
+
+@dataclass
+class SnAp1Config(SnApConfig):
+    """SnAp-1: one unit per parameter (the tanh RNN's p floats of state)."""
+
+    n: int = 1
+
+
+@dataclass
+class SnAp2Config(SnApConfig):
+    """SnAp-2: the units reachable in two steps (= RTRL for a dense recurrent matrix)."""
+
+    n: int = 2
+
+
+PRESETS: dict[str, tuple[type, str]] = {
+    "snap": (SnApConfig, "SnAp-n (Menick et al. 2021): RTRL's influence matrix kept only where reachable in n steps"),
+    "snap1": (SnAp1Config, "SnAp-1 (Menick et al. 2021): influence kept for the units each parameter feeds, ~p state"),
+    "snap2": (SnAp2Config, "SnAp-2 (Menick et al. 2021): influence kept within two steps (= RTRL when W is dense)"),
+}
+# below this many kept units per parameter squared (r^2 <= n_state) the influence is propagated
+# entry by entry (B r^2 p work); above it through a dense scratch matrix (B n^2 p, RTRL's work)
+_GATHER = "gather"
+_DENSE = "dense"
+
+
+def _register_presets(cls: type) -> type:
+    for name, (config, description) in PRESETS.items():
+        register_learner(name, config=config, optim=ONLINE_OPTIM, description=description)(cls)
+    return cls
+
+
+def _buffer_name(param: str) -> str:
+    return "alive_" + param.replace(".", "__")
+
+
+@_register_presets
+class SnAp(OnlineLearner):
+    config: SnApConfig
+
+    def __init__(self, config: SnApConfig, input_dim: int, n_classes: int) -> None:
+        super().__init__(config, input_dim, n_classes)
+        self._alive_names: list[str] = []
+        if config.density < 1.0:
+            # drawn from the global stream, like the weights themselves: a seed fixes both
+            self.set_connectivity({name: torch.rand(value.shape) < config.density
+                                   for name, value in self.cell.params().items() if value.dim() >= 2})
+        else:
+            self._build_mask()
+        # a loaded checkpoint may carry another connectivity than the one drawn here
+        self.register_load_state_dict_post_hook(lambda module, _keys: module._build_mask())
+
+    # -- the mask ---------------------------------------------------------------------------------
+    def alive(self) -> Params:
+        """name -> bool tensor: the parameter entries that exist (all, unless pruned)."""
+        return {name: getattr(self, _buffer_name(name)) if name in self._alive_names
+                else torch.ones_like(value, dtype=torch.bool) for name, value in self.cell.params().items()}
+
+    @torch.no_grad()
+    def set_connectivity(self, alive: Params) -> None:
+        """Fix the given parameters' entries where ``alive`` is False at zero for good (they get no
+        gradient, so no optimizer moves them) and recompute the mask. ``alive``: parameter name ->
+        bool tensor of its shape; parameters not named stay dense."""
+        params = self.cell.params()
+        for name, keep in alive.items():
+            if name not in params or tuple(keep.shape) != tuple(params[name].shape):
+                raise FieldError("density", self.config.density,
+                                 f"needs a connectivity for cell parameter {name!r} shaped like it "
+                                 f"(cell {self.config.cell!r} has {sorted(params)})")
+            keep = keep.to(device=params[name].device, dtype=torch.bool)
+            params[name].mul_(keep)
+            self.register_buffer(_buffer_name(name), keep.clone())
+            if name not in self._alive_names:
+                self._alive_names.append(name)
+        self._build_mask()
+
+    def _build_mask(self) -> None:
+        jac_pattern, immediate_pattern = jacobian_patterns(self.cell, self.alive())
+        mask = reach_mask(jac_pattern, immediate_pattern, self.config.n)
+        rows, valid = column_layout(mask)
+        device = next(self.cell.parameters()).device
+        # derived from the connectivity, so not saved: rebuilt on construction and after a load
+        self.register_buffer("mask", mask.to(device), persistent=False)
+        self.register_buffer("rows", rows.to(device), persistent=False)
+        self.register_buffer("valid", valid.to(device), persistent=False)
+        self._path = _GATHER if rows.shape[0] ** 2 <= self.cell.state_size else _DENSE
+
+    @property
+    def mask_entries(self) -> int:
+        """The number of influence entries SnAp-n keeps per stream (the mask's non-zeros)."""
+        return int(self.mask.sum())
+
+    # -- the estimator ----------------------------------------------------------------------------
+    def initial_traces(self, batch_size: int, device: torch.device | str, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+        r, p = self.rows.shape
+        assert p == n_params(self.cell.params())
+        return {"influence": torch.zeros(batch_size, r, p, device=device, dtype=dtype)}
+
+    def propagate(self, traces, params: Params, h, x, h_new):
+        jac_h, immediate = step_jacobians(self.cell, params, h, x)
+        values = traces["influence"]  # (B, r, p): M_{t-1} at the kept entries
+        batch, (r, p) = values.shape[0], self.rows.shape
+        rows = self.rows.unsqueeze(0).expand(batch, r, p)
+        if self._path == _GATHER:
+            # (J M)[rows[a, c], c] = sum_b J[rows[a, c], rows[b, c]] M[rows[b, c], c]: M is zero off
+            # the mask, and padding slots hold zeros, so only the kept rows of each column count
+            jac = jac_h[:, self.rows.unsqueeze(1), self.rows.unsqueeze(0)]  # (B, r, r, p)
+            carried = torch.einsum("kabp,kbp->kap", jac, values)
+        else:
+            dense = torch.zeros(batch, self.cell.state_size, p, device=values.device, dtype=values.dtype)
+            dense.scatter_add_(1, rows, values)  # padding adds zeros into unit 0
+            carried = torch.bmm(jac_h, dense).gather(1, rows)
+        new = (carried + immediate.gather(1, rows)) * self.valid  # the mask, applied after every step
+        return {"influence": new}
+
+    def cell_gradient(self, traces, q, params: Params, h, x, h_new) -> Params:
+        q_at = q.gather(1, self.rows.reshape(1, -1).expand(q.shape[0], -1)).view_as(traces["influence"])
+        return unflatten((q_at * traces["influence"]).sum(dim=(0, 1)), params)
