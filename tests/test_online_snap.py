@@ -5,7 +5,7 @@ import torch
 
 from nobptt.cells.registry import cell_names
 from nobptt.errors import ConfigError
-from nobptt.learners.online.snap_masks import column_layout, reach_mask
+from nobptt.learners.online.snap_masks import column_pairs, entry_layout, pair_count, reach_mask
 from tests.online_oracle import max_abs_difference, online_gradient, random_episode, tiny_learner
 
 # the 3x3 example: unit 1 listens only to itself, units 0 and 2 reach each other, 0 reaches 1
@@ -23,7 +23,7 @@ def sparse_snap(n: int, pattern: torch.Tensor, path: str | None = None):
     learner = tiny_learner("snap", n=n, hidden=pattern.shape[0])
     learner.set_connectivity({"W": pattern})
     if path is not None:
-        learner._path = path
+        learner.use_path(path)
     return learner
 
 
@@ -71,12 +71,16 @@ def test_reach_mask_is_the_n_step_boolean_reachability():
     assert reach_mask(chain, immediate, 1).int().tolist() == [[1, 0, 0], [0, 1, 0], [0, 0, 1]]
     assert reach_mask(chain, immediate, 2).int().tolist() == [[1, 1, 0], [0, 1, 1], [0, 0, 1]]
     assert reach_mask(chain, immediate, 3).int().tolist() == [[1, 1, 1], [0, 1, 1], [0, 0, 1]]
-    rows, valid = column_layout(reach_mask(chain, immediate, 3))
-    assert [rows[valid[:, c], c].tolist() for c in range(3)] == [[0], [0, 1], [0, 1, 2]]
-    assert rows.shape == (3, 3) and int(valid.sum()) == 6
+    mask = reach_mask(chain, immediate, 3)
+    rows, cols = entry_layout(mask)
+    assert rows.tolist() == [0, 0, 0, 1, 1, 2] and cols.tolist() == [0, 1, 2, 1, 2, 2]
+    target, source, unit = column_pairs(mask, rows, cols)
+    # column 2 keeps units 0, 1, 2 (entries 2, 4, 5): each of them pairs with all three
+    assert sorted(zip(target.tolist(), source.tolist(), unit.tolist()))[-3:] == [(5, 2, 0), (5, 4, 1), (5, 5, 2)]
+    assert target.numel() == pair_count(mask) == 1 + 4 + 9
 
 
-@pytest.mark.parametrize("path", ["gather", "dense"])
+@pytest.mark.parametrize("path", ["pairs", "dense"])
 def test_snap_equals_rtrl_from_the_diameter_on_and_differs_below_it(path):
     """In the 3x3 example unit 2 reaches unit 1 only through unit 0 (3 steps): SnAp-1 and SnAp-2
     drop real influence, SnAp-3 and SnAp-4 keep all of it. Both propagation paths are checked."""

@@ -14,9 +14,8 @@ it becomes cheaper than RTRL only with a sparse recurrent matrix (``density``). 
 reachability diameter of J's pattern the mask is RTRL's own reach and SnAp-n equals RTRL exactly
 (tests/test_online_snap.py).
 
-Storage: the mask's entries, column by column (``column_layout``), so the persistent state is
-B x r x p floats, r = the most units any parameter keeps (r = 1 for SnAp-1 on the tanh RNN: exactly
-the mask's p entries). The per-step Jacobians are still computed densely by torch.func (an RTRL-sized
+Storage: the mask's E entries as a coordinate list (``entry_layout``), so the persistent state is
+exactly B x E floats (E = p for SnAp-1 on the tanh RNN, n p for SnAp-2 on a dense one). The per-step Jacobians are still computed densely by torch.func (an RTRL-sized
 transient n x p per stream); a sparse Jacobian (snapjax's sp_jacrev) would avoid it: not done.
 """
 from __future__ import annotations
@@ -26,9 +25,9 @@ from dataclasses import dataclass
 import torch
 
 from nobptt.cells.base import Params
-from nobptt.cells.jacobians import n_params, step_jacobians, unflatten
+from nobptt.cells.jacobians import step_jacobians, unflatten
 from nobptt.learners.online.base import ONLINE_OPTIM, OnlineConfig, OnlineLearner
-from nobptt.learners.online.snap_masks import column_layout, jacobian_patterns, reach_mask
+from nobptt.learners.online.snap_masks import column_pairs, entry_layout, jacobian_patterns, pair_count, reach_mask
 from nobptt.learners.registry import register_learner
 from nobptt.validation import FieldError, check_ranges
 
@@ -65,9 +64,11 @@ PRESETS: dict[str, tuple[type, str]] = {
     "snap1": (SnAp1Config, "SnAp-1 (Menick et al. 2021): influence kept for the units each parameter feeds, ~p state"),
     "snap2": (SnAp2Config, "SnAp-2 (Menick et al. 2021): influence kept within two steps (= RTRL when W is dense)"),
 }
-# below this many kept units per parameter squared (r^2 <= n_state) the influence is propagated
-# entry by entry (B r^2 p work); above it through a dense scratch matrix (B n^2 p, RTRL's work)
-_GATHER = "gather"
+# J_t M_{t-1} on the kept entries: "pairs" multiplies only entry pairs sharing a column (B x P
+# products, P = sum_c r_c^2, r_c the kept units of parameter c: p for SnAp-1 on the tanh RNN);
+# "dense" scatters the entries into an n x p scratch matrix and uses one batched matmul (RTRL's
+# B n^2 p work). Pairs is chosen while its scratch (B x P) is no larger than the dense one (B n p).
+_PAIRS = "pairs"
 _DENSE = "dense"
 
 
@@ -124,13 +125,27 @@ class SnAp(OnlineLearner):
     def _build_mask(self) -> None:
         jac_pattern, immediate_pattern = jacobian_patterns(self.cell, self.alive())
         mask = reach_mask(jac_pattern, immediate_pattern, self.config.n)
-        rows, valid = column_layout(mask)
-        device = next(self.cell.parameters()).device
+        rows, cols = entry_layout(mask)
         # derived from the connectivity, so not saved: rebuilt on construction and after a load
-        self.register_buffer("mask", mask.to(device), persistent=False)
-        self.register_buffer("rows", rows.to(device), persistent=False)
-        self.register_buffer("valid", valid.to(device), persistent=False)
-        self._path = _GATHER if rows.shape[0] ** 2 <= self.cell.state_size else _DENSE
+        for name, value in (("mask", mask), ("rows", rows), ("cols", cols)):
+            self.register_buffer(name, value.to(self.cell_device), persistent=False)
+        self.use_path(_PAIRS if pair_count(mask) <= mask.numel() else _DENSE)
+
+    @property
+    def cell_device(self) -> torch.device:
+        return next(self.cell.parameters()).device
+
+    def use_path(self, path: str) -> None:
+        """How J_t M_{t-1} is formed (chosen by size; the tests force each): "pairs" or "dense"."""
+        if path == _PAIRS:
+            pairs = column_pairs(self.mask.cpu(), self.rows.cpu(), self.cols.cpu())
+        elif path == _DENSE:  # the pair lists are not needed
+            pairs = (torch.zeros(0, dtype=torch.int64),) * 3
+        else:
+            raise ValueError(f"path={path!r} must be {_PAIRS!r} or {_DENSE!r}")
+        for name, value in zip(("pair_target", "pair_source", "pair_unit"), pairs):
+            self.register_buffer(name, value.to(self.cell_device), persistent=False)
+        self._path = path
 
     @property
     def mask_entries(self) -> int:
@@ -139,27 +154,22 @@ class SnAp(OnlineLearner):
 
     # -- the estimator ----------------------------------------------------------------------------
     def initial_traces(self, batch_size: int, device: torch.device | str, dtype: torch.dtype) -> dict[str, torch.Tensor]:
-        r, p = self.rows.shape
-        assert p == n_params(self.cell.params())
-        return {"influence": torch.zeros(batch_size, r, p, device=device, dtype=dtype)}
+        return {"influence": torch.zeros(batch_size, self.rows.numel(), device=device, dtype=dtype)}
 
     def propagate(self, traces, params: Params, h, x, h_new):
         jac_h, immediate = step_jacobians(self.cell, params, h, x)
-        values = traces["influence"]  # (B, r, p): M_{t-1} at the kept entries
-        batch, (r, p) = values.shape[0], self.rows.shape
-        rows = self.rows.unsqueeze(0).expand(batch, r, p)
-        if self._path == _GATHER:
-            # (J M)[rows[a, c], c] = sum_b J[rows[a, c], rows[b, c]] M[rows[b, c], c]: M is zero off
-            # the mask, and padding slots hold zeros, so only the kept rows of each column count
-            jac = jac_h[:, self.rows.unsqueeze(1), self.rows.unsqueeze(0)]  # (B, r, r, p)
-            carried = torch.einsum("kabp,kbp->kap", jac, values)
+        values = traces["influence"]  # (B, E): M_{t-1} at the kept entries, zero elsewhere
+        if self._path == _PAIRS:
+            products = jac_h[:, self.rows[self.pair_target], self.pair_unit] * values[:, self.pair_source]
+            carried = torch.zeros_like(values).index_add_(1, self.pair_target, products)
         else:
-            dense = torch.zeros(batch, self.cell.state_size, p, device=values.device, dtype=values.dtype)
-            dense.scatter_add_(1, rows, values)  # padding adds zeros into unit 0
-            carried = torch.bmm(jac_h, dense).gather(1, rows)
-        new = (carried + immediate.gather(1, rows)) * self.valid  # the mask, applied after every step
-        return {"influence": new}
+            dense = torch.zeros(values.shape[0], *self.mask.shape, device=values.device, dtype=values.dtype)
+            dense[:, self.rows, self.cols] = values
+            carried = torch.bmm(jac_h, dense)[:, self.rows, self.cols]
+        # entries off the mask are never computed: the paper's M~_t = mask * (J_t M~_{t-1} + Mbar_t)
+        return {"influence": carried + immediate[:, self.rows, self.cols]}
 
     def cell_gradient(self, traces, q, params: Params, h, x, h_new) -> Params:
-        q_at = q.gather(1, self.rows.reshape(1, -1).expand(q.shape[0], -1)).view_as(traces["influence"])
-        return unflatten((q_at * traces["influence"]).sum(dim=(0, 1)), params)
+        per_entry = (q[:, self.rows] * traces["influence"]).sum(0)
+        flat = torch.zeros(self.mask.shape[1], device=q.device, dtype=q.dtype).index_add_(0, self.cols, per_entry)
+        return unflatten(flat, params)

@@ -1,6 +1,6 @@
 """SnAp-n sparsity masks (Menick et al. 2021, "Practical real time recurrent learning with a sparse
-approximation", ICLR, arXiv 2006.07232, §3) from a cell's Jacobian patterns, and the compact
-column layout the ``snap`` learner stores its influence entries in (docs/online.md#snap-n).
+approximation", ICLR, arXiv 2006.07232, §3) from a cell's Jacobian patterns, and the entry lists the
+``snap`` learner stores and propagates its influence entries with (docs/online.md#snap-n).
 
 The influence matrix M_t = dh_t/dtheta obeys M_t = J_t M_{t-1} + Mbar_t. Entry (k, c) of M_t can be
 non-zero within one step only where Mbar_t is (parameter c feeds unit k directly); within n steps
@@ -93,15 +93,26 @@ def snap_mask(cell: Cell, n: int, alive: Params | None = None) -> torch.Tensor:
     return reach_mask(*jacobian_patterns(cell, alive), n)
 
 
-def column_layout(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The compact storage of a mask's entries, column by column: ``rows`` (r, p) long and ``valid``
-    (r, p) bool, where r is the largest number of kept units of any parameter, column c's kept units
-    are rows[valid[:, c], c] (ascending) and padding slots point at unit 0 with valid False. The
-    learner stores M_t as values (B, r, p) in these slots: r = 1 for SnAp-1 on the tanh RNN (one
-    unit per parameter, p floats), r = n_state for a dense network's SnAp-2 (RTRL's n p)."""
-    counts = mask.sum(0)
-    r = max(int(counts.max()) if counts.numel() else 0, 1)
-    # a stable sort of each column puts its kept units (True) first, in ascending unit order
-    order = torch.sort((~mask).to(torch.int8), dim=0, stable=True).indices[:r]
-    valid = torch.arange(r).unsqueeze(1) < counts.unsqueeze(0)
-    return torch.where(valid, order, torch.zeros_like(order)), valid
+def entry_layout(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The kept entries of a mask as coordinate lists ``rows`` (E,) and ``cols`` (E,), row-major:
+    the learner stores M_t as values (B, E) at these coordinates, exactly the mask's E entries per
+    stream (p for SnAp-1 on the tanh RNN, n p for a dense network's SnAp-2, RTRL's size)."""
+    rows, cols = mask.nonzero(as_tuple=True)
+    return rows, cols
+
+
+def pair_count(mask: torch.Tensor) -> int:
+    """sum_c r_c^2, r_c = the kept units of parameter c: the products one step of J_t M_{t-1}
+    needs when only kept entries are touched."""
+    return int((mask.sum(0).to(torch.int64) ** 2).sum())
+
+
+def column_pairs(mask: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """For (J M)[i, c] = sum_j J[i, j] M[j, c] restricted to kept entries: every pair of entries
+    (target e = (i, c), source e' = (j, c)) sharing a column. Returns ``target`` (P,), ``source``
+    (P,) entry indices and ``unit`` (P,) = j, so that the product is J[rows[target], unit] times
+    M[source], summed into target. P = ``pair_count(mask)``."""
+    index = torch.full(mask.shape, -1, dtype=torch.int64)
+    index[rows, cols] = torch.arange(rows.numel())
+    target, unit = mask[:, cols].T.nonzero(as_tuple=True)  # entry e, and a kept unit j of its column
+    return target, index[unit, cols[target]], unit
