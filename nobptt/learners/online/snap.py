@@ -2,8 +2,8 @@
 ICLR 2021, arXiv 2006.07232): docs/online.md#snap-n.
 
 RTRL carries the whole influence matrix M_t = dh_t/dtheta (n x p per stream). SnAp-n keeps only the
-entries that can be non-zero within n steps of the cell's dynamics (the mask, snap_masks.py) and
-forces every other entry to zero after each step (the paper's §3, eq. for M~_t):
+entries that can be non-zero within n steps of the recurrent core (the mask, snap_masks.py) and
+forces every other entry to zero after each step:
 
     M_t = mask_n * (J_t M_{t-1} + Mbar_t),       g_t = q_t M_t.
 
@@ -36,8 +36,10 @@ from nobptt.validation import FieldError, check_ranges
 class SnApConfig(OnlineConfig):
     n: int = 1  # steps of reach kept in the influence matrix (1 = SnAp-1; large n = RTRL)
     # fraction of every weight matrix of the cell (parameters with >= 2 dimensions; biases stay
-    # dense) kept at initialisation; the rest is fixed at zero and never trained, as in the paper's
-    # sparse networks (its §5). 1 = a dense cell, where SnAp-2 already equals RTRL.
+    # dense) kept at initialisation, entry by entry at random; the rest is fixed at zero and never
+    # trained (a fixed sparsity pattern, the setting where the paper finds SnAp-2 tractable; which
+    # matrices the paper sparsifies is our choice here, docs/online.md#snap-n). 1 = a dense cell,
+    # where SnAp-2 already equals RTRL.
     density: float = 1.0
 
     def __post_init__(self) -> None:

@@ -1,5 +1,5 @@
-"""SnAp-n sparsity masks (Menick et al. 2021, "Practical real time recurrent learning with a sparse
-approximation", ICLR, arXiv 2006.07232, §3) from a cell's Jacobian patterns, and the entry lists the
+"""SnAp-n sparsity masks (Menick et al. 2021, "A practical sparse approximation for real time
+recurrent learning", ICLR, arXiv 2006.07232) from a cell's Jacobian patterns, and the entry lists the
 ``snap`` learner stores and propagates its influence entries with (docs/online.md#snap-n).
 
 The influence matrix M_t = dh_t/dtheta obeys M_t = J_t M_{t-1} + Mbar_t. Entry (k, c) of M_t can be
