@@ -8,6 +8,8 @@ from nobptt.errors import ConfigError
 from nobptt.learners.online.snap_masks import column_pairs, entry_layout, pair_count, reach_mask
 from tests.online_oracle import max_abs_difference, online_gradient, random_episode, tiny_learner
 
+# cells that fix their input size (the influence cell of issue 39 reads its task's single input)
+CELL_INPUTS = {"influence": 1}
 # the 3x3 example: unit 1 listens only to itself, units 0 and 2 reach each other, 0 reaches 1
 EXAMPLE_W = torch.tensor([[1, 1, 1], [0, 1, 0], [1, 0, 1]]) != 0
 # the published masks: rows = units, columns = the 6 non-zero entries of W in row-major order
@@ -109,10 +111,11 @@ def test_dense_rnn_snap2_is_rtrl_and_snap1_is_not():
 @pytest.mark.parametrize("cell", cell_names())
 def test_every_cell_snap_at_full_reach_equals_rtrl(cell):
     """n >= the state size is at least any graph's diameter: SnAp-n is RTRL for every cell."""
-    snap = tiny_learner("snap", cell=cell, n=64)
+    inputs = CELL_INPUTS.get(cell, 3)
+    snap = tiny_learner("snap", cell=cell, n=64, input_dim=inputs)
     assert snap.cell.state_size <= 64
-    episode = random_episode(8)
-    exact = online_gradient(tiny_learner("rtrl", cell=cell), episode)
+    episode = random_episode(8, input_dim=inputs)
+    exact = online_gradient(tiny_learner("rtrl", cell=cell, input_dim=inputs), episode)
     assert max_abs_difference(online_gradient(snap, episode), exact) < 1e-10
 
 
