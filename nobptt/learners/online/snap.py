@@ -129,8 +129,11 @@ class SnAp(OnlineLearner):
         mask = reach_mask(jac_pattern, immediate_pattern, self.config.n)
         rows, cols = entry_layout(mask)
         # derived from the connectivity, so not saved: rebuilt on construction and after a load
-        for name, value in (("mask", mask), ("rows", rows), ("cols", cols)):
+        for name, value in (("mask", mask), ("rows", rows), ("cols", cols), ("flat", rows * mask.shape[1] + cols)):
             self.register_buffer(name, value.to(self.cell_device), persistent=False)
+        # every entry kept (a dense network's SnAp-2, or n past the diameter of a dense graph): the
+        # row-major entry list is the whole matrix, and no scatter or gather is needed
+        self._full = bool(mask.all())
         self.use_path(_PAIRS if pair_count(mask) <= mask.numel() else _DENSE)
 
     @property
@@ -164,14 +167,17 @@ class SnAp(OnlineLearner):
         if self._path == _PAIRS:
             products = jac_h[:, self.rows[self.pair_target], self.pair_unit] * values[:, self.pair_source]
             carried = torch.zeros_like(values).index_add_(1, self.pair_target, products)
+        elif self._full:
+            return {"influence": torch.baddbmm(immediate, jac_h, values.view(-1, *self.mask.shape)).flatten(1)}
         else:
-            dense = torch.zeros(values.shape[0], *self.mask.shape, device=values.device, dtype=values.dtype)
-            dense[:, self.rows, self.cols] = values
-            carried = torch.bmm(jac_h, dense)[:, self.rows, self.cols]
-        # entries off the mask are never computed: the paper's M~_t = mask * (J_t M~_{t-1} + Mbar_t)
-        return {"influence": carried + immediate[:, self.rows, self.cols]}
+            dense = values.new_zeros(values.shape[0], self.mask.numel()).index_copy_(1, self.flat, values)
+            carried = torch.bmm(jac_h, dense.view(-1, *self.mask.shape)).flatten(1).index_select(1, self.flat)
+        # entries off the mask are never computed: M_t = mask * (J_t M_{t-1} + Mbar_t)
+        return {"influence": carried + immediate.flatten(1).index_select(1, self.flat)}
 
     def cell_gradient(self, traces, q, params: Params, h, x, h_new) -> Params:
+        if self._full:
+            return unflatten(torch.einsum("bn,bnp->p", q, traces["influence"].view(-1, *self.mask.shape)), params)
         per_entry = (q[:, self.rows] * traces["influence"]).sum(0)
         flat = torch.zeros(self.mask.shape[1], device=q.device, dtype=q.dtype).index_add_(0, self.cols, per_entry)
         return unflatten(flat, params)
