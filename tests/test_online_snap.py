@@ -130,6 +130,22 @@ def test_snap1_state_is_the_mask_entries_about_p():
     assert snap2.mask_entries == 5 * p and snap2.trace_bytes(snap2.initial_state(3, "cpu")) == 3 * 5 * p * 8
 
 
+# SnAp-1's entries per parameter, by cell: the tanh RNN's and the GRU's parameters each feed one
+# unit; an LSTM unit's input, forget and cell-gate parameters feed c_k and h_k, its output gate's
+# only h_k (1 + 3/4); the influence cell's single theta feeds all 4 units
+SNAP1_ENTRIES_PER_PARAMETER = {"rnn": 1.0, "gru": 1.0, "lstm": 1.75, "influence": 4.0}
+
+
+@pytest.mark.parametrize("cell", sorted(SNAP1_ENTRIES_PER_PARAMETER))
+def test_snap1_entries_per_parameter_by_cell(cell):
+    if cell not in cell_names():
+        pytest.skip(f"cell {cell!r} is not registered on this branch")
+    snap1 = tiny_learner("snap1", cell=cell, input_dim=CELL_INPUTS.get(cell, 3))
+    p = sum(v.numel() for v in snap1.cell.parameters())
+    assert snap1.mask_entries == SNAP1_ENTRIES_PER_PARAMETER[cell] * p
+    assert snap1.trace_bytes(snap1.initial_state(2, "cpu")) == 2 * snap1.mask_entries * 8
+
+
 def test_density_prunes_for_good_and_shrinks_snap2():
     torch.manual_seed(0)
     snap = tiny_learner("snap2", hidden=16, density=0.2)
