@@ -173,6 +173,14 @@ def test_a_loaded_checkpoint_brings_its_connectivity_and_mask():
     assert torch.equal(source.mask, target.mask) and torch.equal(source.rows, target.rows)
 
 
+def test_a_connectivity_must_name_a_cell_parameter_of_its_shape():
+    learner = tiny_learner("snap")
+    with pytest.raises(ConfigError, match="'W'"):
+        learner.set_connectivity({"W": torch.ones(3, 3, dtype=torch.bool)})
+    with pytest.raises(ConfigError, match="'V'"):
+        learner.set_connectivity({"V": torch.ones(4, 4, dtype=torch.bool)})
+
+
 @pytest.mark.parametrize("field,value", [("n", 0), ("density", 0.0), ("density", 1.5)])
 def test_config_refuses_out_of_range_values(field, value):
     with pytest.raises(ConfigError, match=field):

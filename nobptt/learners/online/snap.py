@@ -29,7 +29,8 @@ from nobptt.cells.jacobians import step_jacobians, unflatten
 from nobptt.learners.online.base import ONLINE_OPTIM, OnlineConfig, OnlineLearner
 from nobptt.learners.online.snap_masks import column_pairs, entry_layout, jacobian_patterns, pair_count, reach_mask
 from nobptt.learners.registry import register_learner
-from nobptt.validation import FieldError, check_ranges
+from nobptt.errors import ConfigError
+from nobptt.validation import check_ranges
 
 
 @dataclass
@@ -80,6 +81,10 @@ def _register_presets(cls: type) -> type:
     return cls
 
 
+def _rebuild_mask_after_load(module: "SnAp", _incompatible_keys) -> None:
+    module._build_mask()
+
+
 def _buffer_name(param: str) -> str:
     return "alive_" + param.replace(".", "__")
 
@@ -98,7 +103,7 @@ class SnAp(OnlineLearner):
         else:
             self._build_mask()
         # a loaded checkpoint may carry another connectivity than the one drawn here
-        self.register_load_state_dict_post_hook(lambda module, _keys: module._build_mask())
+        self.register_load_state_dict_post_hook(_rebuild_mask_after_load)
 
     # -- the mask ---------------------------------------------------------------------------------
     def alive(self) -> Params:
@@ -114,9 +119,8 @@ class SnAp(OnlineLearner):
         params = self.cell.params()
         for name, keep in alive.items():
             if name not in params or tuple(keep.shape) != tuple(params[name].shape):
-                raise FieldError("density", self.config.density,
-                                 f"needs a connectivity for cell parameter {name!r} shaped like it "
-                                 f"(cell {self.config.cell!r} has {sorted(params)})")
+                raise ConfigError(f"SnAp connectivity for {name!r}: give a bool tensor shaped like one of "
+                                  f"cell {self.config.cell!r}'s parameters {sorted(params)}")
             keep = keep.to(device=params[name].device, dtype=torch.bool)
             params[name].mul_(keep)
             self.register_buffer(_buffer_name(name), keep.clone())
@@ -148,7 +152,10 @@ class SnAp(OnlineLearner):
             pairs = (torch.zeros(0, dtype=torch.int64),) * 3
         else:
             raise ValueError(f"path={path!r} must be {_PAIRS!r} or {_DENSE!r}")
-        for name, value in zip(("pair_target", "pair_source", "pair_unit"), pairs):
+        target, source, unit = pairs
+        # pair e <- e': J[rows[e], unit] M[e'], the row looked up once here rather than every step
+        for name, value in (("pair_target", target), ("pair_source", source), ("pair_row", self.rows.cpu()[target]),
+                            ("pair_unit", unit)):
             self.register_buffer(name, value.to(self.cell_device), persistent=False)
         self._path = path
 
@@ -165,7 +172,7 @@ class SnAp(OnlineLearner):
         jac_h, immediate = step_jacobians(self.cell, params, h, x)
         values = traces["influence"]  # (B, E): M_{t-1} at the kept entries, zero elsewhere
         if self._path == _PAIRS:
-            products = jac_h[:, self.rows[self.pair_target], self.pair_unit] * values[:, self.pair_source]
+            products = jac_h[:, self.pair_row, self.pair_unit] * values[:, self.pair_source]
             carried = torch.zeros_like(values).index_add_(1, self.pair_target, products)
         elif self._full:
             return {"influence": torch.baddbmm(immediate, jac_h, values.view(-1, *self.mask.shape)).flatten(1)}
