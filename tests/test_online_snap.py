@@ -124,7 +124,7 @@ def test_snap1_state_is_the_mask_entries_about_p():
     per stream; SnAp-2 on the dense RNN keeps RTRL's n p."""
     snap1 = tiny_learner("snap1", hidden=5)
     p = sum(v.numel() for v in snap1.cell.parameters())
-    assert snap1.mask_entries == p and snap1.mask.sum(0).eq(1).all()
+    assert snap1.mask_entries == snap1.trace_formula() == p and snap1.mask.sum(0).eq(1).all()
     assert snap1.trace_bytes(snap1.initial_state(3, "cpu")) == 3 * p * 8
     snap2 = tiny_learner("snap2", hidden=5)
     assert snap2.mask_entries == 5 * p and snap2.trace_bytes(snap2.initial_state(3, "cpu")) == 3 * 5 * p * 8

@@ -164,6 +164,11 @@ class SnAp(OnlineLearner):
         """The number of influence entries SnAp-n keeps per stream (the mask's non-zeros)."""
         return int(self.mask.sum())
 
+    def trace_formula(self) -> int:
+        """Trace entries per stream by the method's own count: the mask's non-zeros (SnAp-1 on the
+        tanh RNN: p), which is exactly what ``initial_traces`` holds (``nobptt bench memory``)."""
+        return self.mask_entries
+
     # -- the estimator ----------------------------------------------------------------------------
     def initial_traces(self, batch_size: int, device: torch.device | str, dtype: torch.dtype) -> dict[str, torch.Tensor]:
         return {"influence": torch.zeros(batch_size, self.rows.numel(), device=device, dtype=dtype)}
