@@ -10,7 +10,8 @@ from tests.online_oracle import max_abs_difference, online_gradient, random_epis
 
 # cells that fix their input size (the influence cell of issue 39 reads its task's single input)
 CELL_INPUTS = {"influence": 1}
-# the 3x3 example: unit 1 listens only to itself, units 0 and 2 reach each other, 0 reaches 1
+# the 3x3 example (W[i, j] != 0: unit j feeds unit i): unit 1 listens only to itself and feeds unit 0;
+# units 0 and 2 feed each other
 EXAMPLE_W = torch.tensor([[1, 1, 1], [0, 1, 0], [1, 0, 1]]) != 0
 # the published masks: rows = units, columns = the 6 non-zero entries of W in row-major order
 PUBLISHED = {
@@ -84,8 +85,8 @@ def test_reach_mask_is_the_n_step_boolean_reachability():
 
 @pytest.mark.parametrize("path", ["pairs", "dense"])
 def test_snap_equals_rtrl_from_the_diameter_on_and_differs_below_it(path):
-    """In the 3x3 example unit 2 reaches unit 1 only through unit 0 (3 steps): SnAp-1 and SnAp-2
-    drop real influence, SnAp-3 and SnAp-4 keep all of it. Both propagation paths are checked."""
+    """In the 3x3 example W11's influence reaches unit 2 only through units 1 and 0 (3 steps): SnAp-1
+    and SnAp-2 drop real influence, SnAp-3 and SnAp-4 keep all of it. Both propagation paths are checked."""
     episode = random_episode(12)
     differences = {}
     for n in (1, 2, 3, 4):
