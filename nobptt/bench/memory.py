@@ -23,6 +23,7 @@ import torch
 from nobptt.bench.meters import SavedTensorMeter, peak_rss_bytes, reset_peak_rss, tensor_bytes
 from nobptt.bench.runner import PINNED_MALLOC, run_all
 from nobptt.bench.variants import CLASSES, INPUT_DIM, MAX_T, resolve
+from nobptt.learners.online.base import OnlineLearner
 from nobptt.learners.registry import build_learner, get_learner_spec
 from nobptt.tasks.base import Batch
 
@@ -69,6 +70,9 @@ def _train_one_sequence(name: str, T: int, batch_size: int, device: str, seed: i
     idle = peak_rss_bytes()
     started = time.perf_counter()
     meter = SavedTensorMeter(exclude=learner)
+    if isinstance(learner, OnlineLearner):  # their torch.func Jacobians refuse saved-tensor hooks
+        learner.propagate = meter.paused(learner.propagate)  # type: ignore[method-assign]
+        learner.cell_gradient = meter.paused(learner.cell_gradient)  # type: ignore[method-assign]
     with meter:
         for _ in range(T):
             state, out = learner.learn(state, next(batches))
@@ -82,11 +86,23 @@ def _train_one_sequence(name: str, T: int, batch_size: int, device: str, seed: i
            "parameters": sum(p.numel() for p in learner.parameters()),
            "saved_bytes": meter.peak,
            "persistent_bytes": tensor_bytes(learner.state_dict(), optimizer.state_dict()["state"], state),
+           **trace_figures(learner, state, batch_size),
            "peak_rss_above_idle_bytes": peak_rss_bytes() - idle,
            "seconds_per_sequence": round(time.perf_counter() - started, 3), "device": device}
     if device.startswith("cuda"):
         row["cuda_peak_bytes"] = torch.cuda.max_memory_allocated()
     return row
+
+
+def trace_figures(learner: torch.nn.Module, state: Any, batch_size: int) -> dict[str, int | None]:
+    """An online learner's traces as held (bytes of their storages) and as its method's formula says
+    (``OnlineLearner.trace_formula`` entries per stream x B x the element size); {} for other learners."""
+    if not isinstance(learner, OnlineLearner):
+        return {}
+    entries = learner.trace_formula()
+    itemsize = torch.empty((), dtype=learner._dtype).element_size()
+    return {"trace_bytes": tensor_bytes(state["traces"]),
+            "trace_formula_bytes": None if entries is None else batch_size * entries * itemsize}
 
 
 def sweep(names: list[str], lengths: list[int], batch_size: int, device: str, out_csv: Path,
