@@ -103,6 +103,23 @@ def test_hidden_sizes_apply_to_the_learners_that_have_one():
     assert resolve("lstm_tbptt10", 100, None, 8) == ("lstm", {"hidden": 8, "k1": 10, "k2": 10})
 
 
+def test_a_learner_that_updates_at_episode_ends_gets_one_update_per_benchmarked_sequence(monkeypatch):
+    """The random input never ends an episode: update_every = 0 (bptt's default) becomes T."""
+    from dataclasses import dataclass
+
+    from nobptt.learners import registry
+    from nobptt.learners.online.base import OnlineConfig
+
+    @dataclass
+    class Episodic(OnlineConfig):
+        update_every: int = 0
+
+    monkeypatch.setitem(registry._REGISTRY, "episodic_rtrl",
+                        registry.LearnerSpec("episodic_rtrl", registry.get_learner_spec("rtrl").factory, Episodic, "test"))
+    assert resolve("episodic_rtrl", 7, None, 3) == ("episodic_rtrl", {"hidden": 3, "update_every": 7})
+    assert measure("episodic_rtrl", 4, 1, hidden=2)["options"] == json.dumps({"hidden": 2, "update_every": 4})
+
+
 def test_rtrl_counted_flops_per_step_are_the_documented_formula():
     """docs/bench.md#the-online-learners: per stream and step, RTRL's counted multiply-adds are
     n^2 p (J_t M_{t-1}) + n p (q_t M_t) + the Jacobians (one vector-Jacobian product per state unit:

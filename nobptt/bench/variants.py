@@ -98,7 +98,9 @@ def resolve(name: str, T: int, scale: float | None = None, hidden: int | None = 
     with that field) sets the size directly, in place of ``scale``."""
     learner, options = (VARIANTS[name][0], VARIANTS[name][1](T)) if name in VARIANTS else (name, {})
     fields = {f.name: f.default for f in dataclasses.fields(get_learner_spec(learner).config_cls)}
-    episodic = {"window": T} if fields.get("window") == 0 else {}  # one update per sequence of T steps
+    # one update per sequence of T steps where the default waits for an episode's end (SAB's window
+    # = 0; the online harness's update_every = 0, e.g. bptt): the random input never ends one
+    episodic = {key: T for key in ("window", "update_every") if key in fields and fields[key] == 0}
     size = {"hidden": hidden} if hidden is not None and "hidden" in fields else size_options(learner, scale)
     return learner, {**size, **episodic, **options}
 
