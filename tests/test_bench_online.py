@@ -39,8 +39,9 @@ def _n_and_p(learner) -> tuple[int, int]:
 def test_rtrl_traces_hold_n_times_p_floats_per_stream_for_every_cell_and_size(cell):
     for hidden, batch_size in ((2, 1), (3, 2), (5, 3)):
         torch.manual_seed(0)
-        learner = build_learner("rtrl", {"cell": cell, "hidden": hidden}, 3, 2)
-        state = _steps(learner, batch_size, 3, 3)
+        # one input: every cell takes it (the influence balancing cell takes nothing else)
+        learner = build_learner("rtrl", {"cell": cell, "hidden": hidden}, 1, 2)
+        state = _steps(learner, batch_size, 3, 1)
         n, p = _n_and_p(learner)
         assert learner.trace_formula() == n * p
         figures = trace_figures(learner, state, batch_size)
