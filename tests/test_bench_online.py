@@ -53,14 +53,15 @@ def test_rtrl_traces_hold_n_times_p_floats_per_stream_for_every_cell_and_size(ce
 def test_every_registered_online_learner_declares_its_trace_formula_and_holds_it(name):
     """A learner subclassing OnlineLearner says how many trace entries per stream its method needs
     (OnlineLearner.trace_formula; docs/bench.md#the-online-learners), and carries exactly that."""
-    for hidden, batch_size in ((3, 2), (4, 1)):
+    # a narrow input, and the benchmarks' own 784-d one (where a cell's pre-activations are large)
+    for hidden, batch_size, input_dim in ((3, 2, 3), (4, 1, INPUT_DIM)):
         torch.manual_seed(0)
-        learner = build_learner(name, {"hidden": hidden}, 3, 2)
+        learner = build_learner(name, {"hidden": hidden}, input_dim, 2)
         declared = learner.trace_formula()
         assert declared is not None, (
             f"learner {name!r} ({type(learner).__name__}) declares no trace_formula(): return the trace "
             "entries per stream its method needs, in terms of n = cell.state_size and p = the cell's parameters")
-        state = _steps(learner, batch_size, 3, 3)
+        state = _steps(learner, batch_size, 3, input_dim)
         itemsize = torch.empty((), dtype=learner._dtype).element_size()
         figures = trace_figures(learner, state, batch_size)
         assert figures["trace_bytes"] == figures["trace_formula_bytes"] == batch_size * declared * itemsize, name
