@@ -169,6 +169,22 @@ def _scales(text: str | None) -> list[float | None]:
         raise ConfigError(f"--scales {text!r}: give comma-separated numbers such as 0.5,1,2") from err
 
 
+def _hiddens(args: argparse.Namespace) -> list[int | None]:
+    from nobptt.config import ConfigError
+
+    if not args.hidden:
+        return [None]
+    if args.scales:
+        raise ConfigError("--hidden and --scales both set the model size; give one of them")
+    try:
+        hiddens = [int(h) for h in args.hidden.split(",")]
+    except ValueError as err:
+        raise ConfigError(f"--hidden {args.hidden!r}: give comma-separated unit counts such as 16,32") from err
+    if min(hiddens) < 1:
+        raise ConfigError(f"--hidden {args.hidden!r}: every size must be at least 1")
+    return hiddens
+
+
 def _bench_done(rows: list[dict], out: Path) -> int:
     failed = [f"{r.get('learner')} (T={r.get('T', '-')}): {(r['error'].splitlines() or ['no message'])[-1]}"
               for r in rows if "error" in r]
@@ -185,10 +201,10 @@ def cmd_bench_memory(args: argparse.Namespace) -> int:
     from nobptt.bench.plots import plot_memory_vs_length, plot_memory_vs_parameters
 
     check_recordable(args.out, args.allow_dirty)  # refused before minutes of work, not after
-    names, scales = _bench_names(args), _scales(args.scales)
+    names, scales, hiddens = _bench_names(args), _scales(args.scales), _hiddens(args)
     lengths = [int(t) for t in args.lengths.split(",")]
     out = Path(args.out)
-    rows = sweep(names, lengths, args.batch, args.device, out, scales)
+    rows = sweep(names, lengths, args.batch, args.device, out, scales, hiddens=hiddens)
     plot = plot_memory_vs_parameters if len(scales) > 1 else plot_memory_vs_length
     plot([r for r in rows if "error" not in r], out.with_suffix(".png"))
     return _bench_done(rows, out)
@@ -200,9 +216,9 @@ def cmd_bench_speed(args: argparse.Namespace) -> int:
     from nobptt.evaluate import check_recordable
 
     check_recordable(args.out, args.allow_dirty)  # refused before minutes of work, not after
-    names, scales = _bench_names(args), _scales(args.scales)
+    names, scales, hiddens = _bench_names(args), _scales(args.scales), _hiddens(args)
     out = Path(args.out)
-    rows = sweep(names, args.batch, args.steps, args.device, out, scales)
+    rows = sweep(names, args.batch, args.steps, args.device, out, scales, hiddens=hiddens)
     plot_speed([r for r in rows if "error" not in r], out.with_suffix(".png"))
     return _bench_done(rows, out)
 
@@ -378,6 +394,8 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--learners", help="comma-separated (default: every registered learner and variant)")
         command.add_argument("--scales", help="model sizes, e.g. 0.5,1,2: RSM family scaled, LSTM "
                              "parameter-matched to the flat bRSM (default: each learner's own config)")
+        command.add_argument("--hidden", help="hidden sizes, e.g. 16,32, for the learners whose config has "
+                             "one (the online learners, the LSTM); the others run at their own config")
         command.add_argument("--device", default="cpu")
         command.add_argument("--allow-dirty", action="store_true", help=ALLOW_DIRTY)
     for command in (ev, rep, lm_eval, ngram):

@@ -10,6 +10,7 @@ import pytest
 
 from nobptt.records.io import load_bench_csv, write_text
 from nobptt.records.migrate import legacy_shape, migrate_csv, migrate_folder, migrate_json
+from nobptt.errors import RecordError
 from nobptt.records.schema import BENCH_HEADER
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -174,7 +175,12 @@ def _without_label(record):
     return {k: v for k, v in record.items() if k != "label"}
 
 
-def test_the_committed_migration_of_results_keeps_every_metric_value():
+def _bench_rows(text, path):
+    write_text(path, text)
+    return load_bench_csv(path)
+
+
+def test_the_committed_migration_of_results_keeps_every_metric_value(tmp_path):
     """Every legacy file at the last legacy commit, migrated again, keeps each metric value, and
     each of its records is in the file committed in results/. Labels are presentation (they follow
     the experiment files, which may change) and later records may be added to a file, so neither
@@ -188,7 +194,9 @@ def test_the_committed_migration_of_results_keeps_every_metric_value():
         old_text = _git("show", f"{LAST_LEGACY}:{name}").stdout
         committed = (ROOT / name).read_text()
         if name.endswith(".csv"):  # rows may be added after the migrated ones, never changed
-            assert committed.startswith(migrate_csv(old_text)), name
+            # compared as rows: a file may also have gained the columns added since (read as empty)
+            migrated = _bench_rows(migrate_csv(old_text), tmp_path / "migrated.csv")
+            assert _bench_rows(committed, tmp_path / "committed.csv")[:len(migrated)] == migrated, name
             continue
         old = json.loads(old_text)
         new = migrate_json(Path(name).stem, old)
@@ -196,3 +204,23 @@ def test_the_committed_migration_of_results_keeps_every_metric_value():
         kept = [_without_label(r) for r in json.loads(committed)["records"]]
         missing = [i for i, r in enumerate(new["records"]) if _without_label(r) not in kept]
         assert not missing, f"{name}: migrated records {missing[:5]} are not in the committed file"
+
+
+def test_a_bench_csv_from_before_the_trace_columns_loads_and_migrates_keeping_kind_and_cells(tmp_path):
+    from nobptt.records.schema import BENCH_ADDED, BENCH_HEADER_BEFORE
+
+    recorded = load_bench_csv(ROOT / "results" / "bench_memory.csv")
+    out = io.StringIO()  # the file as written before issue 39
+    writer = csv.DictWriter(out, fieldnames=BENCH_HEADER_BEFORE, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(recorded)
+    old_text = out.getvalue()
+    old = _bench_rows(old_text, tmp_path / "old.csv")
+    assert old and all(r["kind"] == "memory" and all(r[c] == "" for c in BENCH_ADDED) for r in old)
+    new_text = migrate_csv(old_text)
+    assert new_text.splitlines()[0].split(",") == BENCH_HEADER
+    assert _bench_rows(new_text, tmp_path / "new.csv") == old  # every cell kept, kind too
+    bad = tmp_path / "bad.csv"
+    write_text(bad, old_text.replace("saved_bytes", "saved"))
+    with pytest.raises(RecordError, match="header"):
+        load_bench_csv(bad)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from nobptt.records.io import load_file
-from nobptt.records.schema import BENCH_HEADER, is_commit
+from nobptt.records.schema import BENCH_HEADER, BENCH_HEADER_BEFORE, is_commit
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 RECORD_FILES = sorted(RESULTS.glob("*.json"))
@@ -43,7 +43,9 @@ def test_every_record_file_is_schema_1_with_honest_commits(path):
 def test_every_bench_csv_has_the_one_header(path):
     with path.open() as handle:
         rows = list(csv.reader(handle))
-    assert rows[0] == list(BENCH_HEADER)
+    # the one header; a file recorded before issue 39 lacks only its trace columns (read as empty;
+    # `python -m nobptt.records.migrate results` adds them)
+    assert rows[0] in (list(BENCH_HEADER), list(BENCH_HEADER_BEFORE))
     assert all(row[0] == "1" for row in rows[1:])
     commit = rows[0].index("commit")
     assert all(row[commit] == "" or is_commit(row[commit]) for row in rows[1:])

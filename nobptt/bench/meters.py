@@ -9,8 +9,9 @@
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import torch
 
@@ -71,6 +72,22 @@ class SavedTensorMeter:
 
     def reset(self) -> None:
         """Kept for callers that mark optimizer updates; the count follows the graphs by itself."""
+
+    def paused(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        """``function`` run with this meter's hooks taken off the stack, then put back.
+
+        torch.func's transforms (jacrev, vjp, jvp: the online learners' per-step Jacobians) refuse
+        to run while any saved-tensors hook is installed. What they save lives inside one call and
+        is freed on return, so it never adds to what autograd holds across steps; it shows in the
+        peak resident memory instead (docs/bench.md#the-online-learners)."""
+        @functools.wraps(function)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            self._hooks.__exit__(None, None, None)
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self._hooks.__enter__()
+        return run
 
     def __enter__(self) -> "SavedTensorMeter":
         self._hooks.__enter__()

@@ -1,8 +1,15 @@
 """Plots of benchmark CSV rows."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
+
+
+def _label(row: dict[str, Any]) -> str:
+    """The learner, and its hidden size where the options set one (``--hidden``, a matched LSTM)."""
+    hidden = json.loads(row.get("options") or "{}").get("hidden")
+    return row["learner"] + (f" h{hidden}" if hidden is not None else "")
 
 
 def plot_memory_vs_length(rows: list[dict[str, Any]], path: Path) -> None:
@@ -11,9 +18,9 @@ def plot_memory_vs_length(rows: list[dict[str, Any]], path: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, key, title in ((axes[0], "saved_bytes", "saved for backward, per update"),
                            (axes[1], "peak_rss_above_idle_bytes", "peak resident memory above idle")):
-        for name in sorted({r["learner"] for r in rows}):
+        for name in sorted({_label(r) for r in rows}):
             points = sorted((int(r["T"]), float(r[key])) for r in rows
-                            if r["learner"] == name and r.get(key) not in (None, ""))
+                            if _label(r) == name and r.get(key) not in (None, ""))
             if points:
                 ax.loglog([t for t, _ in points], [v / 2**20 for _, v in points], "o-", label=name)
         ax.set_xlabel("sequence length T (steps)")
@@ -59,7 +66,7 @@ def plot_memory_vs_parameters(rows: list[dict[str, Any]], path: Path) -> None:
 def plot_speed(rows: list[dict[str, Any]], path: Path) -> None:
     """Bars: training and inference samples/s per learner, labelled with the share of the matmul rate."""
     plt = _pyplot()
-    labels = [f"{r['learner']}" + (f"\nx{r['scale']}" if r.get("scale") not in (None, "") else "") for r in rows]
+    labels = [_label(r) + (f"\nx{r['scale']}" if r.get("scale") not in (None, "") else "") for r in rows]
     fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(rows)), 4.5))
     width = 0.4
     for offset, phase in ((-width / 2, "train"), (width / 2, "infer")):

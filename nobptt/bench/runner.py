@@ -12,6 +12,7 @@ from typing import Any, Callable
 from nobptt.environment import environment
 from nobptt.records.build import bench_row
 from nobptt.records.io import bench_csv_text, write_text
+from nobptt.records.schema import BENCH_HEADER
 
 
 # glibc's mmap threshold, pinned for memory measurements so that freed large blocks go back to
@@ -32,7 +33,11 @@ def run_isolated(function: str, env: dict[str, str] | None = None, **kwargs: Any
                           env={**os.environ, **(env or {})})
     if done.returncode != 0:
         reason = done.stderr.strip()[-400:] or f"the process exited with status {done.returncode}"
-        return {"learner": kwargs.get("name"), **kwargs, "error": reason}
+        # the configuration asked for, as the row's columns; a field without one (hidden) as options
+        asked = {k: v for k, v in kwargs.items() if k in BENCH_HEADER or k == "name"}
+        other = {k: v for k, v in kwargs.items() if k not in asked and v is not None}
+        return {"learner": kwargs.get("name"), **asked, **({"options": json.dumps(other)} if other else {}),
+                "error": reason}
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 

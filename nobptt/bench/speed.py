@@ -23,7 +23,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from nobptt.bench.memory import random_batches
 from nobptt.bench.runner import run_all
-from nobptt.bench.variants import CLASSES, INPUT_DIM, resolve
+from nobptt.bench.variants import CLASSES, INPUT_DIM, resolve, sizes
 from nobptt.learners.base import Learner
 from nobptt.learners.registry import build_learner, get_learner_spec
 from nobptt.tasks.base import Batch
@@ -87,14 +87,14 @@ def _counted(run: Callable[[], Any]) -> tuple[int, Any]:
 
 
 def measure_speed(name: str, batch_size: int, steps: int = 60, device: str = "cpu", seed: int = 0,
-                  scale: float | None = None) -> dict[str, Any]:
+                  scale: float | None = None, hidden: int | None = None) -> dict[str, Any]:
     """Throughput and counted FLOPs of ``name`` (run in a fresh process)."""
     from nobptt.train.clipping import Clipper
     from nobptt.train.optim import OptimConfig, make_optimizer
 
     torch.manual_seed(seed)
     peak = matmul_rate(device)
-    learner_name, options = resolve(name, steps, scale)
+    learner_name, options = resolve(name, steps, scale, hidden)
     learner = build_learner(learner_name, options, INPUT_DIM, CLASSES).to(device)
     optim = OptimConfig(**get_learner_spec(learner_name).optim)  # the learner's own [optim] defaults
     optimizer, clipper = make_optimizer(learner, optim), Clipper(optim, learner).to(device)
@@ -117,7 +117,9 @@ def measure_speed(name: str, batch_size: int, steps: int = 60, device: str = "cp
 
 
 def sweep(names: list[str], batch_size: int, steps: int, device: str, out_csv: Path,
-          scales: list[float | None] = (None,), echo: Callable[[str], None] = print) -> list[dict[str, Any]]:
-    """Every (learner, size) in a fresh process; rows to ``out_csv``."""
-    configs = [{"name": n, "batch_size": batch_size, "steps": steps, "scale": s} for n in names for s in scales]
+          scales: list[float | None] = (None,), echo: Callable[[str], None] = print,
+          hiddens: list[int | None] = (None,)) -> list[dict[str, Any]]:
+    """Every (learner, size) in a fresh process; rows to ``out_csv`` (sizes as in memory.sweep)."""
+    configs = [{"name": n, "batch_size": batch_size, "steps": steps, "scale": s, "hidden": h}
+               for n in names for s, h in sizes(n, list(scales), list(hiddens))]
     return run_all("speed.measure_speed", configs, device, out_csv, echo)

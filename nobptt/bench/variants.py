@@ -83,9 +83,31 @@ def size_options(learner: str, scale: float | None) -> dict[str, Any]:
     return {}  # no known size knob: benchmarked at its default size
 
 
-def resolve(name: str, T: int, scale: float | None = None) -> tuple[str, dict[str, Any]]:
-    """(registered learner, config options) for benchmark entry ``name``."""
+def learner_of(name: str) -> str:
+    """The registered learner behind benchmark entry ``name`` (a variant's, or ``name`` itself)."""
+    return VARIANTS[name][0] if name in VARIANTS else name
+
+
+def has_hidden(name: str) -> bool:
+    """Whether entry ``name``'s config has a ``hidden`` size (the LSTM, the online learners' cells)."""
+    return "hidden" in {f.name for f in dataclasses.fields(get_learner_spec(learner_of(name)).config_cls)}
+
+
+def resolve(name: str, T: int, scale: float | None = None, hidden: int | None = None) -> tuple[str, dict[str, Any]]:
+    """(registered learner, config options) for benchmark entry ``name``; ``hidden`` (for a learner
+    with that field) sets the size directly, in place of ``scale``."""
     learner, options = (VARIANTS[name][0], VARIANTS[name][1](T)) if name in VARIANTS else (name, {})
     fields = {f.name: f.default for f in dataclasses.fields(get_learner_spec(learner).config_cls)}
-    episodic = {"window": T} if fields.get("window") == 0 else {}  # one update per sequence of T steps
-    return learner, {**size_options(learner, scale), **episodic, **options}
+    # one update per sequence of T steps where the default waits for an episode's end (SAB's window
+    # = 0; the online harness's update_every = 0, e.g. bptt): the random input never ends one
+    episodic = {key: T for key in ("window", "update_every") if key in fields and fields[key] == 0}
+    size = {"hidden": hidden} if hidden is not None and "hidden" in fields else size_options(learner, scale)
+    return learner, {**size, **episodic, **options}
+
+
+def sizes(name: str, scales: list[float | None], hiddens: list[int | None]) -> list[tuple[float | None, int | None]]:
+    """The (scale, hidden) pairs entry ``name`` is benchmarked at: each ``hidden`` where its config
+    has one, otherwise each scale (a learner without a hidden size runs once per scale)."""
+    if any(h is not None for h in hiddens) and has_hidden(name):
+        return [(None, h) for h in hiddens]
+    return [(s, None) for s in scales]

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from nobptt.errors import RecordError
-from nobptt.records.schema import BENCH_HEADER, SCHEMA, check_file, check_record
+from nobptt.records.schema import BENCH_HEADER, BENCH_HEADER_BEFORE, SCHEMA, check_file, check_record
 
 try:
     import fcntl
@@ -43,11 +43,11 @@ def load_all(folder: str | os.PathLike) -> dict[str, dict[str, Any]]:
 def load_bench_csv(path: Path) -> list[dict[str, str]]:
     with Path(path).open(newline="") as handle:
         reader = csv.DictReader(handle)
-        if reader.fieldnames != BENCH_HEADER:
+        if reader.fieldnames not in (BENCH_HEADER, BENCH_HEADER_BEFORE):
             raise RecordError(f"{path}: header {','.join(reader.fieldnames or [])!r} is not the benchmark "
                               "header of docs/results.md; older CSVs are rewritten by "
                               "`python -m nobptt.records.migrate`")
-        rows = list(reader)
+        rows = [{c: row.get(c, "") for c in BENCH_HEADER} for row in reader]  # older files: added cells empty
     for i, row in enumerate(rows):
         if row["schema"] != str(SCHEMA) or row["kind"] not in ("memory", "speed"):
             raise RecordError(f"{path}: row {i + 1}: schema {row['schema']!r}, kind {row['kind']!r}: "

@@ -189,7 +189,9 @@ def migrate_csv(text: str) -> str:
     rows = list(csv.DictReader(io.StringIO(text)))
     header = text.splitlines()[0].split(",")
     kind = "memory" if "peak_rss_above_idle" in header else "speed"
-    return bench_csv_text([bench_row({k: v for k, v in row.items()}, kind) for row in rows])
+    # a schema-1 file (kind in each row) only lacks the columns added since: cells kept, kind kept
+    return bench_csv_text([bench_row({k: v for k, v in row.items() if k not in ("schema", "kind")},
+                                     row.get("kind") or kind) for row in rows])
 
 
 def migrate_folder(folder: Path) -> list[str]:

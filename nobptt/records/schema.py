@@ -22,10 +22,14 @@ PROVENANCE = ("command", "commit", "clean", "hardware", "device", "torch", "pyth
 # the one header of every benchmark CSV (docs/results.md), in this order
 BENCH_HEADER = (
     "schema,kind,learner,task,T,scale,batch_size,steps,parameters,options,peak_rss_above_idle_bytes,"
-    "persistent_bytes,saved_bytes,train_steps_per_s,train_samples_per_s,train_flops_per_step,"
+    "persistent_bytes,saved_bytes,trace_bytes,trace_formula_bytes,train_steps_per_s,train_samples_per_s,train_flops_per_step,"
     "train_matmul_fraction,infer_steps_per_s,infer_samples_per_s,infer_flops_per_step,"
     "infer_matmul_fraction,matmul_flops_per_s,seconds_per_sequence,flush_denormal,seed,wall_time_s,"
     "command,commit,clean,device,hardware,torch,python,error").split(",")
+# columns added by issue 39 (an online learner's traces, measured and by its formula); a CSV
+# written before has the header without them and reads as if their cells were empty
+BENCH_ADDED = ("trace_bytes", "trace_formula_bytes")
+BENCH_HEADER_BEFORE = [c for c in BENCH_HEADER if c not in BENCH_ADDED]
 
 
 def is_metric_name(name: str) -> bool:

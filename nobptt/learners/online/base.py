@@ -170,3 +170,11 @@ class OnlineLearner(Learner):
     def trace_bytes(self, state: State) -> int:
         """Bytes of the persistent memory this learner carries per batch of streams (the traces)."""
         return sum(v.numel() * v.element_size() for v in state["traces"].values())
+
+    def trace_formula(self) -> int | None:
+        """Trace entries per stream that the method's own cost analysis says it carries, with
+        n = ``cell.state_size`` and p = the cell's parameter count: RTRL n*p, UORO n + p, SnAp-n the
+        nonzeros of its masks. ``nobptt bench memory`` reports it (times B and the element size) beside
+        the measured traces, and tests/test_bench_online.py asserts the two agree for every
+        registered subclass. None: not declared (the test then fails and names the learner)."""
+        return None

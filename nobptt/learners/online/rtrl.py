@@ -27,5 +27,8 @@ class RTRL(OnlineLearner):
         jac_h, immediate = step_jacobians(self.cell, params, h, x)
         return {"influence": torch.baddbmm(immediate, jac_h, traces["influence"])}
 
+    def trace_formula(self) -> int:
+        return self.cell.state_size * n_params(self.cell.params())  # the influence matrix, n x p
+
     def cell_gradient(self, traces, q, params: Params, h, x, h_new) -> Params:
         return unflatten(torch.einsum("bn,bnp->p", q, traces["influence"]), params)
