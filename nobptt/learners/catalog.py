@@ -7,3 +7,4 @@ from __future__ import annotations
 
 from nobptt.learners import lstm, lstm_lm, rsm, sab  # noqa: F401  (imported to register)
 from nobptt.learners.online import rtrl  # noqa: F401
+from nobptt.learners.online import bptt  # noqa: F401
