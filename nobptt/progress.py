@@ -41,11 +41,17 @@ def format_ceilings(ceilings: dict[str, float]) -> str:
     chance += [f"MSE {ceilings['chance_mse']:.4f}"] if "chance_mse" in ceilings else []
     chance += [f"predicting 1 on these episodes MSE {ceilings['constant_mse']:.4f}"] \
         if "constant_mse" in ceilings else []
+    # named plateaus of a partial solution (the Add task's) and the series tasks' reference levels
+    chance += [f"{key[:-4].replace('_', ' ')} cross-entropy {ceilings[key]:.4f} nats"
+               for key in ("first_lag_nll", "both_lags_nll") if key in ceilings]
+    chance += [f"predicting the last value MSE {ceilings['persistence_mse']:.3g}"] if "persistence_mse" in ceilings else []
+    chance += [f"target std {ceilings['target_std']:.4g} (NRMSE = RMSE / std)"] if "target_std" in ceilings else []
     return "; ".join((["ceiling: " + "; ".join(parts)] if parts else []) + (["chance: " + ", ".join(chance)] if chance else []))
 
 
-def heldout_parts(row: dict[str, Any], task: str) -> list[str]:
-    """The held-out metrics of a row, each named by its unit for this task."""
+def heldout_parts(row: dict[str, Any], task: str, ceilings: dict[str, float] | None = None) -> list[str]:
+    """The held-out metrics of a row, each named by its unit for this task; with a ``target_std``
+    among the ``ceilings`` (the series tasks), the MSE also as NRMSE = RMSE / target_std."""
     parts = []
     nll = row.get("heldout_nll")
     if task in PERPLEXITY_TASKS and nll is not None:
@@ -59,6 +65,10 @@ def heldout_parts(row: dict[str, Any], task: str) -> list[str]:
             parts.append(f"held-out cross-entropy {nll:.4f} nats")
     if "heldout_mse" in row:
         parts.append(f"held-out MSE {row['heldout_mse']:.5f}")
+        std = (ceilings or {}).get("target_std")
+        if std:
+            rmse = math.sqrt(max(row["heldout_mse"], 0.0))
+            parts.append(f"RMSE {rmse:.4g}, NRMSE {rmse / std:.4g}")
     return parts
 
 
@@ -67,7 +77,7 @@ def format_row(row: dict[str, Any], ceilings: dict[str, float], task: str) -> st
     bits = [f"step {row['step']}"]
     if "prequential_accuracy" in row:
         bits.append(f"prequential accuracy {100 * row['prequential_accuracy']:.2f}%")
-    bits += heldout_parts(row, task)
+    bits += heldout_parts(row, task, ceilings)
     for key in ("memory_mse", "classifier_ce"):
         if key in row:
             bits.append(f"{key} {row[key]:.4g}")
@@ -128,6 +138,7 @@ class ProgressLine:
                         file=file or sys.stderr, mininterval=mininterval)
         self.postfix: dict[str, str] = {}
         self.bayes = ceilings.get("bayes")
+        self.target_std = ceilings.get("target_std")  # series tasks: NRMSE = RMSE / target_std
         self.last_step, self.last_time = start, clock()
         self.trained_steps, self.trained_seconds = 0, 0.0
         self.closed = False
@@ -148,9 +159,11 @@ class ProgressLine:
             if "prequential_accuracy" in row:
                 self.postfix["acc"] = f"{100 * row['prequential_accuracy']:.2f}%"
             if is_evaluation(row):
-                for key in ("heldout", "ce", "ppl", "bpc", "mse"):
+                for key in ("heldout", "ce", "ppl", "bpc", "mse", "nrmse"):
                     self.postfix.pop(key, None)
                 self.postfix.update(heldout_postfix(row, self.task))
+                if self.target_std and "heldout_mse" in row:
+                    self.postfix["nrmse"] = f"{math.sqrt(max(row['heldout_mse'], 0.0)) / self.target_std:.4g}"
             if self.bayes is not None:
                 self.postfix["ceiling"] = f"{100 * self.bayes:.2f}%"
             self.bar.set_postfix(self.postfix, refresh=False)
