@@ -11,6 +11,7 @@ from nobptt.errors import ConfigError
 from nobptt.learners.online.base import step_loss
 from nobptt.train.checkpoint import portable
 from tests.online_oracle import bptt_gradient, max_abs_difference, online_gradient, random_episode, tiny_learner
+from tests.test_online_rtrl import CELL_INPUTS
 
 T = 9
 
@@ -34,8 +35,9 @@ def truncated_by_hand(learner, batches, k):
 @pytest.mark.parametrize("cell", cell_names())
 @pytest.mark.parametrize("update_every", [0, T])
 def test_bptt_over_the_update_window_is_the_unrolled_oracle(cell, update_every):
-    learner = tiny_learner("bptt", cell=cell, update_every=update_every)
-    episode = random_episode(T, regression=cell == "gru")
+    d = CELL_INPUTS.get(cell, 3)
+    learner = tiny_learner("bptt", cell=cell, update_every=update_every, input_dim=d)
+    episode = random_episode(T, regression=cell == "gru", input_dim=d)
     exact = bptt_gradient(learner, episode)
     assert max(float(g.abs().max()) for g in exact.values()) > 1e-3
     assert max_abs_difference(online_gradient(learner, episode), exact) < 1e-12
@@ -43,9 +45,10 @@ def test_bptt_over_the_update_window_is_the_unrolled_oracle(cell, update_every):
 
 @pytest.mark.parametrize("cell", cell_names())
 def test_tbptt_with_k_equal_to_the_episode_is_bptt(cell):
-    bptt = tiny_learner("bptt", cell=cell)
-    tbptt = tiny_learner("tbptt", cell=cell, k=T)
-    episode = random_episode(T)
+    d = CELL_INPUTS.get(cell, 3)
+    bptt = tiny_learner("bptt", cell=cell, input_dim=d)
+    tbptt = tiny_learner("tbptt", cell=cell, k=T, input_dim=d)
+    episode = random_episode(T, input_dim=d)
     assert max_abs_difference(online_gradient(tbptt, episode), online_gradient(bptt, episode)) < 1e-12
 
 
@@ -54,8 +57,9 @@ def test_tbptt_with_k_equal_to_the_episode_is_bptt(cell):
 def test_tbptt_is_the_gradient_with_the_state_detached_every_k_steps(cell, k):
     """k = 1: no gradient crosses a step (the 'TBPTT' that is really TBPTT(1)); k = 4 over 9 steps:
     windows of 4, 4 and 1 steps. Both differ from full BPTT (the truncation is real)."""
-    learner = tiny_learner("tbptt", cell=cell, k=k)
-    episode = random_episode(T)
+    d = CELL_INPUTS.get(cell, 3)
+    learner = tiny_learner("tbptt", cell=cell, k=k, input_dim=d)
+    episode = random_episode(T, input_dim=d)
     online = online_gradient(learner, episode)
     assert max_abs_difference(online, truncated_by_hand(learner, episode, k)) < 1e-12
     assert max_abs_difference(online, bptt_gradient(learner, episode)) > 1e-6
