@@ -5,10 +5,13 @@ import io
 import pytest
 import torch
 
+from nobptt.cells.influence import truncated_sensitivity
 from nobptt.cells.registry import cell_names
 from nobptt.config import resolve
 from nobptt.errors import ConfigError
 from nobptt.learners.online.base import step_loss
+from nobptt.learners.registry import build_learner
+from nobptt.tasks.base import Batch
 from nobptt.train.checkpoint import portable
 from tests.online_oracle import bptt_gradient, max_abs_difference, online_gradient, random_episode, tiny_learner
 from tests.test_online_rtrl import CELL_INPUTS
@@ -132,3 +135,60 @@ def test_the_window_is_the_memory_between_steps():
     for batch in random_episode(5)[:2]:
         state, _ = learner.learn(state, batch)
     assert learner.trace_bytes(state) > 0 and len(state["window"]) == 2
+
+
+# -- influence balancing (UORO paper §5): truncated BPTT's gradient has the wrong sign up to K = 40
+
+def _influence_tbptt(k: int):
+    torch.manual_seed(0)
+    learner = build_learner("tbptt", {"cell": "influence", "hidden": 23, "readout": "none", "k": k,
+                                      "update_every": k}, 1, 1).double()
+    cell = learner.cell
+    theta = float(cell.theta.detach())
+    # the steady state under x = 1: s = A s + theta v, i.e. (I - A) s = theta v
+    steady = torch.linalg.solve(torch.eye(23, dtype=torch.float64) - cell.A.double(), theta * cell.signs.double())
+    state = learner.initial_state(1, "cpu")
+    state = {**state, "h": steady.unsqueeze(0), "start": steady.unsqueeze(0)}
+    return learner, state, steady
+
+
+def _window(k: int, last_only: bool):
+    ones = torch.ones(1, 1, dtype=torch.float64)
+    zero = torch.zeros(1, dtype=torch.long)
+    return [Batch(x=ones, label=zero, target_x=ones, target_label=zero, target_value=ones,
+                  weight=torch.tensor([1.0 if (t == k - 1 or not last_only) else 0.0], dtype=torch.float64))
+            for t in range(k)]
+
+
+# (K, the reference notes' d s_0/d theta, half a unit of its last printed digit)
+@pytest.mark.parametrize("k,reference,rounding", [(1, 1.0, 1e-12), (10, 10.0, 1e-12), (20, 16.5, 0.05),
+                                                  (40, 0.57, 0.005), (41, -0.22, 0.005)])
+def test_tbptt_truncated_sensitivity_on_influence_balancing(k, reference, rounding):
+    """From the steady state (s_0 = -6 theta = -3 at theta = 0.5), the gradient of the loss at the end
+    of one K-window is (s_0 - 1) d s_0/d theta truncated to K steps: the reference gives d s_0/d theta
+    = +1, +10, +16.5, +0.57 (K = 1, 10, 20, 40) and -0.22 (K = 41), so TBPTT's gradient points away
+    from theta* = -1/6 (here: it is negative, theta grows) for every K <= 40 and turns at K = 41."""
+    learner, state, steady = _influence_tbptt(k)
+    assert abs(float(steady[0]) + 3.0) < 1e-12
+    for batch in _window(k, last_only=True):
+        state, out = learner.learn(state, batch)
+    assert out.update and not state["window"]  # exactly one window, back-propagated
+    gradient = float(learner.cell.theta.grad)
+    sensitivity = gradient / (float(steady[0]) - 1.0)
+    assert sensitivity == pytest.approx(truncated_sensitivity(23, k), abs=1e-10)
+    assert sensitivity == pytest.approx(reference, abs=rounding)
+    assert (gradient < 0) == (k <= 40)
+
+
+def test_tbptt_10_moves_theta_away_from_the_optimum():
+    """The integration version: SGD on TBPTT(10; 10) from the steady state drives theta up, away
+    from theta* = -1/6 (where RTRL goes; docs/online.md#influence-balancing)."""
+    learner, state, _ = _influence_tbptt(10)
+    optimizer = torch.optim.SGD(learner.parameters(), lr=1e-4)
+    start = float(learner.cell.theta.detach())
+    for batch in _window(10, last_only=False) * 20:
+        state, out = learner.learn(state, batch)
+        if out.update:
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+    assert float(learner.cell.theta.detach()) > start + 0.01
