@@ -41,12 +41,13 @@ def format_ceilings(ceilings: dict[str, float]) -> str:
     chance += [f"MSE {ceilings['chance_mse']:.4f}"] if "chance_mse" in ceilings else []
     chance += [f"predicting 1 on these episodes MSE {ceilings['constant_mse']:.4f}"] \
         if "constant_mse" in ceilings else []
-    # named plateaus of a partial solution (the Add task's) and the series tasks' reference levels
-    chance += [f"{key[:-4].replace('_', ' ')} cross-entropy {ceilings[key]:.4f} nats"
-               for key in ("first_lag_nll", "both_lags_nll") if key in ceilings]
-    chance += [f"predicting the last value MSE {ceilings['persistence_mse']:.3g}"] if "persistence_mse" in ceilings else []
-    chance += [f"target std {ceilings['target_std']:.4g} (NRMSE = RMSE / std)"] if "target_std" in ceilings else []
-    return "; ".join((["ceiling: " + "; ".join(parts)] if parts else []) + (["chance: " + ", ".join(chance)] if chance else []))
+    # the levels of partial solutions (the Add task's plateaus) and the series tasks' references
+    levels = [f"{key[:-4].replace('_', ' ')} {ceilings[key]:.4f} nats"
+              for key in ("first_lag_nll", "both_lags_nll") if key in ceilings]
+    levels += [f"predicting the last value MSE {ceilings['persistence_mse']:.3g}"] if "persistence_mse" in ceilings else []
+    levels += [f"target std {ceilings['target_std']:.4g} (NRMSE = RMSE / std)"] if "target_std" in ceilings else []
+    return "; ".join((["ceiling: " + "; ".join(parts)] if parts else []) + (["chance: " + ", ".join(chance)] if chance else [])
+                     + (["levels: " + ", ".join(levels)] if levels else []))
 
 
 def heldout_parts(row: dict[str, Any], task: str, ceilings: dict[str, float] | None = None) -> list[str]:

@@ -14,7 +14,6 @@ from nobptt.learners.registry import build_learner
 from nobptt.tasks.base import Batch
 from nobptt.train.checkpoint import portable
 from tests.online_oracle import bptt_gradient, max_abs_difference, online_gradient, random_episode, tiny_learner
-from tests.test_online_rtrl import CELL_INPUTS
 
 T = 9
 
@@ -38,9 +37,8 @@ def truncated_by_hand(learner, batches, k):
 @pytest.mark.parametrize("cell", cell_names())
 @pytest.mark.parametrize("update_every", [0, T])
 def test_bptt_over_the_update_window_is_the_unrolled_oracle(cell, update_every):
-    d = CELL_INPUTS.get(cell, 3)
-    learner = tiny_learner("bptt", cell=cell, update_every=update_every, input_dim=d)
-    episode = random_episode(T, regression=cell == "gru", input_dim=d)
+    learner = tiny_learner("bptt", cell=cell, update_every=update_every)
+    episode = random_episode(T, regression=cell == "gru")
     exact = bptt_gradient(learner, episode)
     assert max(float(g.abs().max()) for g in exact.values()) > 1e-3
     assert max_abs_difference(online_gradient(learner, episode), exact) < 1e-12
@@ -48,10 +46,9 @@ def test_bptt_over_the_update_window_is_the_unrolled_oracle(cell, update_every):
 
 @pytest.mark.parametrize("cell", cell_names())
 def test_tbptt_with_k_equal_to_the_episode_is_bptt(cell):
-    d = CELL_INPUTS.get(cell, 3)
-    bptt = tiny_learner("bptt", cell=cell, input_dim=d)
-    tbptt = tiny_learner("tbptt", cell=cell, k=T, input_dim=d)
-    episode = random_episode(T, input_dim=d)
+    bptt = tiny_learner("bptt", cell=cell)
+    tbptt = tiny_learner("tbptt", cell=cell, k=T)
+    episode = random_episode(T)
     assert max_abs_difference(online_gradient(tbptt, episode), online_gradient(bptt, episode)) < 1e-12
 
 
@@ -60,9 +57,8 @@ def test_tbptt_with_k_equal_to_the_episode_is_bptt(cell):
 def test_tbptt_is_the_gradient_with_the_state_detached_every_k_steps(cell, k):
     """k = 1: no gradient crosses a step (the 'TBPTT' that is really TBPTT(1)); k = 4 over 9 steps:
     windows of 4, 4 and 1 steps. Both differ from full BPTT (the truncation is real)."""
-    d = CELL_INPUTS.get(cell, 3)
-    learner = tiny_learner("tbptt", cell=cell, k=k, input_dim=d)
-    episode = random_episode(T, input_dim=d)
+    learner = tiny_learner("tbptt", cell=cell, k=k)
+    episode = random_episode(T)
     online = online_gradient(learner, episode)
     assert max_abs_difference(online, truncated_by_hand(learner, episode, k)) < 1e-12
     assert max_abs_difference(online, bptt_gradient(learner, episode)) > 1e-6
@@ -128,13 +124,21 @@ def test_tbptt_refuses_an_update_interval_that_would_shorten_its_truncation():
     resolve({"task": {"name": "adding"}, "model": {"name": "tbptt", "k": 5, "update_every": 0}})
 
 
-def test_the_window_is_the_memory_between_steps():
+def test_no_traces_the_window_is_the_memory():
+    """BPTT declares and holds no trace (the bench's trace columns are 0); the open window's batches
+    and start state are in the state, and are released when the window closes."""
     learner = tiny_learner("tbptt", k=3)
     state = learner.initial_state(2, "cpu")
-    assert learner.trace_bytes(state) == 0
-    for batch in random_episode(5)[:2]:
+    assert learner.trace_formula() == 0 and learner.window_bytes(state) == 0
+    episode = random_episode(5)
+    for batch in episode[:2]:
         state, _ = learner.learn(state, batch)
-    assert learner.trace_bytes(state) > 0 and len(state["window"]) == 2
+    assert state["traces"] == {} and learner.trace_bytes(state) == 0
+    assert len(state["window"]) == 2
+    # the start state (2 streams x 4 units) and per batch x and target_x (2 x 3), label and target_label (2)
+    assert learner.window_bytes(state) == 8 * (2 * 4 + 2 * (2 * 2 * 3 + 2 * 2))
+    state, _ = learner.learn(state, episode[2])
+    assert not state["window"] and learner.window_bytes(state) == 0
 
 
 # -- influence balancing (UORO paper §5): truncated BPTT's gradient has the wrong sign up to K = 40

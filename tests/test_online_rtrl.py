@@ -6,17 +6,12 @@ from nobptt.cells.jacobians import flatten, parameter_jacobian, state_jacobian, 
 from nobptt.cells.registry import build_cell, cell_names
 from tests.online_oracle import bptt_gradient, max_abs_difference, online_gradient, random_episode, tiny_learner
 
-# cells that fix their input size (the influence cell reads the influence task's single input);
-# every other cell is tested with 3 inputs
-CELL_INPUTS = {"influence": 1}
-
 
 @pytest.mark.parametrize("cell", cell_names())
 @pytest.mark.parametrize("regression", [False, True])
 def test_rtrl_accumulated_gradient_equals_bptt(regression, cell):
-    inputs = CELL_INPUTS.get(cell, 3)
-    learner = tiny_learner("rtrl", cell=cell, input_dim=inputs)
-    episode = random_episode(12, regression=regression, input_dim=inputs)
+    learner = tiny_learner("rtrl", cell=cell)
+    episode = random_episode(12, regression=regression)
     exact = bptt_gradient(learner, episode)
     online = online_gradient(learner, episode)
     assert max(float(g.abs().max()) for g in exact.values()) > 1e-3  # a real, non-zero gradient
@@ -38,10 +33,10 @@ def test_rtrl_with_a_stream_restarted_midway_equals_bptt_of_the_two_episodes():
 def test_cell_jacobians_match_autograd(name):
     """The torch.func Jacobians of every registered cell equal row-by-row autograd."""
     torch.manual_seed(0)
-    cell = build_cell(name, CELL_INPUTS.get(name, 3), 4).double()
+    cell = build_cell(name, 3, 4).double()
     params = {k: v.detach() for k, v in cell.params().items()}
     h = cell.initial_state(2, "cpu", torch.float64) + 0.3 * torch.randn(2, cell.state_size, dtype=torch.float64)
-    x = torch.randn(2, cell.input_size, dtype=torch.float64)
+    x = torch.randn(2, 3, dtype=torch.float64)
     jac_h, jac_p = step_jacobians(cell, params, h, x)
     assert torch.equal(jac_h, state_jacobian(cell, params, h, x))
     assert torch.equal(jac_p, parameter_jacobian(cell, params, h, x))

@@ -1,13 +1,14 @@
 """Influence balancing's linear cell (Tallec & Ollivier 2018, "Unbiased Online Recurrent
-Optimization", ICLR, the synthetic task of §5; docs/online.md#influence-balancing).
+Optimization", ICLR; its synthetic task; docs/online.md#influence-balancing).
 
-    s_t = A s_{t-1} + theta * x_t * v,    A = 0.5 I + 0.5 S  (S: the superdiagonal shift),
+    s_t = A s_{t-1} + theta * u_t * v,    A = 0.5 I + 0.5 S  (S: the superdiagonal shift),
     v = (+1, ..., +1, -1, ..., -1)  with n_plus leading +1 entries,
 
-and the loss is read on the first unit only, l_t = 0.5 (s_0 - 1)^2 (``output(h) = h[:, :1]``;
-learners use it with ``model.readout = "none"`` on the ``influence`` task, whose input and target
-are 1 at every step). A is a fixed buffer and theta, a scalar initialised to 0.5, is the only
-parameter.
+u_t the mean of the step's inputs (the task's single input x_t = 1; the mean lets the cell run on
+any task, as the cell tests do), and the loss is read on the first unit only, l_t = 0.5 (s_0 - 1)^2
+(``output(h) = h[:, :1]``; learners use it with ``model.readout = "none"`` on the ``influence``
+task, whose input and target are 1 at every step). A is a fixed buffer and theta, a scalar
+initialised to 0.5, is the only parameter.
 
 Why the task exists: unit i feeds unit i-1 (A's superdiagonal), so theta's effect on s_0 through
 the last k steps is sum_{j<k} (A^j v)_0. The first ten steps only reach the +theta units, the later
@@ -29,7 +30,6 @@ from torch import nn
 
 from nobptt.cells.base import Cell, Params
 from nobptt.cells.registry import register_cell
-from nobptt.errors import ConfigError
 
 PAPER_N, PAPER_N_PLUS = 23, 10
 THETA_INIT = 0.5  # the UORO paper's initial value (reference implementation: persistent-es)
@@ -66,15 +66,12 @@ def transition(n: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
 
 @register_cell("influence")
 class InfluenceCell(Cell):
-    """``Cls(input_size, hidden)``: hidden = n (the paper: 23); input_size must be 1 (the task's
-    constant input, which multiplies theta)."""
+    """``Cls(input_size, hidden)``: hidden = n (the paper: 23); the input's mean multiplies theta
+    (the influence task has one input, always 1)."""
 
     def __init__(self, input_size: int, hidden: int) -> None:
         super().__init__()
-        if input_size != 1:
-            raise ConfigError(f"model.cell='influence' needs a task with one input (the influence task), "
-                              f"got input_size={input_size}")
-        self.input_size, self.state_size, self.output_size = 1, hidden, 1
+        self.input_size, self.state_size, self.output_size = input_size, hidden, 1
         self.n_plus = plus_units(hidden)
         signs = torch.ones(hidden)
         signs[self.n_plus:] = -1.0
@@ -85,7 +82,7 @@ class InfluenceCell(Cell):
 
     def step(self, params: Params, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         a, signs = self.A.to(h.dtype), self.signs.to(h.dtype)
-        return h @ a.T + params["theta"] * x[:, :1] * signs
+        return h @ a.T + params["theta"] * x.mean(dim=1, keepdim=True) * signs
 
     def output(self, h: torch.Tensor) -> torch.Tensor:
         return h[:, :1]  # the loss is on s_0 only

@@ -1,5 +1,6 @@
-"""The Add task (Pitis 2016, r2rt.com "Recurrent Neural Networks in Tensorflow I"; used by
-Marschall, Cho & Savin 2020 to compare online learners; docs/online.md#the-add-task).
+"""The Add task (Pitis 2016, r2rt.com "Recurrent Neural Networks in Tensorflow I"; the
+``Add_Task`` of omarschall/vanilla-rtrl, a library of RTRL and its approximations;
+docs/online.md#the-add-task).
 
 Every step draws x_t ~ Bernoulli(0.5) and a label y_t ~ Bernoulli(p_t) with
 

@@ -33,7 +33,6 @@ statistics of the train segment only.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -59,12 +58,14 @@ def derivative(x: float, delayed: float, a: float, b: float, n: float) -> float:
 
 
 def integrate(grid_steps: int, tau: float = 17.0, a: float = 0.2, b: float = 0.1, n: float = 10.0,
-              x0: float = 1.2, h: float = 0.1, seed: int = 0) -> tuple[torch.Tensor, int]:
+              x0: float = 1.2, h: float = 0.1, seed: int = 0, noise: float = 0.2) -> tuple[torch.Tensor, int]:
     """The solution on the integration grid (float64), history included, and the delay in steps d:
-    values[k] is x((k - d) h), so values[d] = x(0) = x0 and values[d + grid_steps] the last."""
+    values[k] is x((k - d) h), so values[d] = x(0) = x0 and values[d + grid_steps] the last. The
+    history is x0 + noise (U - 0.5) at each grid point of [-tau, 0) (noise 0: a constant history,
+    the same function at every h, for convergence checks)."""
     d = _whole(tau / h, "task.tau / task.h")
     gen = torch.Generator().manual_seed(seed)
-    history = x0 + 0.2 * (torch.rand(d, generator=gen, dtype=torch.float64) - 0.5)
+    history = x0 + noise * (torch.rand(d, generator=gen, dtype=torch.float64) - 0.5)
     x = history.tolist() + [x0]
     for k in range(d, d + grid_steps):  # plain floats: about 0.2 s per 10^5 steps
         now, lag0, lag1 = x[k], x[k - d], x[k - d + 1]

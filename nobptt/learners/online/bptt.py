@@ -131,10 +131,16 @@ class WindowBPTT(OnlineLearner):
             state = {**carried, "start": start, "window": window, "_h": h, "_loss": total}
         return state, StepOutput(logits=output.detach(), losses=logged, update=update)
 
-    def trace_bytes(self, state: State) -> int:
-        """Bytes this learner carries between steps besides h: the open window's start state and
-        batches (what a checkpoint holds). The graph's activations, about window x B x the cell's
-        intermediate values, come on top while a window is open (a peak the memory bench measures)."""
+    def trace_formula(self) -> int:
+        """No trace: BPTT carries nothing forward between windows but h. Its memory is the open
+        window: the graph's activations, about window x B x the cell's intermediate values (the
+        memory bench's saved bytes, linear in the window), and the window's batches and start state
+        (in the learner state, so a checkpoint holds them; ``window_bytes``)."""
+        return 0
+
+    @staticmethod
+    def window_bytes(state: State) -> int:
+        """Bytes of the open window's start state and batches, what a mid-window checkpoint adds."""
         tensors = [state["start"]] if state["window"] else []
         for batch in state["window"]:
             tensors += [v for v in vars(batch).values() if isinstance(v, torch.Tensor)]
