@@ -119,7 +119,7 @@ class WindowBPTT(OnlineLearner):
         steps = state["steps"] + 1
         every = self.config.update_every
         update = steps % every == 0 if every else bool(batch.ends_sequence)
-        if not update and len(window) > MAX_WINDOW:
+        if not every and not update and len(window) > MAX_WINDOW:
             raise ConfigError(f"model.update_every=0 but no episode ended in {MAX_WINDOW} steps: this task's "
                               f"streams have no episodes; set model.update_every to the window length")
         closes = update or bool(batch.ends_sequence) or (self.truncation is not None and len(window) == self.truncation)
