@@ -21,6 +21,10 @@ SMALL = {  # small sizes so the contract test is fast; unknown learners use thei
     "sab_lstm_tbptt5": dict(hidden=8, window=3),
     "sab_lstm_bptt": dict(hidden=8, window=3),
     "sab_selfattn": dict(hidden=8, attn_dim=4, window=3),
+    # the BPTT baselines on the online cells: windows shorter than the 6 steps (their defaults
+    # update at an episode's end / every 10 steps, and these batches have no episodes)
+    "bptt": dict(hidden=8, update_every=3),
+    "tbptt": dict(hidden=8, k=2, update_every=4),
 }
 
 

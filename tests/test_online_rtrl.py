@@ -7,9 +7,10 @@ from nobptt.cells.registry import build_cell, cell_names
 from tests.online_oracle import bptt_gradient, max_abs_difference, online_gradient, random_episode, tiny_learner
 
 
+@pytest.mark.parametrize("cell", cell_names())
 @pytest.mark.parametrize("regression", [False, True])
-def test_rtrl_accumulated_gradient_equals_bptt(regression):
-    learner = tiny_learner("rtrl")
+def test_rtrl_accumulated_gradient_equals_bptt(regression, cell):
+    learner = tiny_learner("rtrl", cell=cell)
     episode = random_episode(12, regression=regression)
     exact = bptt_gradient(learner, episode)
     online = online_gradient(learner, episode)

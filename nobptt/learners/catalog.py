@@ -7,4 +7,4 @@ from __future__ import annotations
 
 from nobptt.learners import lstm, lstm_lm, rsm, sab  # noqa: F401  (imported to register)
 from nobptt.learners import esn  # noqa: F401  (issue 39: echo state network)
-from nobptt.learners.online import eprop, rtrl, snap, uoro  # noqa: F401
+from nobptt.learners.online import bptt, eprop, rtrl, snap, uoro  # noqa: F401
