@@ -148,9 +148,13 @@ class EProp(OnlineLearner):
         return weight, bias
 
     def _probe(self) -> tuple[Params, torch.Tensor, torch.Tensor]:
-        """Random parameters, states and inputs (float64) at which structural zeros show."""
+        """Random parameters, states and inputs (float64) at which structural zeros show. A weight
+        matrix is drawn with std 1/sqrt(fan-in) so that pre-activations stay O(1) however wide the
+        input: with unit-variance weights and 784 inputs a tanh saturates to a derivative of exactly
+        0 in float64, and every parameter of such a unit would be taken for structurally absent."""
         g = torch.Generator().manual_seed(0)
-        params = {k: torch.randn(v.shape, generator=g, dtype=torch.float64) for k, v in self.cell.params().items()}
+        params = {k: torch.randn(v.shape, generator=g, dtype=torch.float64) / (v.shape[-1] ** 0.5 if v.dim() > 1 else 1.0)
+                  for k, v in self.cell.params().items()}
         h = torch.randn(2, self.cell.state_size, generator=g, dtype=torch.float64)
         x = torch.randn(2, self.cell.input_size, generator=g, dtype=torch.float64)
         return params, h, x
