@@ -176,3 +176,16 @@ def test_the_reproduce_table_has_every_experiment_with_its_header():
     rows = experiments_rows()
     assert [r[0].strip("`") for r in rows] == sorted(list_experiments())
     assert all(r[1].startswith("`nobptt train") and r[2] and r[3] for r in rows)
+
+
+def test_every_experiment_is_in_some_generated_reproduce_table():
+    """The README lists the main families' experiments and each family page its own: none may be
+    left out of every table (an experiment whose header names a page without such a block)."""
+    from nobptt.config import experiments_dir
+
+    shown = set()
+    for path, args, text, generated in blocks(ROOT, ROOT / "results"):
+        if "--experiments" in args:
+            shown |= {line.split("`")[1] for line in generated.splitlines() if line.startswith("| `")}
+    missing = sorted(p.stem for p in experiments_dir().glob("*.toml") if p.stem not in shown)
+    assert not missing, f"experiments in no reproduce table: {missing}"

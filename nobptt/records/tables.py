@@ -59,6 +59,9 @@ def add_table_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the status table: each system's headline number next to the paper's")
     parser.add_argument("--experiments", action="store_true",
                         help="the reproduce table: every experiment's command, expected result and runtime")
+    parser.add_argument("--docs", action="append", metavar="PAGE",
+                        help="with --experiments: only the experiments whose header names this docs page "
+                             "(e.g. docs/online.md; repeatable)")
 
 
 def table_parser() -> argparse.ArgumentParser:
@@ -196,7 +199,7 @@ def table(files: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
     if args.experiments:
         from nobptt.records.reproduce import experiments_table
 
-        return experiments_table()
+        return experiments_table(args.docs)
     parts = []
     rows = record_rows(files, args)
     if rows:
