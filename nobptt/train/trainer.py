@@ -24,6 +24,7 @@ from nobptt.tasks.base import Stream
 from nobptt.train.checkpoint import load_checkpoint, save_checkpoint, save_json
 from nobptt.train.clipping import Clipper
 from nobptt.train.config import TrainConfig
+from nobptt.train import faults
 from nobptt.train.evaluation import evaluate
 from nobptt.train.metrics import MetricsLog, RunningMean, first_non_finite
 from nobptt.train.optim import OptimConfig, decay_learning_rate, decays_done, make_optimizer
@@ -94,6 +95,9 @@ class Trainer:
         self.loss_history: dict[str, list[float]] = {}  # recent epoch means, for ``explosion``
         self.epoch = RunningMean()
         self.log = MetricsLog(self.run_dir / "metrics.jsonl")
+        # the command a divergence message offers (a resume that raised train.steps names them)
+        self.resume_hint = f"nobptt train --resume {self.run_dir}"
+        self.checkpoint_config: dict[str, Any] = {}  # the [train] config the loaded checkpoint ran with
         # called once, after the next checkpoint is written (a resume records its config then)
         self.after_first_save: Callable[[], None] | None = None
 
@@ -138,6 +142,7 @@ class Trainer:
         self.epoch.sums, self.epoch.counts, *maxima = ckpt["epoch_sums"]
         self.epoch.maxima = maxima[0] if maxima else {}
         self.step, self.wall_time_s = ckpt["step"], ckpt["wall_time_s"]
+        self.checkpoint_config = ckpt.get("config", {})
         self.best = ckpt.get("best", {})
         self.loss_history = ckpt.get("loss_history", {})  # absent before divergence had a history
         # The optimizer's saved state carries the learning rate (and Adam's betas and eps) it had;
@@ -180,8 +185,8 @@ class Trainer:
         what = what if " " in what else f"non-finite {what}"
         raise DivergedError(
             f"training diverged: {what} at step {step or self.step + 1}; {where}. Lower the "
-            f"learning rate (e.g. --set optim.lr=...) and resume with `nobptt train --resume "
-            f"{self.run_dir}` or start again.")
+            f"learning rate (e.g. --set optim.lr=...) and resume with `{self.resume_hint}` "
+            f"(config.json holds the last config that worked) or start again.")
 
     def _check_divergence(self, row: dict[str, Any]) -> None:
         bad = explosion(row, self.loss_history)
@@ -220,12 +225,18 @@ class Trainer:
     def run(self, progress: Callable[[int, dict[str, Any]], None] | None = None) -> dict[str, Any]:
         """Train to ``config.steps``; returns the last metrics row (with held-out accuracy)."""
         cfg = self.config
+        # the summary is every logged row merged, later ones winning: start from the rows already
+        # logged (a resumed run's, up to its checkpoint), so a resumed run's summary is the
+        # uninterrupted run's, and a run killed before its summary.json gets it on resume
         last: dict[str, Any] = {}
+        for logged in self.log.rows():
+            last.update(logged)
         self.learner.train()
         while self.step < cfg.steps:
             started = time.perf_counter()
             self.train_step()
             self.wall_time_s += time.perf_counter() - started
+            faults.hit("step")  # fault injection (nobptt.train.faults); nothing when NOBPTT_FAULT is unset
             row: dict[str, Any] = {}
             if self.step % cfg.epoch_steps == 0:
                 row = self._end_epoch()
