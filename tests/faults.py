@@ -246,7 +246,7 @@ def soak(minutes: float, rounds: int, seed: int, work: Path) -> dict[str, Any]:
     outcomes = []
     while len(outcomes) < rounds and time.perf_counter() - started < 60 * minutes:
         kind = KINDS[len(outcomes) % len(KINDS)]
-        n = round(gen.uniform(0.5, ref["seconds"]), 2) if kind == "external" else gen.randint(1, POINTS[kind])
+        n = round(gen.uniform(0.4, 1.0) * ref["seconds"], 2) if kind == "external" else gen.randint(1, POINTS[kind])
         outcomes.append(kill_round(kind, n, work, ref["fingerprint"]))
         print(json.dumps({k: outcomes[-1][k] for k in ("kind", "at", "killed", "identical", "lost")}), flush=True)
     return {"seconds_uninterrupted": round(ref["seconds"], 1), "outcomes": outcomes,
