@@ -4,12 +4,14 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import random
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from nobptt.config import ConfigError, upgrade_config
@@ -166,6 +168,15 @@ def _prepare(config: dict[str, dict[str, Any]], run_dir: Path, train_cfg: TrainC
         learner = build_model(config, stream)
         optim = OptimConfig(**config["optim"])
         trainer = Trainer(learner, stream, train_cfg, run_dir, make_eval, stream.ceilings(), optim)
+        if not read_only:
+            # the held-out stream is built at each evaluation: build it once now, so that a setting it
+            # refuses (task.eval_T=1 on adding) stops the run here, not after the first stretch of
+            # training; the random generators are put back, so the run is the one it would have been
+            rng = torch.get_rng_state(), np.random.get_state(), random.getstate()
+            make_eval()
+            torch.set_rng_state(rng[0])
+            np.random.set_state(rng[1])
+            random.setstate(rng[2])
     except ValueError as err:  # values that pass type checks but not the learner's or task's own
         raise ConfigError(f"invalid config value: {err}") from err
     ceilings = trainer.ceilings
