@@ -272,14 +272,15 @@ def table(record: dict[str, Any]) -> str:
              "|---|---|---|---|---|---|"]
     ci = record.get("ci_rounds", {})
     for kind, s in record["kinds"].items():
-        kept_text = ", ".join(f"{name.replace('_', ' ')} {count}" for name, count in s["kept"].items() if count) or "-"
+        kept_text = ", ".join(f"{name.replace('_', ' ')} ({count})" for name, count in s["kept"].items() if count) or "-"
         lost_text = ", ".join(f"{part} ({count})" for part, count in s["lost"].items()) or "nothing"
         lines.append(f"| {KIND_TEXT[kind]} | {ci.get(kind, 0)} / {s['tried']} | {s['killed']} | "
                      f"{s['identical']} of {s['tried']} | {kept_text} | {lost_text} |")
     prov = record["provenance"]
     lines.append("")
-    lines.append(f"Soak: `{prov['command']}`, commit {prov['commit'][:12]}, {prov['hardware']['cpu']}, "
-                 f"torch {prov['torch']}, {prov['wall_time_s'] / 60:.1f} min.")
+    lines.append(f"Soak: `{prov['command']}`, commit {prov['commit'][:12]}, {prov['hardware']['cpu']} "
+                 f"({prov['hardware']['cpu_count']} cores, shared), torch {prov['torch']}, "
+                 f"{prov['wall_time_s'] / 60:.1f} min, {sum(k['tried'] for k in record['kinds'].values())} rounds.")
     return "\n".join(lines) + "\n"
 
 

@@ -282,3 +282,18 @@ def test_every_kind_of_bad_override_at_resume_leaves_the_folder_as_it_was(uninte
         command = f"nobptt train --resume {run} --steps 200"
         assert f"resume with `{command}`" in err
         assert main(command.split()[1:]) == 0
+
+
+def test_the_docs_table_is_the_soak_records():
+    """docs/runs.md's table of faults is generated from results/faults/soak.json; the record tried
+    every kind, from a pinned commit, and lost nothing."""
+    from nobptt.records.schema import is_commit
+
+    [block] = list(faults.BLOCK.finditer(faults.DOC.read_text()))
+    record = json.loads((faults.ROOT / block["file"]).read_text())
+    assert block["body"] == faults.table(record), "run: python -m tests.faults --update-docs"
+    assert set(record["kinds"]) == set(faults.KINDS) and record["ci_rounds"] == faults.CI_ROUNDS
+    assert is_commit(record["provenance"]["commit"]) and record["provenance"]["clean"] is True
+    for kind, summary in record["kinds"].items():
+        assert summary["tried"] == len([o for o in record["outcomes"] if o["kind"] == kind])
+        assert summary["identical"] == summary["tried"] and not summary["lost"], kind
