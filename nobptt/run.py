@@ -234,13 +234,13 @@ def check_resume_config(before: dict[str, dict[str, Any]], after: dict[str, dict
     held-out stream; not the task, the learner or their fields, which the checkpoint was made with."""
     for section in ("task", "model"):
         old, new = before.get(section, {}), after.get(section, {})
-        for key in sorted(set(old) | set(new)):
-            if old.get(key) == new.get(key) or (section == "task" and
-                                                (key.startswith("eval_") or key in RESUMABLE_TASK_FIELDS)):
+        for key in sorted(set(old) & set(new)):  # a field newer than the run folder takes its default
+            resumable = section == "task" and (key.startswith("eval_") or key in RESUMABLE_TASK_FIELDS)
+            if old[key] == new[key] or resumable:
                 continue
             raise ConfigError(
-                f"{section}.{key} cannot change at resume ({old.get(key)!r} in {run_dir / 'config.json'}, "
-                f"{new.get(key)!r} now): the checkpoint was made with it. A resume may change [optim], "
+                f"{section}.{key} cannot change at resume ({old[key]!r} in {run_dir / 'config.json'}, "
+                f"{new[key]!r} now): the checkpoint was made with it. A resume may change [optim], "
                 f"[train] and task.eval_*; to train with another {section}.{key}, start a new run")
 
 
