@@ -58,9 +58,12 @@ KINDS = (*POINTS, "external")
 CI_POINTS = {"step": [1, 120], "checkpoint": [5, 13], "json": [2], "metrics": [3]}
 CI_ROUNDS = {kind: len(points) for kind, points in CI_POINTS.items()}
 WALL = "wall_time_s"
+# a process's time limit: generous, as the soak runs niced on a shared machine (a 150-step run that
+# takes 5 s alone took over 300 s there)
+TIMEOUT = 1800.0
 
 
-def nobptt(args: list[str], fault: str = "", timeout: float = 300) -> subprocess.CompletedProcess:
+def nobptt(args: list[str], fault: str = "", timeout: float = TIMEOUT) -> subprocess.CompletedProcess:
     """``python -m nobptt ARGS`` in a fresh process (``fault``: its NOBPTT_FAULT)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("NOBPTT_FAULT", None)
@@ -74,7 +77,7 @@ def train_args(run: Path) -> list[str]:
     return ["train", "--run-dir", str(run), *ARGS]
 
 
-def kill_from_outside(run: Path, delay: float, timeout: float = 300) -> subprocess.CompletedProcess:
+def kill_from_outside(run: Path, delay: float, timeout: float = TIMEOUT) -> subprocess.CompletedProcess:
     """Start the run, SIGKILL it after ``delay`` seconds (if still running)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("NOBPTT_FAULT", None)
