@@ -171,6 +171,8 @@ def kept(run: Path) -> dict[str, Any]:
 def recover(run: Path, tries: int = 3) -> list[str]:
     """Bring a killed run to its end as docs/runs.md says; returns the commands' outcomes."""
     done = []
+    if (run / "summary.json").exists():  # killed after it had finished (an external kill come late)
+        return ["finished before the kill: nothing to recover"]
     for _ in range(tries):
         resume = (run / "checkpoint.pt").exists()
         proc = nobptt(["train", "--resume", str(run)] if resume else train_args(run))
@@ -226,15 +228,19 @@ def summarize(outcomes: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         if not mine:
             continue
         lost = Counter(part for o in mine for part in o["lost"])
+        killed = [o for o in mine if o["killed"]]  # an external kill may come after the run ended
         kinds[kind] = {
             "tried": len(mine),
-            "killed": sum(o["killed"] for o in mine),
+            "killed": len(killed),
             "identical": sum(o["identical"] for o in mine),
-            "kept": {
-                "resumed_from_a_checkpoint": sum(isinstance(o["kept"].get("checkpoint_step"), int) for o in mine),
-                "restarted_without_one": sum(o["killed"] and o["kept"].get("checkpoint_step") is None for o in mine),
-                "torn_metrics_line_repaired": sum(bool(o["kept"].get("torn_line")) for o in mine),
-                "temporary_files_removed": sum(bool(o["kept"].get("temporary_files")) for o in mine),
+            "killed_identical": sum(o["identical"] for o in killed),
+            "kept": {  # what the killed runs left that their recovery used
+                "finished_before_the_kill": sum(bool(o["kept"].get("summary")) for o in killed),
+                "resumed_from_a_checkpoint": sum(isinstance(o["kept"].get("checkpoint_step"), int)
+                                                 and not o["kept"].get("summary") for o in killed),
+                "restarted_without_one": sum(o["kept"].get("checkpoint_step") is None for o in killed),
+                "torn_metrics_line_repaired": sum(bool(o["kept"].get("torn_line")) for o in killed),
+                "temporary_files_removed": sum(bool(o["kept"].get("temporary_files")) for o in killed),
             },
             "lost": dict(lost),
             "failures": [o for o in mine if not o["identical"]][:5],
@@ -271,14 +277,14 @@ KIND_TEXT = {
 
 def table(record: dict[str, Any]) -> str:
     """The docs table of a soak record: one row per fault kind."""
-    lines = ["| fault | rounds (CI suite / soak) | killed | recovered identical | kept | lost |",
+    lines = ["| fault | rounds (CI suite / soak) | soak runs killed | killed runs recovered identical | kept | lost |",
              "|---|---|---|---|---|---|"]
     ci = record.get("ci_rounds", {})
-    for kind, s in record["kinds"].items():
+    for kind, s in summarize(record["outcomes"]).items():
         kept_text = ", ".join(f"{name.replace('_', ' ')} ({count})" for name, count in s["kept"].items() if count) or "-"
         lost_text = ", ".join(f"{part} ({count})" for part, count in s["lost"].items()) or "nothing"
-        lines.append(f"| {KIND_TEXT[kind]} | {ci.get(kind, 0)} / {s['tried']} | {s['killed']} | "
-                     f"{s['identical']} of {s['tried']} | {kept_text} | {lost_text} |")
+        lines.append(f"| {KIND_TEXT[kind]} | {ci.get(kind, 0)} / {s['tried']} | {s['killed']} of {s['tried']} | "
+                     f"{s['killed_identical']} of {s['killed']} | {kept_text} | {lost_text} |")
     prov = record["provenance"]
     lines.append("")
     lines.append(f"Soak: `{prov['command']}`, commit {prov['commit'][:12]}, {prov['hardware']['cpu']} "
