@@ -32,11 +32,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     for flag, key in ((args.device, "train.device"), (args.seed, "train.seed"), (args.steps, "train.steps")):
         if flag is not None:
             overrides = overrides + [f"{key}={flag}"]
-    resolved = cfg.resolve(cfg.apply_overrides(raw, overrides))
+    applied = cfg.apply_overrides(raw, overrides)
+    if args.resume:  # before the new name's fields are checked against the old name's config
+        for section in ("task", "model"):
+            if applied[section].get("name") != raw[section].get("name"):
+                raise cfg.ConfigError(
+                    f"{section}.name cannot change at resume ({raw[section].get('name')!r} in "
+                    f"{run_dir / 'config.json'}): the checkpoint was made with it; start a new run instead")
+    resolved = cfg.resolve(applied)
     if run_dir is None:
         run_dir = Path(args.run_dir) if args.run_dir else new_run_dir(experiment, resolved["train"]["seed"])
+    if args.checkpoint and not args.resume:
+        raise cfg.ConfigError("--checkpoint names the checkpoint a resume starts from: use it with --resume RUN")
     run = prepare(resolved, run_dir, resume=bool(args.resume), experiment=experiment, command=command,
-                  overrides=overrides)
+                  overrides=overrides, checkpoint=args.checkpoint or "")
     try:
         return _train(args, run, resolved, experiment, run_dir)
     finally:
@@ -302,6 +311,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="override a config field, e.g. --set model.k=60 (repeatable)")
     train.add_argument("--run-dir", help="run folder (default: runs/EXPERIMENT-sSEED-TIME)")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its checkpoint")
+    train.add_argument("--checkpoint", help="with --resume: the checkpoint file in RUN_DIR to continue from "
+                       "(default checkpoint.pt; checkpoint.prev.pt when the latest is damaged)")
     train.add_argument("--device", help="shortcut for --set train.device=...")
     train.add_argument("--seed", type=int, help="shortcut for --set train.seed=...")
     train.add_argument("--steps", type=int, help="shortcut for --set train.steps=...")

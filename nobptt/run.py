@@ -4,15 +4,18 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import random
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from nobptt.config import ConfigError, upgrade_config
-from nobptt.errors import RunFolderError
+from nobptt.errors import DamagedFileError, DataError, RunFolderError
 from nobptt.environment import environment
 from nobptt.learners.base import Learner, count_parameters
 from nobptt.learners.registry import build_learner
@@ -27,6 +30,13 @@ from nobptt.train.trainer import Trainer, seed_everything
 
 
 LOCK = ".lock"
+# the files nobptt writes atomically into a run folder (through NAME...tmp, then a rename): a
+# temporary file of one of them is left only by a writer killed before its rename
+WRITTEN = ("config.json", "summary.json", "metrics.jsonl", "checkpoint.", "best.pt", "test_reads.json")
+# [task] fields a resume may change: they shape only the held-out stream or where data is read
+# from; every other [task] field and every [model] field is fixed by the checkpoint (its weights,
+# its carried state and its training stream's position were made with them)
+RESUMABLE_TASK_FIELDS = ("data_dir", "download")
 
 
 class RunLock:
@@ -128,6 +138,8 @@ def prepare(config: dict[str, dict[str, Any]], run_dir: Path, resume: bool = Fal
     train_cfg = TrainConfig(**config["train"])
     if not read_only and train_cfg.steps < 1:
         raise ConfigError(f"train.steps={train_cfg.steps} must be at least 1 (the number of training steps)")
+    if resume and not read_only:
+        check_resume_config(read_run_config(Path(run_dir))["config"], config, Path(run_dir))
     created = not Path(run_dir).exists()
     lock = None if read_only else RunLock(Path(run_dir), command)
     try:
@@ -148,25 +160,46 @@ def _prepare(config: dict[str, dict[str, Any]], run_dir: Path, train_cfg: TrainC
              overrides: list[str] | None, lock: RunLock | None) -> Run:
     if not resume:
         _check_fresh_run_dir(run_dir)
+    if lock is not None:
+        _remove_stale_temporary_files(run_dir)
     _set_up_process(train_cfg)
     try:
         stream, make_eval = build_streams(config, train_cfg.device)
         learner = build_model(config, stream)
         optim = OptimConfig(**config["optim"])
         trainer = Trainer(learner, stream, train_cfg, run_dir, make_eval, stream.ceilings(), optim)
+        if not read_only:
+            # the held-out stream is built at each evaluation: build it once now, so that a setting it
+            # refuses (task.eval_T=1 on adding) stops the run here, not after the first stretch of
+            # training; the random generators are put back, so the run is the one it would have been
+            rng = torch.get_rng_state(), np.random.get_state(), random.getstate()
+            make_eval()
+            torch.set_rng_state(rng[0])
+            np.random.set_state(rng[1])
+            random.setstate(rng[2])
     except ValueError as err:  # values that pass type checks but not the learner's or task's own
         raise ConfigError(f"invalid config value: {err}") from err
     ceilings = trainer.ceilings
     if resume:
         trainer.resume(run_dir / checkpoint if checkpoint else None, truncate_log=False)
         if not read_only:
-            if trainer.step >= train_cfg.steps:
+            finished = trainer.step >= train_cfg.steps
+            if finished and (run_dir / "summary.json").exists():
                 raise RunFolderError(
                     f"nothing to do: {run_dir} finished at step {trainer.step}; raise --steps above "
                     f"{trainer.step} to continue it (e.g. `nobptt train --resume {run_dir} --steps "
                     f"{max(2 * trainer.step, trainer.step + 1)}`)")
+            _check_log_reaches(trainer, run_dir)
+            if finished:
+                # killed as it finished: after its last checkpoint, before summary.json; the
+                # trainer, with nothing left to train, writes the summary from the metrics log
+                print(f"note: {run_dir} finished at step {trainer.step} but was stopped before writing "
+                      f"summary.json; writing it now", file=sys.stderr)
             trainer.log.truncate_after(trainer.step)
             at_step = trainer.step
+            worked = read_run_config(run_dir)["config"]["train"]["steps"]
+            if train_cfg.steps > worked:  # the command that continues with config.json's config
+                trainer.resume_hint = f"nobptt train --resume {run_dir} --steps {train_cfg.steps}"
             trainer.after_first_save = lambda: _note_resume(run_dir, config, command, at_step,
                                                             train_cfg.device, overrides)
     else:
@@ -194,6 +227,45 @@ def load_learner(config: dict[str, dict[str, Any]], checkpoint: Path, stream: St
     # state (nobptt.train.clipping); evaluation needs no clip
     learner.load_state_dict(without_old_clip_state(ckpt["learner"]))
     return learner, int(ckpt["step"])
+
+
+def check_resume_config(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]], run_dir: Path) -> None:
+    """A resume may change [optim] and [train] (a learning rate, its schedule, the steps) and the
+    held-out stream; not the task, the learner or their fields, which the checkpoint was made with."""
+    for section in ("task", "model"):
+        old, new = before.get(section, {}), after.get(section, {})
+        for key in sorted(set(old) & set(new)):  # a field newer than the run folder takes its default
+            resumable = section == "task" and (key.startswith("eval_") or key in RESUMABLE_TASK_FIELDS)
+            if old[key] == new[key] or resumable:
+                continue
+            raise ConfigError(
+                f"{section}.{key} cannot change at resume ({old[key]!r} in {run_dir / 'config.json'}, "
+                f"{new[key]!r} now): the checkpoint was made with it. A resume may change [optim], "
+                f"[train] and task.eval_*; to train with another {section}.{key}, start a new run")
+
+
+def _check_log_reaches(trainer: Trainer, run_dir: Path) -> None:
+    """The metrics log must hold the rows up to the checkpoint (the resumed run redoes only the
+    work after it): a log emptied, deleted or cut short is refused before anything changes."""
+    epoch = int(getattr(trainer, "checkpoint_config", {}).get("epoch_steps", trainer.config.epoch_steps))
+    due = trainer.step - trainer.step % epoch
+    if due < epoch:
+        return
+    steps = {row.get("step") for row in trainer.log.rows()}
+    if due not in steps:
+        last = max((s for s in steps if isinstance(s, int)), default=None)
+        raise DataError(
+            f"{trainer.log.path} ends {'with no row' if last is None else f'at step {last}'} but the "
+            f"checkpoint is at step {trainer.step} (a row is due every {epoch} steps): the rows up to step "
+            f"{due} are lost. Restore the file from a copy and resume, or start the run again.")
+
+
+def _remove_stale_temporary_files(run_dir: Path) -> None:
+    """Remove what a writer killed before its rename left (``NAME*.tmp`` of a file nobptt writes):
+    called with the folder's lock held, so no writer of this folder is alive."""
+    for path in run_dir.glob("*.tmp"):
+        if path.name.startswith(WRITTEN):
+            path.unlink(missing_ok=True)
 
 
 def _check_fresh_run_dir(run_dir: Path) -> None:
@@ -227,7 +299,13 @@ def read_run_config(run_dir: Path) -> dict[str, Any]:
     path = Path(run_dir) / "config.json"
     if not path.exists():
         raise ConfigError(f"{path} not found: {run_dir} is not a run folder made by `nobptt train`")
-    meta = json.loads(path.read_text())
+    try:
+        meta = json.loads(path.read_bytes())
+        if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict):
+            raise ValueError("no \"config\" object")
+    except ValueError as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise DamagedFileError(f"{path} is damaged: it is not the JSON object `nobptt train` writes ({err}). "
+                               f"Restore it from a copy; without it the run cannot be resumed or evaluated.") from None
     if isinstance(meta.get("config"), dict):
         meta["config"] = upgrade_config(meta["config"], str(path))
     return meta

@@ -79,3 +79,44 @@ def test_cli_refuses_a_bad_value_before_the_run_folder_exists(tmp_path, capsys, 
     err = capsys.readouterr().err
     assert field + "=" in err and err.count("\n") == 1 and "Traceback" not in err
     assert not run.exists()
+
+
+def _bad_values(section, field, cls):
+    is_float = next(f for f in dataclasses.fields(cls) if f.name == field).type in ("float", float)
+    if not is_float:
+        return ["-1"]
+    return ["nan", "inf", *([] if (section, field) in NEGATIVE_OK else ["-1.0"])]
+
+
+@pytest.mark.parametrize("section,name,field,cls", CASES, ids=[f"{s}-{n or s}-{f}" for s, n, f, _ in CASES])
+def test_the_sweep_through_the_command_line(tmp_path, capsys, section, name, field, cls):
+    """The same generated sweep through `nobptt train` (issue 38: "each must give an error naming
+    the field, exit 2, no traceback, nothing written"): an experiment file with the registered task
+    or learner, the invalid value given with --set; one line naming section.field, no run folder."""
+    config = _config(section, name, field, 0)
+    del config[section][field]
+    toml = tmp_path / "exp.toml"
+    toml.write_text("".join(f"[{s}]\n" + "".join(f"{k} = {v!r}\n".replace("'", '"') for k, v in values.items())
+                            for s, values in config.items()))
+    run = tmp_path / "run"
+    for value in _bad_values(section, field, cls):
+        assert main(["train", str(toml), "--set", f"{section}.{field}={value}", "--run-dir", str(run)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"nobptt: error: {section}.{field}=") and err.count("\n") == 1, err
+        assert not run.exists()
+
+
+@pytest.mark.parametrize("override,message", [
+    ("task.eval_sequences=100", "task.eval_sequences=100 for task 'adding': must be a multiple of task.eval_batch_size=64"),
+    ("task.encoding=morse", "task.encoding='morse' for task 'adding': must be 'onehot' or 'scalar'"),
+    ("task.eval_T=1", "task.T=1 (or task.eval_T): adding needs T >= 2 steps"),
+])
+def test_episode_settings_the_streams_refuse_are_refused_before_a_folder_exists(tmp_path, capsys, override, message):
+    """task.eval_sequences not a multiple of task.eval_batch_size raised a ValueError in the stream;
+    a held-out setting the stream refuses (eval_T=1 on adding) was found only at the first
+    evaluation, after training, as a traceback."""
+    run = tmp_path / "run"
+    argv = ["train", "adding_sab", "--set", "task.eval_batch_size=64", "--set", override, "--run-dir", str(run)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and not run.exists()

@@ -196,3 +196,53 @@ def test_a_new_run_refused_by_a_value_the_task_rejects_leaves_no_folder(tmp_path
     run = tmp_path / "run"
     assert main(["train", "--run-dir", str(run), *BASE, "--set", "model.k=5000"]) == 2
     assert "k=5000" in capsys.readouterr().err and not run.exists()
+
+
+def test_a_loss_that_stays_above_the_untrained_models_for_long_is_a_divergence():
+    """Issue 38: "divergence detection that also catches finite explosions (... or above the
+    untrained model's loss for long)". Ten epochs in a row above 2 x the first epoch's loss."""
+    from nobptt.train.trainer import UNTRAINED_EPOCHS, above_untrained
+    untrained, above = {}, {}
+    assert above_untrained({"step": 100, "loss": 2.3, "grad_norm": 0.1}, untrained, above) is None
+    assert untrained == {"loss": 2.3}  # the first epoch is the untrained model's
+    for _ in range(UNTRAINED_EPOCHS - 1):  # 9 epochs above, then one below: the count starts again
+        assert above_untrained({"step": 200, "loss": 5.0, "grad_norm": 50.0}, untrained, above) is None
+    assert above_untrained({"step": 300, "loss": 4.0}, untrained, above) is None and above["loss"] == 0
+    for epoch in range(UNTRAINED_EPOCHS):
+        bad = above_untrained({"step": 400 + epoch, "loss": 5.0}, untrained, above)
+    assert bad == "loss 5, above 2 x the untrained model's 2.3 (its first epoch) for 10 epochs in a row"
+
+
+def test_no_recorded_curve_would_have_been_stopped_by_the_untrained_loss_rule():
+    """The rule must not stop runs like the ones recorded: every curve kept in results/."""
+    from nobptt.records.io import load_all
+    from nobptt.train.trainer import above_untrained
+    curves = 0
+    for name, data in load_all(ROOT / "results").items():
+        for record in data.get("records", []) if isinstance(data, dict) else []:
+            for run, rows in (record.get("curves") or {}).items():
+                untrained, above = {}, {}
+                curves += 1
+                for row in rows:
+                    assert above_untrained(row, untrained, above) is None, (name, run, row["step"])
+    assert curves > 200
+
+
+def test_the_untrained_loss_rule_stops_a_run_and_keeps_its_checkpoint(tmp_path, capsys, monkeypatch):
+    """The trainer applies the rule on epoch rows, before the row is logged or checkpointed (here with
+    a bar every run passes: 0.5 x the first epoch's loss for 2 epochs), and the count survives a resume."""
+    from nobptt.train import trainer
+    run = tmp_path / "run"
+    assert main(["train", "--steps", "100", "--set", "train.checkpoint_every=50", "--run-dir", str(run), *BASE]) == 0
+    monkeypatch.setattr(trainer, "UNTRAINED_FACTOR", 0.5)
+    monkeypatch.setattr(trainer, "UNTRAINED_EPOCHS", 2)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--steps", "300"]) == 2
+    err = capsys.readouterr().err
+    # the checkpoint at step 100 holds the first epoch's losses (step 50) and a count of 0 (the real
+    # bar, 2 x, at step 100); with the lowered bar, steps 150 and 200 count: stopped at 200
+    assert "above 0.5 x the untrained model's" in err and "for 2 epochs in a row" in err and "at step 200" in err
+    assert f"`nobptt train --resume {run} --steps 300`" in err
+    from nobptt.train.checkpoint import load_checkpoint
+    assert load_checkpoint(run / "checkpoint.pt")["step"] == 150  # the step-200 row was neither logged nor saved
+    assert [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()] == [50, 100, 150]

@@ -33,7 +33,7 @@ import torch
 
 from nobptt.tasks.base import Batch
 from nobptt.tasks.registry import register_task
-from nobptt.validation import check_ranges
+from nobptt.validation import FieldError, check_ranges
 
 SYMBOLS, RECALL, BLANK, MARKER = 8, 10, 0, 9
 COPY_CHANCE_ACCURACY = 1 / SYMBOLS
@@ -44,7 +44,7 @@ ADDING_CHANCE_MSE = 1 / 6
 def copying_episode(T: int, count: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """(inputs, targets), each (count, T+20) long: the copying problem with T blanks."""
     if T < 1:
-        raise ValueError(f"copying needs T >= 1 blanks, got T={T}")
+        raise ValueError(f"task.T={T} (or task.eval_T): copying needs T >= 1 blanks")
     symbols = torch.randint(1, SYMBOLS + 1, (count, RECALL), generator=gen)
     inputs = torch.full((count, T + 2 * RECALL), BLANK, dtype=torch.long)
     inputs[:, :RECALL] = symbols
@@ -57,7 +57,7 @@ def copying_episode(T: int, count: int, gen: torch.Generator) -> tuple[torch.Ten
 def adding_episode(T: int, count: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """(inputs (count, T, 2) float, sums (count,) float): the adding problem of length T."""
     if T < 2:
-        raise ValueError(f"adding needs T >= 2 steps, got T={T}")
+        raise ValueError(f"task.T={T} (or task.eval_T): adding needs T >= 2 steps")
     values = torch.rand(count, T, generator=gen)
     half = T // 2
     first = torch.randint(0, half, (count,), generator=gen)
@@ -162,6 +162,11 @@ class EpisodeConfig:
 
     def __post_init__(self) -> None:
         check_ranges(self, positive="T batch_size eval_sequences eval_batch_size", non_negative="eval_T eval_seed")
+        if self.eval_sequences % self.eval_batch_size:  # the held-out pass is whole batches of episodes
+            raise FieldError("eval_sequences", self.eval_sequences,
+                             f"must be a multiple of task.eval_batch_size={self.eval_batch_size}")
+        if self.encoding not in ("onehot", "scalar"):
+            raise FieldError("encoding", self.encoding, "must be 'onehot' or 'scalar'")
 
 
 def episode_stream(task: str, config: EpisodeConfig, split: str, seed: int, device: str) -> EpisodeStream:

@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from nobptt.errors import DamagedFileError
+from nobptt.train import faults
 
 _UNVERIFIED_NOTED: set[str] = set()
 
@@ -43,9 +44,11 @@ def portable(value: Any) -> Any:
     return value
 
 
-def _write_atomically(path: Path, write: Callable[[Any], None]) -> None:
+def _write_atomically(path: Path, write: Callable[[Any], None], fault: str = "") -> None:
     """Write ``path`` through ``write(binary handle)`` into a temporary file, then rename it over
-    ``path``: a crash leaves the old file or the new one, never half of one."""
+    ``path``: a crash leaves the old file or the new one, never half of one (and, at worst, the
+    temporary file, which the next run in the folder removes: ``nobptt.run``). ``fault``: the
+    fault point (``nobptt.train.faults``) just before the rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
@@ -54,6 +57,8 @@ def _write_atomically(path: Path, write: Callable[[Any], None]) -> None:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
+        if fault:
+            faults.hit(fault)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -77,16 +82,37 @@ def _digest(data: bytes) -> str:
 
 def _write_checksums(path: Path, digests: list[str]) -> None:
     text = "".join(f"{digest}  {Path(path).name}\n" for digest in digests)
-    _write_atomically(checksum_path(path), lambda handle: handle.write(text.encode()))
+    _write_atomically(checksum_path(path), lambda handle: handle.write(text.encode()), "checkpoint")
 
 
-def _read_checksums(path: Path) -> list[str] | None:
-    """The digests ``path`` may have (None: no checksum file, a checkpoint from before them)."""
+def _read_checksums(path: Path, strict: bool = True) -> list[str] | None:
+    """The digests ``path`` may have (None: no checksum file, a checkpoint from before them).
+
+    A checksum file that is not one to two ``sha256sum`` lines naming ``path`` is itself damaged:
+    ``strict`` raises DamagedFileError naming it (rather than calling the checkpoint damaged),
+    otherwise it counts as no digest ([])."""
+    sums = checksum_path(path)
     try:
-        text = checksum_path(path).read_text()
+        data = sums.read_bytes()
     except FileNotFoundError:
         return None
-    return [line.split()[0] for line in text.splitlines() if line.strip()]
+    digests = []
+    try:
+        for line in data.decode("ascii").splitlines():
+            digest = line.split("  ", 1)[0]  # the name may differ: a checkpoint moved in place keeps its file
+            if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+                raise ValueError(line)
+            digests.append(digest)
+    except ValueError:
+        digests = []
+    if digests:
+        return digests
+    if not strict:
+        return []
+    raise DamagedFileError(
+        f"checksum file {sums} is damaged ({'empty' if not data else 'not sha256sum lines'}), "
+        f"so {path} cannot be verified. {_offer_previous(path)} If you trust {path} itself, delete {sums}: "
+        f"it then loads unverified.")
 
 
 def verify(path: Path) -> bytes:
@@ -99,7 +125,8 @@ def verify(path: Path) -> bytes:
     if not data:
         problem = "is empty"
     elif digests is not None and _digest(data) not in digests:
-        problem = f"does not match its checksum ({checksum_path(path).name}): it is truncated or altered"
+        problem = (f"does not match its checksum ({checksum_path(path).name}): it (or, less likely, the "
+                   f"checksum file) is truncated or altered")
     if problem:
         raise DamagedFileError(f"checkpoint {path} is damaged: it {problem}. {_offer_previous(path)}")
     return data
@@ -107,14 +134,15 @@ def verify(path: Path) -> bytes:
 
 def _offer_previous(path: Path) -> str:
     prev = previous_path(path)
-    if prev != path and prev.exists() and _read_checksums(prev) is not None:
+    if prev != path and prev.exists() and _read_checksums(prev, strict=False) is not None:
         try:
             verify(prev)
         except (DamagedFileError, OSError):
             return f"The previous checkpoint {prev} is damaged too; start the run again."
-        return (f"The previous checkpoint {prev} is intact; to continue from it, put it in place: "
-                f"`mv {prev} {path} && mv {checksum_path(prev)} {checksum_path(path)}` "
-                f"(then resume; the metrics logged after it are redone).")
+        return (f"The previous checkpoint {prev} is intact; continue from it with `nobptt train --resume "
+                f"{path.parent} --checkpoint {prev.name}` (the work after it is redone; the damaged file is "
+                f"replaced by the next checkpoint), or evaluate it with `nobptt eval {path.parent} "
+                f"--checkpoint {prev.name}`.")
     return "No previous checkpoint is kept; start the run again (or restore the file from a copy)."
 
 
@@ -126,25 +154,32 @@ def save_checkpoint(payload: dict[str, Any], path: Path, keep_previous: bool = F
     torch.save(portable(payload), buffer)
     data = buffer.getvalue()
     digest = _digest(data)
-    old = _read_checksums(path) if path.exists() else None
+    old = _read_checksums(path, strict=False) if path.exists() else None
     if keep_previous and old:
         try:
             old_data = verify(path)
         except DamagedFileError:
             old_data = None
         if old_data is not None:  # a hard link would do, but a copy works on every file system
-            prev = previous_path(path)
-            _write_atomically(prev, lambda handle: handle.write(old_data))
-            _write_checksums(prev, [_digest(old_data)])
-    # both digests while the file is being replaced: a crash between the renames still verifies
-    _write_checksums(path, [digest, *(old or [])])
-    _write_atomically(path, lambda handle: handle.write(data))
+            _replace_verified(previous_path(path), old_data)
+    _replace_verified(path, data, old)
+
+
+def _replace_verified(path: Path, data: bytes, old: list[str] | None = None) -> None:
+    """Put ``data`` at ``path`` with its checksum. The checksum file lists the new digest and the
+    old one(s) while the file is being replaced, so that a crash between the two renames still
+    leaves a file that verifies (the old one, or the new)."""
+    if old is None:
+        old = (_read_checksums(path, strict=False) or []) if path.exists() else []
+    digest = _digest(data)
+    _write_checksums(path, [digest, *[d for d in old if d != digest]])
+    _write_atomically(path, lambda handle: handle.write(data), "checkpoint")
     _write_checksums(path, [digest])
 
 
 def save_json(value: Any, path: Path, indent: int = 2) -> None:
     """``value`` as JSON at ``path``, written atomically (run configs, result records)."""
-    _write_atomically(path, lambda handle: handle.write(json.dumps(value, indent=indent).encode()))
+    _write_atomically(path, lambda handle: handle.write(json.dumps(value, indent=indent).encode()), "json")
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

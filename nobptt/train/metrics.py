@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from nobptt.errors import DataError
+from nobptt.train import faults
 
 
 class TornLineWarning(UserWarning):
@@ -31,6 +32,9 @@ class MetricsLog:
         self.repair()  # never append after a torn line: the two would merge into one bad line
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
+            if faults.due("metrics"):  # fault injection (nobptt.train.faults): die mid-line, as a crash may
+                os.write(fd, line[: len(line) // 2])
+                faults.kill()
             written = os.write(fd, line)
             if written != len(line):  # a short write (full disk): take the partial line back out
                 os.ftruncate(fd, os.fstat(fd).st_size - written)

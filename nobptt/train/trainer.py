@@ -24,6 +24,7 @@ from nobptt.tasks.base import Stream
 from nobptt.train.checkpoint import load_checkpoint, save_checkpoint, save_json
 from nobptt.train.clipping import Clipper
 from nobptt.train.config import TrainConfig
+from nobptt.train import faults
 from nobptt.train.evaluation import evaluate
 from nobptt.train.metrics import MetricsLog, RunningMean, first_non_finite
 from nobptt.train.optim import OptimConfig, decay_learning_rate, decays_done, make_optimizer
@@ -40,6 +41,16 @@ EXPLOSION_FACTOR = 1e3
 LOSS_FLOOR = 1e-2
 HISTORY = 20
 NOT_LOSSES = ("step", "wall_time_s", "prequential_accuracy", "heldout_accuracy")
+# Divergence that stays finite and moderate: an epoch loss above UNTRAINED_FACTOR x the untrained
+# model's (the first epoch's mean of that loss, floored at LOSS_FLOOR) for UNTRAINED_EPOCHS epochs
+# in a row. Training lowers a loss from its first epoch; a model that stays twice as bad as it was
+# untrained for 10 epochs (1,000 ssMNIST batches) has left the region where it learns. In the 269
+# curves kept in results/ (ssMNIST, PTB word and char, copying, adding) no later epoch exceeds
+# 1.04 x the first (tests/test_reliability.py checks that none trips the rule); a burst of a few
+# epochs, which clipping recovers from (docs/sab.md), is left alone by asking for 10 in a row.
+UNTRAINED_FACTOR = 2.0
+UNTRAINED_EPOCHS = 10
+NOT_TRAINED_LOSSES = ("grad_norm", "clipped")  # logged beside the losses; they may grow as a model learns
 
 
 def explosion(row: dict[str, Any], history: dict[str, list[float]]) -> str | None:
@@ -63,6 +74,25 @@ def explosion(row: dict[str, Any], history: dict[str, list[float]]) -> str | Non
         if value > EXPLOSION_FACTOR * max(median, LOSS_FLOOR):
             return (f"{key} {value:.4g}, over {EXPLOSION_FACTOR:.0e} x its median {median:.4g} over the "
                     f"last {len(past)} epochs")
+    return None
+
+
+def above_untrained(row: dict[str, Any], untrained: dict[str, float], above: dict[str, int]) -> str | None:
+    """The untrained-loss rule on an epoch ``row``: ``untrained`` holds each loss's first-epoch mean
+    (filled from the first row seen), ``above`` how many epochs in a row each has been above
+    UNTRAINED_FACTOR x it (updated). Returns what has stayed too high for UNTRAINED_EPOCHS, or None."""
+    for key, value in row.items():
+        if key in NOT_LOSSES or key.endswith("_max") or key.startswith(("heldout_", *NOT_TRAINED_LOSSES)) \
+                or not isinstance(value, (int, float)) or isinstance(value, bool):
+            continue
+        if key not in untrained:
+            untrained[key] = float(value)
+            continue
+        bar = UNTRAINED_FACTOR * max(untrained[key], LOSS_FLOOR)
+        above[key] = above.get(key, 0) + 1 if value > bar else 0
+        if above[key] >= UNTRAINED_EPOCHS:
+            return (f"{key} {value:.4g}, above {UNTRAINED_FACTOR:g} x the untrained model's {untrained[key]:.4g} "
+                    f"(its first epoch) for {above[key]} epochs in a row")
     return None
 
 
@@ -92,8 +122,13 @@ class Trainer:
         self.step, self.wall_time_s = 0, 0.0
         self.best: dict[str, Any] = {}  # {"step", metric: value} of best.pt
         self.loss_history: dict[str, list[float]] = {}  # recent epoch means, for ``explosion``
+        self.untrained: dict[str, float] = {}  # first-epoch losses and epochs above them, for ``above_untrained``
+        self.above_untrained: dict[str, int] = {}
         self.epoch = RunningMean()
         self.log = MetricsLog(self.run_dir / "metrics.jsonl")
+        # the command a divergence message offers (a resume that raised train.steps names them)
+        self.resume_hint = f"nobptt train --resume {self.run_dir}"
+        self.checkpoint_config: dict[str, Any] = {}  # the [train] config the loaded checkpoint ran with
         # called once, after the next checkpoint is written (a resume records its config then)
         self.after_first_save: Callable[[], None] | None = None
 
@@ -113,6 +148,7 @@ class Trainer:
             "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
                     "python": random.getstate()},
             "best": self.best, "loss_history": self.loss_history,
+            "untrained": {"losses": self.untrained, "above": self.above_untrained},
         }, path or self.checkpoint_path, keep_previous=path is None or path == self.checkpoint_path)
         if self.after_first_save is not None and (path is None or path == self.checkpoint_path):
             note, self.after_first_save = self.after_first_save, None
@@ -138,8 +174,11 @@ class Trainer:
         self.epoch.sums, self.epoch.counts, *maxima = ckpt["epoch_sums"]
         self.epoch.maxima = maxima[0] if maxima else {}
         self.step, self.wall_time_s = ckpt["step"], ckpt["wall_time_s"]
+        self.checkpoint_config = ckpt.get("config", {})
         self.best = ckpt.get("best", {})
         self.loss_history = ckpt.get("loss_history", {})  # absent before divergence had a history
+        untrained = ckpt.get("untrained", {})  # absent before the untrained-loss rule: it starts afresh
+        self.untrained, self.above_untrained = untrained.get("losses", {}), untrained.get("above", {})
         # The optimizer's saved state carries the learning rate (and Adam's betas and eps) it had;
         # set them from the config in effect instead, so a resume that changes optim.lr, the decay
         # schedule (for example, to anneal a finished run) or optim.adam_* trains with what its
@@ -180,14 +219,17 @@ class Trainer:
         what = what if " " in what else f"non-finite {what}"
         raise DivergedError(
             f"training diverged: {what} at step {step or self.step + 1}; {where}. Lower the "
-            f"learning rate (e.g. --set optim.lr=...) and resume with `nobptt train --resume "
-            f"{self.run_dir}` or start again.")
+            f"learning rate (e.g. --set optim.lr=...) and resume with `{self.resume_hint}` "
+            f"(config.json holds the last config that worked) or start again.")
 
     def _check_divergence(self, row: dict[str, Any]) -> None:
         bad = explosion(row, self.loss_history)
         if bad is not None:
             self._diverged(bad, self.step)
         if self.step % self.config.epoch_steps == 0:  # an epoch row: its means join the history
+            bad = above_untrained(row, self.untrained, self.above_untrained)
+            if bad is not None:
+                self._diverged(bad, self.step)
             for key, value in row.items():
                 if key not in NOT_LOSSES and not key.endswith("_max") and not key.startswith("heldout_") \
                         and isinstance(value, (int, float)):
@@ -220,12 +262,18 @@ class Trainer:
     def run(self, progress: Callable[[int, dict[str, Any]], None] | None = None) -> dict[str, Any]:
         """Train to ``config.steps``; returns the last metrics row (with held-out accuracy)."""
         cfg = self.config
+        # the summary is every logged row merged, later ones winning: start from the rows already
+        # logged (a resumed run's, up to its checkpoint), so a resumed run's summary is the
+        # uninterrupted run's, and a run killed before its summary.json gets it on resume
         last: dict[str, Any] = {}
+        for logged in self.log.rows():
+            last.update(logged)
         self.learner.train()
         while self.step < cfg.steps:
             started = time.perf_counter()
             self.train_step()
             self.wall_time_s += time.perf_counter() - started
+            faults.hit("step")  # fault injection (nobptt.train.faults); nothing when NOBPTT_FAULT is unset
             row: dict[str, Any] = {}
             if self.step % cfg.epoch_steps == 0:
                 row = self._end_epoch()
