@@ -189,3 +189,17 @@ def test_every_experiment_is_in_some_generated_reproduce_table():
             shown |= {line.split("`")[1] for line in generated.splitlines() if line.startswith("| `")}
     missing = sorted(p.stem for p in experiments_dir().glob("*.toml") if p.stem not in shown)
     assert not missing, f"experiments in no reproduce table: {missing}"
+
+
+def test_online_learner_labels_name_the_fields_a_run_changed():
+    """Runs of one experiment file that differ by --set model.X (truncated BPTT k = 5 and 20 of
+    add_online) must not share a table row."""
+    from nobptt.records.labels import record_label
+
+    def config(**model):
+        return {"task": {"name": "add"}, "model": {"name": "tbptt", "hidden": 32, **model}, "optim": {},
+                "train": {"steps": 10_000}}
+
+    five, twenty = record_label(config(k=5, update_every=5), "add_online"), record_label(config(k=20, update_every=20), "add_online")
+    assert five != twenty and "k 5" in five and "k 20" in twenty
+    assert record_label({**config(), "model": {"name": "rtrl", "hidden": 32}}, "add_online") == "rtrl"

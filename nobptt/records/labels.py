@@ -136,12 +136,31 @@ def other_label(config: dict[str, Any], experiment: str | None = None) -> str:
         k1, k2 = model.get("k1"), model.get("k2")
         text = f"LSTM tBPTT k1=k2={k1}" if k1 == k2 else f"LSTM tBPTT k1={k1} k2={k2}"
     else:
-        text = NAMES.get(name, name)
+        text = NAMES.get(name, name) + _changed_fields(model)
     defaults = _experiment(experiment) if experiment else None
     steps = config.get("train", {}).get("steps")
     if defaults and steps is not None and steps != defaults.get("train", {}).get("steps"):
         text += f", {steps:,} steps"
     return text
+
+
+# learners whose runs share an experiment file and differ by --set (the online learners of
+# docs/online.md): their labels name every [model] field that differs from the learner's defaults,
+# so that e.g. truncated BPTT with k = 5 and k = 20 never share a row
+FIELD_LABELLED = ("rtrl", "snap", "snap1", "snap2", "uoro", "eprop", "bptt", "tbptt", "esn")
+
+
+def _changed_fields(model: dict[str, Any]) -> str:
+    name = model.get("name")
+    if name not in FIELD_LABELLED:
+        return ""
+    import dataclasses
+
+    from nobptt.learners.registry import get_learner_spec  # lazily: the learners import torch
+
+    defaults = {f.name: f.default for f in dataclasses.fields(get_learner_spec(name).config_cls)}
+    return "".join(f", {key} {value}" for key, value in model.items()
+                   if key in defaults and value != defaults[key])
 
 
 def record_label(config: dict[str, Any], experiment: str | None = None) -> str:
