@@ -32,7 +32,9 @@ def unflatten(vector: torch.Tensor, like: Params) -> Params:
     return out
 
 
-def _one_stream(cell: Cell):
+def one_stream(cell: Cell):
+    """``cell.step`` for one stream: (n,), (d,) -> (n,), the form torch.func transforms per stream
+    under vmap."""
     def step(params: Params, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return cell.step(params, h.unsqueeze(0), x.unsqueeze(0)).squeeze(0)
     return step
@@ -40,16 +42,16 @@ def _one_stream(cell: Cell):
 
 def state_jacobian(cell: Cell, params: Params, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """J_t = dF/dh_{t-1} per stream: (B, n, n)."""
-    return vmap(jacrev(_one_stream(cell), argnums=1), in_dims=(None, 0, 0))(params, h, x)
+    return vmap(jacrev(one_stream(cell), argnums=1), in_dims=(None, 0, 0))(params, h, x)
 
 
 def parameter_jacobian(cell: Cell, params: Params, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """Mbar_t = dF/dtheta per stream, flattened in ``params`` order: (B, n, p)."""
-    per_param = vmap(jacrev(_one_stream(cell), argnums=0), in_dims=(None, 0, 0))(params, h, x)
+    per_param = vmap(jacrev(one_stream(cell), argnums=0), in_dims=(None, 0, 0))(params, h, x)
     return flatten(per_param, batch_dims=2)
 
 
 def step_jacobians(cell: Cell, params: Params, h: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(J_t, Mbar_t) in one reverse-mode pass per output unit: (B, n, n) and (B, n, p)."""
-    jac_params, jac_h = vmap(jacrev(_one_stream(cell), argnums=(0, 1)), in_dims=(None, 0, 0))(params, h, x)
+    jac_params, jac_h = vmap(jacrev(one_stream(cell), argnums=(0, 1)), in_dims=(None, 0, 0))(params, h, x)
     return jac_h, flatten(jac_params, batch_dims=2)

@@ -53,6 +53,14 @@ UNTRAINED_EPOCHS = 10
 NOT_TRAINED_LOSSES = ("grad_norm", "clipped")  # logged beside the losses; they may grow as a model learns
 
 
+def epoch_losses(row: dict[str, Any]) -> list[tuple[str, float]]:
+    """The training losses of a metrics row, the values the divergence rules watch: its numbers
+    other than the step, times, accuracies, per-epoch maxima and held-out scores."""
+    return [(key, float(value)) for key, value in row.items()
+            if key not in NOT_LOSSES and not key.endswith("_max") and not key.startswith("heldout_")
+            and isinstance(value, (int, float)) and not isinstance(value, bool)]
+
+
 def explosion(row: dict[str, Any], history: dict[str, list[float]]) -> str | None:
     """What in a metrics ``row`` says training has diverged (None: nothing): a non-finite or
     overflowing value, or an epoch loss far above its recent range (``history``: the previous
@@ -66,9 +74,9 @@ def explosion(row: dict[str, Any], history: dict[str, list[float]]) -> str | Non
                 return f"non-finite {key} ({value})"
             if abs(value) > OVERFLOW:
                 return f"{key} {value:.3g} (beyond {OVERFLOW:.0e})"
-    for key, value in row.items():
+    for key, value in epoch_losses(row):
         past = history.get(key)
-        if key in NOT_LOSSES or key.endswith("_max") or key.startswith("heldout_") or not past:
+        if not past:
             continue
         median = statistics.median(past)
         if value > EXPLOSION_FACTOR * max(median, LOSS_FLOOR):
@@ -81,9 +89,8 @@ def above_untrained(row: dict[str, Any], untrained: dict[str, float], above: dic
     """The untrained-loss rule on an epoch ``row``: ``untrained`` holds each loss's first-epoch mean
     (filled from the first row seen), ``above`` how many epochs in a row each has been above
     UNTRAINED_FACTOR x it (updated). Returns what has stayed too high for UNTRAINED_EPOCHS, or None."""
-    for key, value in row.items():
-        if key in NOT_LOSSES or key.endswith("_max") or key.startswith(("heldout_", *NOT_TRAINED_LOSSES)) \
-                or not isinstance(value, (int, float)) or isinstance(value, bool):
+    for key, value in epoch_losses(row):
+        if key.startswith(NOT_TRAINED_LOSSES):
             continue
         if key not in untrained:
             untrained[key] = float(value)
@@ -230,10 +237,8 @@ class Trainer:
             bad = above_untrained(row, self.untrained, self.above_untrained)
             if bad is not None:
                 self._diverged(bad, self.step)
-            for key, value in row.items():
-                if key not in NOT_LOSSES and not key.endswith("_max") and not key.startswith("heldout_") \
-                        and isinstance(value, (int, float)):
-                    self.loss_history[key] = (self.loss_history.get(key, []) + [float(value)])[-HISTORY:]
+            for key, value in epoch_losses(row):
+                self.loss_history[key] = (self.loss_history.get(key, []) + [value])[-HISTORY:]
 
     def evaluate(self) -> dict[str, float]:
         """``evaluation.evaluate`` on a freshly built evaluation stream ({} without one)."""

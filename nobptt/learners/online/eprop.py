@@ -47,8 +47,8 @@ from typing import Any
 import torch
 from torch.func import jacrev, jvp, vjp, vmap
 
-from nobptt.cells.base import Cell, Params
-from nobptt.cells.jacobians import flatten, n_params, parameter_jacobian, unflatten
+from nobptt.cells.base import Params
+from nobptt.cells.jacobians import flatten, n_params, one_stream, parameter_jacobian, unflatten
 from nobptt.errors import ConfigError
 from nobptt.learners.online.base import ONLINE_OPTIM, OnlineConfig, OnlineLearner
 from nobptt.learners.registry import register_learner
@@ -92,12 +92,6 @@ class _RandomFeedbackLinear(torch.autograd.Function):
     def backward(ctx: Any, grad: torch.Tensor):
         x, feedback = ctx.saved_tensors
         return grad @ feedback, grad.T @ x, grad.sum(0), None
-
-
-def _one_stream(cell: Cell):
-    def step(params: Params, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        return cell.step(params, h.unsqueeze(0), x.unsqueeze(0)).squeeze(0)
-    return step
 
 
 @register_learner("eprop", config=EPropConfig, optim=ONLINE_OPTIM,
@@ -199,7 +193,7 @@ class EProp(OnlineLearner):
 
     def _internal_step(self, params: Params, h1: torch.Tensor, x1: torch.Tensor):
         """One stream's step as a function of the state along the internal paths only."""
-        step = _one_stream(self.cell)
+        step = one_stream(self.cell)
         fixed = self._frozen_params(params, h1) if self.recurrent_input is not None else params
         return lambda hh: step(fixed, hh, x1)
 
@@ -237,7 +231,7 @@ class EProp(OnlineLearner):
         if self.fast and self.one_unit_per_parameter:
             # a parameter reaches one unit only, so "component a of every unit" as the cotangent
             # picks out that unit's row: k vjps instead of n
-            step = _one_stream(self.cell)
+            step = one_stream(self.cell)
 
             def one(h1: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
                 _, pull = vjp(lambda pp: step(pp, h1, x1), params)

@@ -32,7 +32,7 @@ import torch
 from torch.func import jvp, vjp, vmap
 
 from nobptt.cells.base import Params
-from nobptt.cells.jacobians import flatten, n_params, unflatten
+from nobptt.cells.jacobians import flatten, n_params, one_stream, unflatten
 from nobptt.learners.base import State, StepOutput
 from nobptt.learners.online.base import ONLINE_OPTIM, OnlineConfig, OnlineLearner
 from nobptt.learners.registry import register_learner
@@ -82,17 +82,11 @@ class UORO(OnlineLearner):
                  nu: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per stream: J_t s (B, n) by a jvp along s, and nu^T Mbar_t (B, p) by a vjp with
         cotangent nu. vmap makes both per stream (a plain vjp would sum nu^T Mbar over the batch)."""
-        cell = self.cell
+        step = one_stream(self.cell)
 
         def one(h1: torch.Tensor, x1: torch.Tensor, s1: torch.Tensor, nu1: torch.Tensor):
-            def through_state(hh: torch.Tensor) -> torch.Tensor:
-                return cell.step(params, hh.unsqueeze(0), x1.unsqueeze(0)).squeeze(0)
-
-            def through_params(pp: Params) -> torch.Tensor:
-                return cell.step(pp, h1.unsqueeze(0), x1.unsqueeze(0)).squeeze(0)
-
-            _, js = jvp(through_state, (h1,), (s1,))
-            _, pull = vjp(through_params, params)
+            _, js = jvp(lambda hh: step(params, hh, x1), (h1,), (s1,))
+            _, pull = vjp(lambda pp: step(pp, h1, x1), params)
             return js, flatten(pull(nu1)[0])
 
         return vmap(one)(h, x, s, nu)
