@@ -121,11 +121,12 @@ class OnlineLearner(Learner):
         past has no influence on a new episode)."""
         if reset is None or not bool(reset.any()):
             return state
-        fresh = self.initial_state(reset.shape[0], reset.device)
-        def pick(new: torch.Tensor, old: torch.Tensor) -> torch.Tensor:
+        def pick(new: torch.Tensor | float, old: torch.Tensor) -> torch.Tensor:
             return torch.where(reset.view(-1, *([1] * (old.dim() - 1))), new, old)
-        return {**state, "h": pick(fresh["h"], state["h"]),
-                "traces": {k: pick(fresh["traces"][k], v) if v.dim() and v.shape[0] == reset.shape[0] else v
+        # only h needs building; traces are zeroed in place of allocating a fresh set (RTRL's is B n p)
+        fresh_h = self.cell.initial_state(reset.shape[0], reset.device, self._dtype)
+        return {**state, "h": pick(fresh_h, state["h"]),
+                "traces": {k: pick(0.0, v) if v.dim() and v.shape[0] == reset.shape[0] else v
                            for k, v in state["traces"].items()}}
 
     def learn(self, state: State, batch: Batch) -> tuple[State, StepOutput]:
