@@ -121,13 +121,18 @@ class OnlineLearner(Learner):
         past has no influence on a new episode)."""
         if reset is None or not bool(reset.any()):
             return state
-        def pick(new: torch.Tensor | float, old: torch.Tensor) -> torch.Tensor:
-            return torch.where(reset.view(-1, *([1] * (old.dim() - 1))), new, old)
-        # only h needs building; traces are zeroed in place of allocating a fresh set (RTRL's is B n p)
-        fresh_h = self.cell.initial_state(reset.shape[0], reset.device, self._dtype)
-        return {**state, "h": pick(fresh_h, state["h"]),
-                "traces": {k: pick(0.0, v) if v.dim() and v.shape[0] == reset.shape[0] else v
+        # traces are zeroed in place of allocating a fresh set (RTRL's is B x n x p)
+        return {**state, "h": self.restarted_h(state["h"], reset),
+                "traces": {k: torch.where(reset.view(-1, *([1] * (v.dim() - 1))), 0.0, v)
+                           if v.dim() and v.shape[0] == reset.shape[0] else v
                            for k, v in state["traces"].items()}}
+
+    def restarted_h(self, h: torch.Tensor, reset: torch.Tensor | None) -> torch.Tensor:
+        """h with the streams flagged in ``reset`` back at the cell's initial state (a constant, so
+        no gradient crosses an episode boundary)."""
+        if reset is None or not bool(reset.any()):
+            return h
+        return torch.where(reset.view(-1, 1), self.cell.initial_state(h.shape[0], h.device, h.dtype), h)
 
     def learn(self, state: State, batch: Batch) -> tuple[State, StepOutput]:
         state = self._restart(state, batch.reset)

@@ -81,17 +81,9 @@ class WindowBPTT(OnlineLearner):
         state = super().initial_state(batch_size, device)
         return {**state, "start": state["h"], "window": []}
 
-    def _restarted(self, h: torch.Tensor, batch: Batch) -> torch.Tensor:
-        """h with the streams flagged in ``batch.reset`` back at the cell's initial state (a
-        constant, so no gradient crosses an episode boundary)."""
-        if batch.reset is None or not bool(batch.reset.any()):
-            return h
-        fresh = self.cell.initial_state(h.shape[0], h.device, h.dtype)
-        return torch.where(batch.reset.view(-1, 1), fresh, h)
-
     def _forward(self, h: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, float]]:
         """One step with the live parameters (the graph reaches them): h', output, l_t, logged."""
-        h = self.cell.step(self.cell.params(), self._restarted(h, batch), batch.x.to(self._dtype))
+        h = self.cell.step(self.cell.params(), self.restarted_h(h, batch.reset), batch.x.to(self._dtype))
         output = self.predict(h)
         loss, logged = step_loss(output, batch)
         return h, output, loss, logged
