@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from nobptt.learners.base import Learner
-from nobptt.tasks.episodes import RECALL, SYMBOLS, EpisodeStream
+from nobptt.tasks.episodes import SYMBOLS, EpisodeStream
 
 
 def copying_breakdown(learner: Learner, stream: EpisodeStream, device: torch.device | str = "cpu") -> dict[str, Any]:
@@ -24,8 +24,8 @@ def copying_breakdown(learner: Learner, stream: EpisodeStream, device: torch.dev
     per recall position, per target symbol, and how many episodes have 0, 1, 2, ... errors."""
     if stream.task != "copying" or stream.episodes is None:
         raise ValueError("copying_breakdown needs a finite held-out copying stream (task 'copying', episodes set)")
-    length, batch = stream.episode_length, stream.batch_size
-    by_position = torch.zeros(RECALL)
+    length, batch, recall = stream.episode_length, stream.batch_size, stream.recall
+    by_position = torch.zeros(recall)
     by_symbol, per_symbol_count = torch.zeros(SYMBOLS + 1), torch.zeros(SYMBOLS + 1)
     errors_per_episode: list[torch.Tensor] = []
     was_training = learner.training
@@ -37,7 +37,7 @@ def copying_breakdown(learner: Learner, stream: EpisodeStream, device: torch.dev
             for t in range(length):
                 step = stream.next_batch().to(device)
                 state, logits = learner.infer(state, step)
-                position = t - (length - RECALL)
+                position = t - (length - recall)
                 if position < 0:
                     continue
                 target = step.target_label.cpu()
@@ -52,11 +52,11 @@ def copying_breakdown(learner: Learner, stream: EpisodeStream, device: torch.dev
     errors = torch.cat(errors_per_episode).long()
     return {
         "episodes": episodes,
-        "accuracy": float(by_position.sum() / (episodes * RECALL)),
+        "accuracy": float(by_position.sum() / (episodes * recall)),
         "accuracy_by_position": [float(v / episodes) for v in by_position],
         "accuracy_by_symbol": {str(s): float(by_symbol[s] / per_symbol_count[s])
                                for s in range(1, SYMBOLS + 1) if per_symbol_count[s]},
-        "episodes_by_errors": {str(k): int((errors == k).sum()) for k in range(RECALL + 1) if (errors == k).any()},
+        "episodes_by_errors": {str(k): int((errors == k).sum()) for k in range(recall + 1) if (errors == k).any()},
     }
 
 

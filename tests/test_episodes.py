@@ -16,6 +16,18 @@ def test_copying_layout():
     assert (targets[:, :17] == 0).all() and torch.equal(targets[:, 17:], inputs[:, :10])
 
 
+def test_copying_with_fewer_symbols_to_recall():
+    inputs, targets = copying_episode(4, 3, torch.Generator().manual_seed(0), recall=3)
+    assert inputs.shape == (3, 10) and (inputs[:, 3:6] == 0).all() and (inputs[:, 6] == 9).all()
+    assert (targets[:, :7] == 0).all() and torch.equal(targets[:, 7:], inputs[:, :3])
+    # the default draws exactly the literature's episodes (recorded runs keep their data)
+    a, b = (torch.Generator().manual_seed(5) for _ in range(2))
+    assert torch.equal(copying_episode(4, 3, a)[0], copying_episode(4, 3, b, recall=10)[0])
+    stream = EpisodeStream("copying", 4, 2, 0, heldout=True, episodes=1, recall=3)
+    weights = [float(stream.next_batch().weight[0]) for _ in range(stream.length)]
+    assert stream.length == 10 and weights == [0.0] * 7 + [1.0] * 3
+
+
 def test_adding_layout_and_statistics():
     inputs, sums = adding_episode(50, 20000, torch.Generator().manual_seed(0))
     markers = inputs[..., 1]

@@ -46,7 +46,7 @@ def episode_length(config: dict[str, Any]) -> int:
     if task["name"] == "copying":
         from nobptt.tasks.episodes import RECALL  # lazily: the task module imports torch
 
-        return task.get("T", 0) + 2 * RECALL
+        return task.get("T", 0) + 2 * task.get("recall", RECALL)
     if task["name"] == "adding":
         return task.get("T", 0)
     return model.get("window") or 1

@@ -13,7 +13,8 @@ generator, so a stream is deterministic from its seed; a held-out stream is a fi
   one real input (``encoding="scalar"``). Training scores every step, as the release does (its
   loss averages cross-entropy over all T+20 steps); held-out streams score only the 10 recalled
   symbols (weight 1 there, 0 elsewhere). Chance on a recalled symbol: 1/8; a memoryless model
-  that knows when to recall scores ln 8 = 2.079 nats per recalled symbol.
+  that knows when to recall scores ln 8 = 2.079 nats per recalled symbol. ``recall`` sets how
+  many symbols (10 above) are remembered, for nets too small for ten (length T + 2 recall).
 * Adding, length T: input = (value ~ U(0,1), marker), with one marker in the first half and one
   in the second; target = the sum of the two marked values, read at the last step (regression,
   ``Batch.target_value``; weight 1 at the last step only). Predicting the mean, 1, scores
@@ -41,16 +42,18 @@ COPY_CHANCE_NLL = math.log(SYMBOLS)
 ADDING_CHANCE_MSE = 1 / 6
 
 
-def copying_episode(T: int, count: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """(inputs, targets), each (count, T+20) long: the copying problem with T blanks."""
+def copying_episode(T: int, count: int, gen: torch.Generator,
+                    recall: int = RECALL) -> tuple[torch.Tensor, torch.Tensor]:
+    """(inputs, targets), each (count, T + 2 recall) long: the copying problem with T blanks and
+    ``recall`` symbols to remember (10 in the literature: T+20 steps)."""
     if T < 1:
         raise ValueError(f"task.T={T} (or task.eval_T): copying needs T >= 1 blanks")
-    symbols = torch.randint(1, SYMBOLS + 1, (count, RECALL), generator=gen)
-    inputs = torch.full((count, T + 2 * RECALL), BLANK, dtype=torch.long)
-    inputs[:, :RECALL] = symbols
-    inputs[:, RECALL + T - 1] = MARKER
+    symbols = torch.randint(1, SYMBOLS + 1, (count, recall), generator=gen)
+    inputs = torch.full((count, T + 2 * recall), BLANK, dtype=torch.long)
+    inputs[:, :recall] = symbols
+    inputs[:, recall + T - 1] = MARKER
     targets = torch.full_like(inputs, BLANK)
-    targets[:, -RECALL:] = symbols
+    targets[:, -recall:] = symbols
     return inputs, targets
 
 
@@ -73,7 +76,8 @@ class EpisodeStream:
     """B synchronised streams of fixed-length episodes; ``episodes`` = None means endless."""
 
     def __init__(self, task: str, T: int, batch_size: int, seed: int, heldout: bool = False,
-                 episodes: int | None = None, encoding: str = "onehot", device: torch.device | str = "cpu") -> None:
+                 episodes: int | None = None, encoding: str = "onehot", device: torch.device | str = "cpu",
+                 recall: int = RECALL) -> None:
         if task not in ("copying", "adding"):
             raise ValueError(f"unknown episodic task {task!r}: copying or adding")
         if encoding not in ("onehot", "scalar"):
@@ -81,8 +85,8 @@ class EpisodeStream:
         if batch_size < 1:
             raise ValueError(f"batch_size={batch_size} must be >= 1")
         self.task, self.T, self.batch_size, self.heldout = task, T, batch_size, heldout
-        self.encoding, self.device = encoding, torch.device(device)
-        self.episode_length = T + 2 * RECALL if task == "copying" else T
+        self.encoding, self.device, self.recall = encoding, torch.device(device), recall
+        self.episode_length = T + 2 * recall if task == "copying" else T
         self.input_dim = (MARKER + 1 if encoding == "onehot" else 1) if task == "copying" else 2
         self.n_classes = MARKER + 1 if task == "copying" else 1  # copying outputs: blank, 1-8, (marker)
         self.episodes = episodes
@@ -93,8 +97,10 @@ class EpisodeStream:
         self._new_episode()  # draw now so that the stream's construction fixes it, as for other tasks
 
     def _new_episode(self) -> None:
-        draw = copying_episode if self.task == "copying" else adding_episode
-        self.inputs, self.targets = draw(self.T, self.batch_size, self.gen)
+        if self.task == "copying":
+            self.inputs, self.targets = copying_episode(self.T, self.batch_size, self.gen, self.recall)
+        else:
+            self.inputs, self.targets = adding_episode(self.T, self.batch_size, self.gen)
 
     def _encode(self, values: torch.Tensor) -> torch.Tensor:
         if self.task == "adding":
@@ -116,7 +122,7 @@ class EpisodeStream:
         reset = torch.full((self.batch_size,), t == 0, dtype=torch.bool)
         if self.task == "copying":
             label, target = self.inputs[:, t], self.targets[:, t]
-            recall = t >= self.episode_length - RECALL
+            recall = t >= self.episode_length - self.recall
             weight = torch.full((self.batch_size,), float(recall)) if self.heldout else None
             value = None
         else:
@@ -159,9 +165,12 @@ class EpisodeConfig:
     eval_sequences: int = 512  # held-out episodes (the SAB release tests on 512)
     eval_batch_size: int = 512
     eval_seed: int = 12345
+    # copying: symbols to remember and recall; 10 in the literature (Arjovsky et al. 2016, SAB). Fewer
+    # make a task small recurrent nets can learn within an online learner's budget (docs/online.md)
+    recall: int = RECALL
 
     def __post_init__(self) -> None:
-        check_ranges(self, positive="T batch_size eval_sequences eval_batch_size", non_negative="eval_T eval_seed")
+        check_ranges(self, positive="T batch_size eval_sequences eval_batch_size recall", non_negative="eval_T eval_seed")
         if self.eval_sequences % self.eval_batch_size:  # the held-out pass is whole batches of episodes
             raise FieldError("eval_sequences", self.eval_sequences,
                              f"must be a multiple of task.eval_batch_size={self.eval_batch_size}")
@@ -173,7 +182,8 @@ def episode_stream(task: str, config: EpisodeConfig, split: str, seed: int, devi
     """Task ``task``'s stream for ``split``: endless training episodes, or a finite pass over
     ``eval_sequences`` held-out ("heldout") or test ("test") episodes."""
     if split == "train":
-        return EpisodeStream(task, config.T, config.batch_size, seed, encoding=config.encoding, device=device)
+        return EpisodeStream(task, config.T, config.batch_size, seed, encoding=config.encoding, device=device,
+                             recall=config.recall)
     if split not in ("heldout", "test"):
         raise ValueError(f"{task} has no {split!r} stream: use train, heldout or test")
     if config.eval_sequences % config.eval_batch_size:
@@ -183,11 +193,11 @@ def episode_stream(task: str, config: EpisodeConfig, split: str, seed: int, devi
     seed = config.eval_seed + (1 if split == "test" else 0)
     return EpisodeStream(task, config.eval_T or config.T, config.eval_batch_size, seed, heldout=True,
                          episodes=config.eval_sequences // config.eval_batch_size,
-                         encoding=config.encoding, device=device)
+                         encoding=config.encoding, device=device, recall=config.recall)
 
 
 @register_task("copying", config=EpisodeConfig,
-               description="copying problem: recall 10 symbols after T blanks (length T+20; chance 1/8)")
+               description="copying problem: recall 10 (task.recall) symbols after T blanks (length T+20; chance 1/8)")
 def copying_stream(config: EpisodeConfig, split: str, seed: int, device: str) -> EpisodeStream:
     return episode_stream("copying", config, split, seed, device)
 
