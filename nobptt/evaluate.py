@@ -107,6 +107,7 @@ def record_evaluation(evaluation: Evaluation, out: Path, command: str, writing: 
     split and overrides is replaced)."""
     from nobptt.environment import environment
     from nobptt.records.build import evaluation_provenance, evaluation_record, unit_metrics
+    from nobptt.records.costs import run_costs
     from nobptt.report import append_eval_record
     from nobptt.train.metrics import MetricsLog
 
@@ -117,5 +118,5 @@ def record_evaluation(evaluation: Evaluation, out: Path, command: str, writing: 
     rows = MetricsLog(e.run_dir / "metrics.jsonl").rows()
     record = evaluation_record(e.run_dir, e.meta, rows, e.config, provenance,
                                unit_metrics(e.metrics, e.config["task"]["name"]), overrides, e.ceilings, details,
-                               e.test_reads, label)
+                               e.test_reads, label, run_costs(e.run_dir, rows))
     return append_eval_record(Path(out), record)

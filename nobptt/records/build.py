@@ -176,13 +176,17 @@ def run_label(run_dir: str | Path) -> str:
 def evaluation_record(run_dir: Path, meta: dict[str, Any], rows: list[dict[str, Any]], config: dict[str, Any],
                       evaluation: dict[str, Any], metrics: dict[str, float], overrides: list[str],
                       eval_ceilings: dict[str, float] | None = None, details: dict[str, Any] | None = None,
-                      test_reads: int | None = None, label: str | None = None) -> dict[str, Any]:
-    """One evaluation of one run's checkpoint (``nobptt eval``); ``metrics`` under unit names."""
+                      test_reads: int | None = None, label: str | None = None,
+                      costs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One evaluation of one run's checkpoint (``nobptt eval``); ``metrics`` under unit names;
+    ``costs`` the run's measured time per step and state bytes (nobptt.records.costs)."""
     task = config["task"]["name"]
     run = {"seed": config["train"]["seed"], "run_dir": str(run_dir), "config": config, "overrides": list(overrides),
            "parameters": meta.get("parameters"), "steps": rows[-1]["step"] if rows else None, "metrics": metrics,
            "training": training_provenance(meta, rows[-1]["wall_time_s"] if rows else None),
            "evaluation": evaluation}
+    if costs:
+        run["costs"] = dict(costs)
     record = {"schema": SCHEMA, "kind": "evaluation", "label": label or record_label(config, meta.get("experiment")), "task": task,
               "learner": learner_name(config), "experiment": meta.get("experiment"), "split": evaluation["split"],
               "metrics": dict(metrics), "ceilings": meta.get("ceilings", {}), "eval_ceilings": eval_ceilings or {},

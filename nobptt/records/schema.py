@@ -157,6 +157,7 @@ class _Checker:
             self.fail(f"{where}.overrides", f"{overrides!r} is not a list of strings")
         self.typed(run, "parameters", where, (int,), nullable=True)
         self.typed(run, "steps", where, (int,), nullable=True)
+        self.typed(run, "costs", where, (dict,), required=False)
         self.metrics(self.typed(run, "metrics", where, (dict,)), f"{where}.metrics", multi=False)
         self.provenance(run.get("training"), f"{where}.training")
         evaluation = run.get("evaluation")

@@ -21,6 +21,7 @@ from nobptt.errors import RecordError
 from nobptt.records.io import load_all
 from nobptt.records.rows import (DAGGER, FOOTNOTE, format_metric, markdown, metric_values, pinned,  # noqa: F401
                                  record_rows, wanted)
+from nobptt.records.costs import steps_per_update
 from nobptt.records.labels import eval_length, updates
 
 # metric columns in this order first, then any other in name order
@@ -29,7 +30,10 @@ METRIC_ORDER = ("accuracy", "best_accuracy", "prequential_accuracy", "best_prequ
                 "best_mse", "wall_time_s")
 # columns that are not metrics
 FIELDS = ("label", "file", "kind", "task", "learner", "experiment", "split", "overrides", "n", "seeds", "steps",
-          "parameters", "train_wall_time_s", "checkpoint", "T", "eval_T", "updates", "total_updates")
+          "parameters", "train_wall_time_s", "checkpoint", "T", "eval_T", "updates", "total_updates",
+          "ms_per_step", "ms_per_update", "state_bytes")
+# measured on each run by ``nobptt eval --out`` (nobptt.records.costs); mean over the row's runs
+COST_FIELDS = ("ms_per_step", "ms_per_update", "state_bytes")
 # read from each run's config (nobptt.records.labels): the trained and the tested length, the updates
 # of the evaluated checkpoint and of the whole training budget (one per episode or window)
 CONFIG_FIELDS = ("T", "eval_T", "updates", "total_updates")
@@ -39,7 +43,16 @@ BENCH_COLUMNS = ("learner", "T", "scale", "batch_size", "steps", "parameters", "
                  "infer_matmul_fraction", "flush_denormal", "error")
 HEADINGS = {"overrides": "eval overrides", "n": "runs", "train_wall_time_s": "training wall_time_s",
             "T": "trained at T", "eval_T": "tested at T", "updates": "updates (checkpoint)",
-            "total_updates": "updates (training)"}
+            "total_updates": "updates (training)", "ms_per_step": "ms per step (training)",
+            "ms_per_update": "ms per update (training)", "state_bytes": "carried state"}
+
+
+def human_bytes(value: float) -> str:
+    """1,536 -> "1.5 kB": three significant figures in the largest unit below the value."""
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if value >= size:
+            return f"{value / size:.3g} {unit}"
+    return f"{value:.0f} B"
 
 
 def add_table_arguments(parser: argparse.ArgumentParser) -> None:
@@ -84,10 +97,27 @@ def _field(row: dict[str, Any], name: str) -> Any:
         return statistics.fmean(values) if values else None
     if name == "checkpoint":
         return ",".join(sorted({str((r.get("evaluation") or {}).get("checkpoint")) for r in runs}))
+    if name in COST_FIELDS:
+        values = [v for r in runs if (v := _cost(r, name)) is not None]
+        return statistics.fmean(values) if values else None
     if name in CONFIG_FIELDS:
         values = sorted({v for r in runs if (v := _config_field(r, name)) is not None})
         return ",".join(str(v) for v in values)
     return row.get(name)
+
+
+def _cost(run: dict[str, Any], name: str) -> float | None:
+    """One of COST_FIELDS for one run; None where its record has no measured costs."""
+    costs = run.get("costs") or {}
+    if name == "state_bytes":
+        return costs.get("state_bytes")
+    per_step = costs.get("train_s_per_step")
+    if per_step is None:
+        return None
+    if name == "ms_per_step":
+        return 1000 * per_step
+    every = steps_per_update(run.get("config") or {})
+    return None if every is None else 1000 * per_step * every
 
 
 def _config_field(run: dict[str, Any], name: str) -> int | None:
@@ -126,6 +156,10 @@ def _cell(row: dict[str, Any], column: str, fmt: str) -> list[str]:
             value = f"{value} {DAGGER}"
         if column == "train_wall_time_s" and value is not None:
             value = f"{value:.0f}"
+        if column in ("ms_per_step", "ms_per_update") and value is not None and fmt == "markdown":
+            value = f"{value:.3g}"
+        if column == "state_bytes" and value is not None and fmt == "markdown":
+            value = human_bytes(value)
         return ["" if value is None else str(value)]
     values = metric_values(row, column)
     if fmt == "csv":
