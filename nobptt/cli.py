@@ -3,6 +3,7 @@ report, results, analyze, lm, bench; "nobptt COMMAND --help" describes each."""
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -434,6 +435,11 @@ def main(argv: list[str] | None = None) -> int:
         # these carry an actionable message; a traceback would only hide it
         print(f"nobptt: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # the reader went away (`nobptt list | head`): not an error of ours. Point stdout at devnull so
+        # the interpreter's final flush does not raise again (Python docs, "Note on SIGPIPE")
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + 13  # the shell's status for a process ended by SIGPIPE
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """The command line, end to end on real ssMNIST and the adding task (small sizes so it stays fast)."""
 import json
+from pathlib import Path
 
 import pytest
 
@@ -153,3 +154,12 @@ def test_eval_breakdown_refuses_a_task_that_is_not_copying(tmp_path, capsys):
     assert main(["train", "adding_sab", "--steps", "12", "--run-dir", str(run), *small]) == 0
     assert main(["eval", str(run), "--breakdown"]) != 0
     assert "--breakdown: copying_breakdown needs a finite held-out copying stream" in capsys.readouterr().err
+
+
+def test_a_closed_pipe_ends_the_listing_quietly():
+    import subprocess
+    import sys
+
+    proc = subprocess.run(f"{sys.executable} -m nobptt list | head -1", shell=True, capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert proc.stdout.strip() == "learners:" and "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
