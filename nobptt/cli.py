@@ -220,15 +220,41 @@ def cmd_bench_memory(args: argparse.Namespace) -> int:
     return _bench_done(rows, out)
 
 
+def _bench_experiment_speed(args: argparse.Namespace, out: Path) -> list[dict]:
+    """``bench speed --experiment EXP --variant ...``: each variant checked before any is timed."""
+    from nobptt import config as cfg
+    from nobptt.bench.speed import parse_variant, sweep_experiment
+    from nobptt.config import ConfigError
+
+    if args.learners or args.scales or args.hidden:
+        raise ConfigError("--experiment times the experiment's own model: give its variants with --variant "
+                          "NAME=section.key=value;..., not --learners / --scales / --hidden")
+    _, sections = cfg.load_experiment(args.experiment)
+    for text in args.variant:
+        try:
+            _, overrides = parse_variant(text)
+        except ValueError as err:
+            raise ConfigError(str(err)) from err
+        cfg.resolve(cfg.apply_overrides(sections, overrides))  # a bad override fails here, named
+    return sweep_experiment(args.experiment, args.variant, args.steps, args.device, out)
+
+
 def cmd_bench_speed(args: argparse.Namespace) -> int:
     from nobptt.bench.plots import plot_speed
     from nobptt.bench.speed import sweep
     from nobptt.evaluate import check_recordable
 
+    from nobptt.config import ConfigError
+
     check_recordable(args.out, args.allow_dirty)  # refused before minutes of work, not after
-    names, scales, hiddens = _bench_names(args), _scales(args.scales), _hiddens(args)
     out = Path(args.out)
-    rows = sweep(names, args.batch, args.steps, args.device, out, scales, hiddens=hiddens)
+    if args.experiment:
+        rows = _bench_experiment_speed(args, out)
+    else:
+        if args.variant:
+            raise ConfigError("--variant needs --experiment (the experiment whose config each variant changes)")
+        names, scales, hiddens = _bench_names(args), _scales(args.scales), _hiddens(args)
+        rows = sweep(names, args.batch, args.steps, args.device, out, scales, hiddens=hiddens)
     plot_speed([r for r in rows if "error" not in r], out.with_suffix(".png"))
     return _bench_done(rows, out)
 
@@ -391,6 +417,11 @@ def build_parser() -> argparse.ArgumentParser:
     speed.add_argument("--steps", type=int, default=60,
                        help="steps per timed pass; a multiple of every BPTT window (default 60)")
     speed.add_argument("--out", default="reports/bench_speed.csv")
+    speed.add_argument("--experiment", help="time this experiment's own task and model (its batch, input and "
+                       "threads) instead of the synthetic ssMNIST-shaped input; --batch is then unused")
+    speed.add_argument("--variant", action="append", default=[], metavar="NAME=SECTION.KEY=VALUE;...",
+                       help="with --experiment: a row named NAME with these overrides (repeatable), e.g. "
+                            "'tbptt5=model.name=tbptt;model.k=5;model.update_every=5'")
     speed.set_defaults(func=cmd_bench_speed)
     alloc = bench.add_parser("allocator", help="page faults per update with and without train.keep_freed_memory "
                              "(glibc), one fresh process per repeat; prints, writes nothing")

@@ -155,3 +155,23 @@ def test_bench_cli_hidden_sizes_trace_columns_and_failed_rows(tmp_path):
     assert main(["bench", "memory", "--hidden", "3", "--scales", "1"]) == 2  # two ways to set the size
     assert main(["bench", "speed", "--hidden", "sixteen"]) == 2
     assert main(["bench", "speed", "--hidden", "0"]) == 2
+
+
+def test_bench_speed_times_an_experiments_own_task_and_variants(tmp_path, capsys):
+    """`bench speed --experiment`: one row per variant on the experiment's task, its FLOPs counted
+    on that task's shapes; a bad variant is refused before any row is measured."""
+    from nobptt.bench.speed import measure_experiment_speed
+    from nobptt.cli import main
+
+    rtrl = measure_experiment_speed("rtrl", "copying_online", ["model.update_every=0", "task.batch_size=2"], steps=16)
+    tbptt = measure_experiment_speed("tbptt5", "copying_online", ["model.name=tbptt", "model.k=5",
+                                                                  "model.update_every=5", "task.batch_size=2"], steps=16)
+    assert rtrl["task"] == tbptt["task"] == "copying" and rtrl["batch_size"] == 2
+    assert json.loads(rtrl["options"])["overrides"][0] == "model.update_every=0"
+    # RTRL's influence-matrix product alone, 2 n^2 p per stream and step, outweighs BPTT's whole step
+    n, p = 32, 32 * 32 + 32 * 10 + 32
+    assert rtrl["train_flops_per_step"] >= 2 * 2 * n * n * p > 10 * tbptt["train_flops_per_step"]
+    out = tmp_path / "speed.csv"
+    assert main(["bench", "speed", "--experiment", "copying_online", "--variant", "ok=model.update_every=0",
+                 "--variant", "bad=model.bogus=1", "--out", str(out), "--allow-dirty"]) == 2
+    assert "model.bogus" in capsys.readouterr().err and not out.exists()

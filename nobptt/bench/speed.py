@@ -116,6 +116,65 @@ def measure_speed(name: str, batch_size: int, steps: int = 60, device: str = "cp
     return row
 
 
+def measure_experiment_speed(name: str, experiment: str, overrides: list[str], steps: int, device: str = "cpu",
+                             seed: int = 0) -> dict[str, Any]:
+    """Throughput of experiment ``experiment`` with ``overrides`` (one of a comparison's learners,
+    named ``name``) on its own task's training stream, at its own thread count (``train.threads``,
+    as its runs): the idle-machine rate beside the time a run measures on a shared one
+    (nobptt.records.costs). Run in a fresh process."""
+    from nobptt import config as cfg
+    from nobptt.run import build_model, build_stream
+    from nobptt.train.clipping import Clipper
+    from nobptt.train.optim import OptimConfig, make_optimizer
+
+    _, sections = cfg.load_experiment(experiment)
+    config = cfg.resolve(cfg.apply_overrides(sections, [*overrides, f"train.seed={seed}", f"train.device={device}"]))
+    if config["train"].get("threads"):
+        torch.set_num_threads(config["train"]["threads"])
+    torch.manual_seed(seed)
+    peak = matmul_rate(device)
+    stream = build_stream(config, "train", device)
+    learner = build_model(config, stream).to(device)
+    optim = OptimConfig(**config["optim"])
+    optimizer, clipper = make_optimizer(learner, optim), Clipper(optim, learner).to(device)
+    batches = iter(stream.next_batch, None)
+    state = _train_pass(learner, optimizer, learner.initial_state(stream.batch_size, device), batches, steps, clipper)
+    train_s, state = _timed(device, lambda: _train_pass(learner, optimizer, state, batches, steps, clipper))
+    infer_s, state = _timed(device, lambda: _infer_pass(learner, state, batches, steps))
+    train_flops, state = _counted(lambda: _train_pass(learner, optimizer, state, batches, steps, clipper))
+    infer_flops, state = _counted(lambda: _infer_pass(learner, state, batches, steps))
+    row: dict[str, Any] = {"learner": name, "task": config["task"]["name"], "batch_size": stream.batch_size,
+                           "steps": steps, "seed": seed, "device": device,
+                           "options": json.dumps({"experiment": experiment, "overrides": overrides,
+                                                  "threads": torch.get_num_threads()}),
+                           "parameters": sum(p.numel() for p in learner.parameters()),
+                           "matmul_flops_per_s": round(peak)}
+    for phase, seconds, flops in (("train", train_s, train_flops), ("infer", infer_s, infer_flops)):
+        row[f"{phase}_steps_per_s"] = round(steps / seconds, 3)
+        row[f"{phase}_samples_per_s"] = round(steps * stream.batch_size / seconds, 1)
+        row[f"{phase}_flops_per_step"] = flops // steps
+        row[f"{phase}_matmul_fraction"] = round(flops / seconds / peak, 4)
+    return row
+
+
+def parse_variant(text: str) -> tuple[str, list[str]]:
+    """``"NAME=SECTION.KEY=VALUE;SECTION.KEY=VALUE"`` -> (NAME, overrides); a bare NAME has none."""
+    name, _, rest = text.partition("=")
+    if not name.strip():
+        raise ValueError(f"--variant {text!r}: give NAME or NAME=section.key=value;section.key=value")
+    return name.strip(), [o.strip() for o in rest.split(";") if o.strip()]
+
+
+def sweep_experiment(experiment: str, variants: list[str], steps: int, device: str, out_csv: Path,
+                     echo: Callable[[str], None] = print) -> list[dict[str, Any]]:
+    """Every variant of ``experiment`` in a fresh process; rows to ``out_csv``."""
+    configs = []
+    for text in variants or [experiment]:
+        name, overrides = parse_variant(text)
+        configs.append({"name": name, "experiment": experiment, "overrides": overrides, "steps": steps})
+    return run_all("speed.measure_experiment_speed", configs, device, out_csv, echo)
+
+
 def sweep(names: list[str], batch_size: int, steps: int, device: str, out_csv: Path,
           scales: list[float | None] = (None,), echo: Callable[[str], None] = print,
           hiddens: list[int | None] = (None,)) -> list[dict[str, Any]]:
