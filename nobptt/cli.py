@@ -417,8 +417,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "same folder, so rerunning it continues the sweep)")
     sw.add_argument("--collect", metavar="SWEEP_DIR", help="write the aggregate record of an existing sweep "
                     "folder from its run folders (no training)")
-    sw.add_argument("--out", help="folder for the aggregate record (default: the sweep folder; the tracked "
-                    "results/ only when named)")
+    sw.add_argument("--out", help="folder for the aggregate record (default reports; the tracked results/ only "
+                    "when named)")
     sw.add_argument("--name", help="the aggregate record's name (default: the sweep folder's)")
     sw.add_argument("--allow-dirty", action="store_true", help=ALLOW_DIRTY)
     sw.set_defaults(func=cmd_sweep)

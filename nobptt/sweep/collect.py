@@ -63,8 +63,9 @@ def _mean(value: Any) -> float:
 
 def collect(sweep_dir: Path, out_dir: Path | None = None, name: str | None = None, allow_dirty: bool = False,
             command: str = "") -> tuple[Path, list[str]]:
-    """Write ``OUT/NAME.json`` (default: the sweep folder, named after it) from the sweep's run
-    folders; returns its path and a few lines for the terminal."""
+    """Write ``OUT/NAME.json`` (default ``reports/``, named after the sweep folder: writers default to
+    the user's folder, docs/runs.md) from the sweep's run folders; returns its path and a few lines
+    for the terminal."""
     from nobptt.records.build import training_record
     from nobptt.records.io import write_file
     from nobptt.records.labels import record_label
@@ -74,7 +75,7 @@ def collect(sweep_dir: Path, out_dir: Path | None = None, name: str | None = Non
 
     sweep_dir = Path(sweep_dir)
     plan = read_plan(sweep_dir)
-    out_dir = Path(out_dir) if out_dir else sweep_dir
+    out_dir = Path(out_dir) if out_dir else Path("reports")
     name = name or record_name(sweep_dir)
     records, missing, scored = [], [], []
     for combination, points in groups(plan).items():

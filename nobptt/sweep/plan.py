@@ -6,7 +6,10 @@ The sweep folder (docs/sweep.md)::
     SWEEP/sweep.json           the plan: experiment, --set, grid, seeds, points, first command
     SWEEP/runs/POINT/          one run folder per point, exactly what `nobptt train --run-dir` makes
     SWEEP/logs/POINT.log       what each point's process printed (appended across reruns)
-    SWEEP/NAME.json            the aggregate record (results format, docs/results.md)
+    SWEEP/test_evaluations.json  the chosen point's test reads, kept so that a collect never reads twice
+
+The aggregate record (results format, docs/results.md) goes to ``reports/SWEEP_NAME.json`` unless
+``--out`` names another folder (``results`` to record it in the repository).
 
 A point's state is read from its run folder alone, with the rules of docs/runs.md: ``summary.json``
 present = finished (skipped by a rerun); ``checkpoint.pt`` without it = unfinished (resumed with
