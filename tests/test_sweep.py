@@ -14,9 +14,9 @@ from nobptt.sweep.grid import parse_grid, parse_seeds
 from nobptt.sweep.plan import FINISHED, UNFINISHED, default_sweep_dir, make_plan, run_dir, state, train_args
 from nobptt.sweep.progress import SweepProgress
 
-# add_online (RTRL, 32 streams) cut to 200 steps with a checkpoint and an evaluation every 50
-SETS = ["train.steps=200", "train.epoch_steps=50", "train.eval_every=50", "train.checkpoint_every=50",
-        "task.eval_length=200"]
+# add_online (RTRL, 32 streams) cut to 200 steps, a checkpoint and an evaluation every 100
+SETS = ["train.steps=200", "train.epoch_steps=50", "train.eval_every=100", "train.checkpoint_every=100",
+        "task.eval_length=100"]
 GRID = "model.hidden=8,16"
 SEEDS = [0, 1]
 
@@ -56,9 +56,9 @@ def test_local_sweep_reports_crashes_stops_on_ctrl_c_and_a_rerun_finishes_only_t
         tmp_path, monkeypatch, capsys, by_hand):
     sweep_dir = tmp_path / "sweep"
     points = plan().points
-    # 1. every point's process is killed (kill -9) at step 120, after its checkpoint at 100: each
+    # 1. every point's process is killed (kill -9) at step 150, after its checkpoint at 100: each
     #    crash is reported and the sweep goes on to the next point; nothing finished, nothing recorded
-    monkeypatch.setenv("NOBPTT_FAULT", "step:120")
+    monkeypatch.setenv("NOBPTT_FAULT", "step:150")
     assert main(sweep_args(sweep_dir, "--jobs", "2")) == 1
     assert capsys.readouterr().err.count("FAILED (exit -9)") == 4
     assert [state(run_dir(sweep_dir, p)) for p in points] == [UNFINISHED] * 4
@@ -96,6 +96,11 @@ def test_local_sweep_reports_crashes_stops_on_ctrl_c_and_a_rerun_finishes_only_t
             assert log.startswith(logs[point.name])
             assert log[len(logs[point.name]):].startswith(f"$ nobptt train --resume {folder}\n")
         assert outcome(folder) == by_hand[point.name], point.name
+    # each invocation is kept with its wall time, what it ran and how it ended
+    sessions = json.loads((sweep_dir / "sessions.json").read_text())
+    assert [(len(s["ran"]), len(s["failed"]), s["interrupted"]) for s in sessions][::2] == [(4, 4, False), (4 - len(done), 0, False)]
+    assert sessions[1]["interrupted"] and set(sessions[2]["ran"]) == {p.name for p in points} - set(done)
+    assert all(s["wall_time_s"] > 0 and s["jobs"] == 2 and s["backend"] == "local" for s in sessions)
 
     # the aggregate record: a training record per grid point, the point chosen on validation, its
     # test split read once per seed
@@ -103,6 +108,7 @@ def test_local_sweep_reports_crashes_stops_on_ctrl_c_and_a_rerun_finishes_only_t
     training = [r for r in data["records"] if r["kind"] == "training"]
     tests = [r for r in data["records"] if r["kind"] == "evaluation"]
     assert len(training) == 2 and all(r["metrics"]["best_nll_nats"]["n"] == 2 for r in training)
+    assert training[0]["details"]["sweep"]["sessions"] == sessions
     validation = {hidden: sum(min(row["heldout_nll"] for row in by_hand[f"hidden_{hidden}_s{s}"]["rows"]
                                   if "heldout_nll" in row) for s in SEEDS) / 2 for hidden in (8, 16)}
     best = min(validation, key=validation.get)

@@ -69,7 +69,9 @@ def run_train(args: list[str], log: str, env: dict[str, str]) -> int:
 
 
 class Backend(Protocol):
+    name: str  # "local" or "ray"
     slots: int  # points in flight at once
+    threads: int  # threads (Ray: CPUs) per point
 
     def start(self, args: list[str], log: Path, gpus: int) -> Any: ...
     def done(self, handle: Any) -> int | None: ...  # exit code once finished, else None
@@ -79,6 +81,8 @@ class Backend(Protocol):
 
 class LocalBackend:
     """At most ``jobs`` point processes at a time on this machine."""
+
+    name = "local"
 
     def __init__(self, jobs: int, threads: int | None = None) -> None:
         if jobs < 1:
@@ -107,6 +111,8 @@ class RayBackend:
     """Each point a Ray task asking for its CPUs (``threads``) and, on a CUDA device, one GPU. The
     task runs the point's process on whichever node Ray picks: the run folders must be on a path
     every node and the driver share (docs/sweep.md)."""
+
+    name = "ray"
 
     def __init__(self, jobs: int | None, threads: int | None, address: str | None) -> None:
         try:

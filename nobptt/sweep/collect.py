@@ -100,6 +100,10 @@ def collect(sweep_dir: Path, out_dir: Path | None = None, name: str | None = Non
             scored.append((value if lower else -value, combination, record, done, checkpoint))
     if not records:
         raise RecordError(f"{sweep_dir}: no point of the sweep has finished yet; nothing to record")
+    sessions_path = sweep_dir / "sessions.json"  # nobptt.sweep.runner.SESSIONS
+    sessions = json.loads(sessions_path.read_text()) if sessions_path.exists() else []
+    for record in records:
+        record["details"]["sweep"]["sessions"] = sessions
     check_trained_clean([run for r in records for run in r["runs"]], allow_dirty)  # before a test read
     writing = writing_provenance(out_dir, name, allow_dirty)
     for record in records:

@@ -17,6 +17,7 @@ from nobptt.sweep.plan import FINISHED, UNFINISHED, Plan, Point, log_path, run_d
 from nobptt.sweep.progress import SweepProgress
 
 POLL_S = 1.0
+SESSIONS = "sessions.json"
 INTERRUPTED = 130  # the shell's exit status for Ctrl-C
 
 
@@ -83,6 +84,22 @@ def execute(plan: Plan, sweep_dir: Path, backend: Backend, progress: SweepProgre
     return {"failed": failed, "interrupted": False, "ran": ran}
 
 
+def note_session(sweep_dir: Path, session: dict[str, Any]) -> None:
+    """Append one invocation of the sweep (its command, wall time, backend, jobs, threads, what ran)
+    to ``SWEEP/sessions.json``: a sweep's wall time is its own measurement, which no run folder holds."""
+    import json
+
+    from nobptt.environment import environment
+    from nobptt.train.checkpoint import save_json
+
+    path = Path(sweep_dir) / SESSIONS
+    sessions = json.loads(path.read_text()) if path.exists() else []
+    machine = environment()
+    sessions.append({**session, "hardware": machine["hardware"], "commit": machine["commit"],
+                     "clean": machine["clean"], "torch": machine["torch"]})
+    save_json(sessions, path)
+
+
 def sweep(plan: Plan, sweep_dir: Path, backend: Backend, steps: int, task: str, ceilings: dict[str, float],
           gpus: int = 0, out_dir: Path | None = None, name: str | None = None, allow_dirty: bool = False,
           command: str = "") -> int:
@@ -94,12 +111,21 @@ def sweep(plan: Plan, sweep_dir: Path, backend: Backend, steps: int, task: str, 
     write_plan(plan, sweep_dir)
     with sweep_lock(sweep_dir):
         progress = SweepProgress(len(plan.points), steps, task, ceilings)
+        started, clock = time.strftime("%Y-%m-%dT%H:%M:%S"), time.perf_counter()
         try:
             outcome = execute(plan, sweep_dir, backend, progress, gpus)
         finally:
             progress.close()
             backend.close()
+        note_session(sweep_dir, {"command": command, "started": started,
+                                 "wall_time_s": round(time.perf_counter() - clock, 2), "backend": backend.name,
+                                 "jobs": backend.slots, "threads": backend.threads,
+                                 "ran": [p.name for p in outcome["ran"]],
+                                 "failed": [p.name for p, _ in outcome["failed"]],
+                                 "interrupted": outcome["interrupted"]})
         left = [p.name for p in plan.points if state(run_dir(sweep_dir, p)) != FINISHED]
+        print(f"{len(outcome['ran'])} run(s) in {time.perf_counter() - clock:.1f} s ({backend.name}, {backend.slots} at a "
+              f"time, {backend.threads} thread(s) each; kept in {Path(sweep_dir) / SESSIONS})")
         if outcome["interrupted"]:
             print(f"stopped: {len(left)} of {len(plan.points)} runs unfinished, each resumable; the same command "
                   f"continues them (finished runs are skipped): {command or 'nobptt sweep ...'}")
