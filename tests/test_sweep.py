@@ -109,7 +109,7 @@ def test_local_sweep_reports_crashes_stops_on_ctrl_c_and_a_rerun_finishes_only_t
     tests = [r for r in data["records"] if r["kind"] == "evaluation"]
     assert len(training) == 2 and all(r["metrics"]["best_nll_nats"]["n"] == 2 for r in training)
     assert training[0]["details"]["sweep"]["sessions"] == sessions
-    validation = {hidden: sum(min(row["heldout_nll"] for row in by_hand[f"hidden_{hidden}_s{s}"]["rows"]
+    validation = {hidden: sum(min(row["heldout_nll"] for row in by_hand[f"hidden={hidden}_s{s}"]["rows"]
                                   if "heldout_nll" in row) for s in SEEDS) / 2 for hidden in (8, 16)}
     best = min(validation, key=validation.get)
     [chosen] = [r for r in training if r["details"]["sweep"]["selection"]["chosen"]]
@@ -171,7 +171,7 @@ def test_the_same_command_names_the_same_folder_and_a_folder_holds_one_sweep(tmp
     assert default_sweep_dir(plan()) == default_sweep_dir(plan())
     other = make_plan("add_online", "add_online", SETS, parse_grid(["model.hidden=8,32"]), SEEDS)
     assert default_sweep_dir(other) != default_sweep_dir(plan())
-    assert [p.name for p in plan().points] == ["hidden_8_s0", "hidden_8_s1", "hidden_16_s0", "hidden_16_s1"]
+    assert [p.name for p in plan().points] == ["hidden=8_s0", "hidden=8_s1", "hidden=16_s0", "hidden=16_s1"]
     from nobptt.sweep.plan import write_plan
 
     write_plan(plan(), tmp_path)

@@ -31,7 +31,7 @@ from nobptt.sweep.grid import Axis, combinations
 
 PLAN = "sweep.json"
 PLAN_SCHEMA = "sweep-1"
-UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")
+UNSAFE = re.compile(r"[^A-Za-z0-9._+=-]")
 
 NEW, UNFINISHED, FINISHED = "new", "unfinished", "finished"
 
