@@ -54,7 +54,14 @@ def start_train(args: list[str], log: str, env: dict[str, str]) -> subprocess.Po
         handle.write(f"$ nobptt {' '.join(shlex.quote(a) for a in args)}\n")
         handle.flush()
         return subprocess.Popen([sys.executable, "-m", "nobptt", *args], stdout=handle, stderr=subprocess.STDOUT,
-                                env={**os.environ, **env}, start_new_session=True)
+                                env={**os.environ, **env}, start_new_session=True, preexec_fn=_default_sigint)
+
+
+def _default_sigint() -> None:
+    """In the child before exec: Ctrl-C back to its default. A Ray worker blocks SIGINT, and a
+    blocked (or ignored) signal stays so across exec, so a point started by one could not be stopped."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def run_train(args: list[str], log: str, env: dict[str, str]) -> int:
@@ -62,7 +69,11 @@ def run_train(args: list[str], log: str, env: dict[str, str]) -> int:
     KeyboardInterrupt here) stops the process first."""
     proc = start_train(args, log, env)
     try:
-        return proc.wait()
+        while True:  # short waits: Ray's cancel raises in this thread only between Python bytecodes
+            try:
+                return proc.wait(timeout=0.5)
+            except subprocess.TimeoutExpired:
+                continue
     except BaseException:
         stop_process(proc)
         raise

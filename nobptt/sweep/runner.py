@@ -126,7 +126,7 @@ def sweep(plan: Plan, sweep_dir: Path, backend: Backend, steps: int, task: str, 
         left = [p.name for p in plan.points if state(run_dir(sweep_dir, p)) != FINISHED]
         print(f"{len(outcome['ran'])} run(s) in {time.perf_counter() - clock:.1f} s ({backend.name}, {backend.slots} at a "
               f"time, {backend.threads} thread(s) each; kept in {Path(sweep_dir) / SESSIONS})")
-        if outcome["interrupted"]:
+        if outcome["interrupted"] and left:
             print(f"stopped: {len(left)} of {len(plan.points)} runs unfinished, each resumable; the same command "
                   f"continues them (finished runs are skipped): {command or 'nobptt sweep ...'}")
             return INTERRUPTED
