@@ -2,7 +2,7 @@
 folder under one sweep folder, run locally (a pool of processes) or on a Ray cluster, resumable, and
 recorded as one aggregate record chosen on validation only (docs/sweep.md).
 
-Modules: ``grid`` (parsing and checking --seeds / --grid before anything runs), ``plan`` (points,
+Modules: ``command`` (the command line's arguments to a run), ``grid`` (parsing and checking --seeds / --grid before anything runs), ``plan`` (points,
 the sweep folder and each point's state), ``backends`` (local and Ray), ``progress`` (what is
 printed), ``runner`` (skip, resume, run, stop), ``collect`` (the aggregate record).
 """
