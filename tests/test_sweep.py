@@ -81,6 +81,12 @@ def test_local_sweep_reports_crashes_stops_on_ctrl_c_and_a_rerun_finishes_only_t
     kept = {name: (run_dir(sweep_dir, p) / "summary.json").stat().st_mtime_ns for p in points
             if (name := p.name) in done}
     logs = {p.name: (sweep_dir / "logs" / f"{p.name}.log").read_text() for p in points}
+    # collected now, the finished runs are recorded, but nothing is chosen and no test split read
+    assert main(["sweep", "--collect", str(sweep_dir), "--out", str(tmp_path / "partial"), "--allow-dirty"]) == 0
+    partial = load_file(tmp_path / "partial" / "sweep.json")
+    assert {r["kind"] for r in partial["records"]} == {"training"} and "unfinished" in partial["note"]
+    assert not any(r["details"]["sweep"]["selection"]["chosen"] for r in partial["records"])
+    assert not any((run_dir(sweep_dir, p) / "test_reads.json").exists() for p in points)
 
     # 3. the same command again: the finished points are skipped, the others resumed from their checkpoints
     assert main(sweep_args(sweep_dir, "--jobs", "2")) == 0
