@@ -25,6 +25,7 @@ from nobptt.errors import ConfigError
 
 STOP_WAIT_S = 30  # how long a point's process may take to stop after SIGINT before it is killed
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def point_env(threads: int) -> dict[str, str]:
@@ -58,10 +59,20 @@ def start_train(args: list[str], log: str, env: dict[str, str]) -> subprocess.Po
 
 
 def _default_sigint() -> None:
-    """In the child before exec: Ctrl-C back to its default. A Ray worker blocks SIGINT, and a
-    blocked (or ignored) signal stays so across exec, so a point started by one could not be stopped."""
+    """In the child before exec: Ctrl-C back to its default (a Ray worker blocks SIGINT, and a
+    blocked or ignored signal stays so across exec, so a point started by one could not be stopped);
+    and, on Linux, SIGTERM to the point when the sweep that started it dies (``kill -9`` of the sweep,
+    its terminal closed): a point in its own session would otherwise run on, orphaned, holding its run
+    folder's lock against the rerun. Stopped so, it resumes from its last checkpoint like any kill."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
+        except (OSError, AttributeError):
+            pass  # no prctl: an orphaned point runs to its end, which loses nothing
 
 
 def run_train(args: list[str], log: str, env: dict[str, str]) -> int:
