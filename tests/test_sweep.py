@@ -3,6 +3,10 @@ local backend and on a local Ray instance, the runs that running each point by h
 point is reported and the others go on; Ctrl-C leaves every point resumable and a rerun finishes only
 the missing ones; bad grids are refused before anything runs, naming the valid choices."""
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -12,7 +16,6 @@ from nobptt.errors import ConfigError
 from nobptt.records.io import load_file
 from nobptt.sweep.grid import parse_grid, parse_seeds
 from nobptt.sweep.plan import FINISHED, UNFINISHED, default_sweep_dir, make_plan, run_dir, state, train_args
-from nobptt.sweep.progress import SweepProgress
 
 # add_online (RTRL, 32 streams) cut to 200 steps, a checkpoint and an evaluation every 100
 SETS = ["train.steps=200", "train.epoch_steps=50", "train.eval_every=100", "train.checkpoint_every=100",
@@ -64,17 +67,17 @@ def test_local_sweep_reports_crashes_stops_on_ctrl_c_and_a_rerun_finishes_only_t
     assert [state(run_dir(sweep_dir, p)) for p in points] == [UNFINISHED] * 4
     monkeypatch.delenv("NOBPTT_FAULT")
 
-    # 2. Ctrl-C as soon as the first point has finished: the running one is stopped, left resumable
-    finished = SweepProgress.finished
-
-    def finished_then_ctrl_c(self, point, folder):
-        finished(self, point, folder)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(SweepProgress, "finished", finished_then_ctrl_c)
-    assert main(sweep_args(sweep_dir, "--jobs", "2")) == 130
-    monkeypatch.setattr(SweepProgress, "finished", finished)
-    assert "each resumable" in capsys.readouterr().out
+    # 2. the sweep as its own process, sent Ctrl-C (SIGINT) as soon as a point has finished: the
+    #    running points are stopped, left resumable, and the sweep exits 130
+    driver = subprocess.Popen([sys.executable, "-m", "nobptt", *sweep_args(sweep_dir, "--jobs", "2")],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    deadline = time.monotonic() + 300
+    while not any((run_dir(sweep_dir, p) / "summary.json").exists() for p in points):
+        assert driver.poll() is None and time.monotonic() < deadline, "the sweep ended before a point finished"
+        time.sleep(0.1)
+    driver.send_signal(signal.SIGINT)
+    out, _ = driver.communicate(timeout=120)
+    assert driver.returncode == 130 and "each resumable" in out
     states = {p.name: state(run_dir(sweep_dir, p)) for p in points}
     done = [name for name, s in states.items() if s == FINISHED]
     assert 1 <= len(done) <= 2 and set(states.values()) <= {FINISHED, UNFINISHED}
