@@ -57,6 +57,8 @@ def run_command(args: argparse.Namespace, command: str) -> int:
     else:
         backend = LocalBackend(args.jobs or 1, args.threads)
     sweep_dir = Path(args.sweep_dir) if args.sweep_dir else default_sweep_dir(plan)
+    if args.backend == "ray":  # a Ray task runs in its worker's folder, on whichever node: absolute paths
+        sweep_dir = sweep_dir.resolve()
     print(f"sweep of {name}: {len(plan.points)} runs ({len(plan.points) // len(seeds)} grid point(s) x "
           f"{len(seeds)} seed(s)) in {sweep_dir}, {args.backend} backend, {backend.slots} at a time")
     gpus = 1 if base["train"]["device"].startswith("cuda") else 0
