@@ -90,6 +90,15 @@ def run_train(args: list[str], log: str, env: dict[str, str]) -> int:
         raise
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS tells it, e.g. under
+    taskset or a container's cpuset), else the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on macOS or Windows
+        return os.cpu_count() or 1
+
+
 class Backend(Protocol):
     name: str  # "local" or "ray"
     slots: int  # points in flight at once
@@ -110,7 +119,7 @@ class LocalBackend:
         if jobs < 1:
             raise ConfigError(f"--jobs {jobs}: give at least 1")
         self.slots = jobs
-        self.threads = threads or max(1, (os.cpu_count() or 1) // jobs)
+        self.threads = threads or max(1, usable_cores() // jobs)
 
     def start(self, args: list[str], log: Path, gpus: int) -> subprocess.Popen:
         return start_train(args, str(log), point_env(self.threads))
