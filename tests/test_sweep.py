@@ -132,6 +132,14 @@ def test_local_sweep_reports_crashes_stops_on_ctrl_c_and_a_rerun_finishes_only_t
     again = load_file(tmp_path / "again" / "swept.json")
     assert [r["metrics"] for r in again["records"]] == [r["metrics"] for r in data["records"]]
     assert {r["test_reads"] for r in again["records"] if r["kind"] == "evaluation"} == {1}
+    # a record file of other runs is never overwritten
+    other = tmp_path / "other" / "influence_balancing.json"
+    other.parent.mkdir()
+    other.write_text((Path(__file__).parents[1] / "results" / "influence_balancing.json").read_text())
+    before = other.read_text()
+    assert main(["sweep", "--collect", str(sweep_dir), "--out", str(other.parent), "--name", "influence_balancing",
+                 "--allow-dirty"]) == 2
+    assert "not this sweep's" in capsys.readouterr().err and other.read_text() == before
 
 
 def test_ray_sweep_gives_the_runs_of_running_each_point_by_hand(tmp_path, capsys, by_hand):

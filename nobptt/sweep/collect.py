@@ -77,6 +77,7 @@ def collect(sweep_dir: Path, out_dir: Path | None = None, name: str | None = Non
     plan = read_plan(sweep_dir)
     out_dir = Path(out_dir) if out_dir else Path("reports")
     name = name or record_name(sweep_dir)
+    _check_not_another_record(out_dir / f"{name}.json", sweep_dir)
     records, missing, scored = [], [], []
     for combination, points in groups(plan).items():
         done = [p for p in points if state(run_dir(sweep_dir, p)) == FINISHED]
@@ -128,6 +129,21 @@ def collect(sweep_dir: Path, out_dir: Path | None = None, name: str | None = Non
     path = out_dir / f"{name}.json"
     write_file(path, {"schema": SCHEMA, "name": name, "note": note, "records": records})
     return path, lines
+
+
+def _check_not_another_record(path: Path, sweep_dir: Path) -> None:
+    """The aggregate record replaces its own earlier version only, never a record file of other
+    runs (numbers already recorded must not change): refused before any test read."""
+    from nobptt.records.io import load_file
+
+    if not path.exists():
+        return
+    records = load_file(path)["records"]
+    folders = [((r.get("details") or {}).get("sweep") or {}).get("folder") for r in records if r["kind"] == "training"]
+    ours = [folder is not None and Path(folder).resolve() == Path(sweep_dir).resolve() for folder in folders]
+    if not ours or not all(ours):
+        raise RecordError(f"{path} already holds records that are not this sweep's ({sweep_dir}); give the "
+                          f"aggregate record another --name or --out")
 
 
 def test_records(sweep_dir: Path, plan: Plan, points: list[Point], checkpoint: str, label: str,
