@@ -105,17 +105,9 @@ def record_evaluation(evaluation: Evaluation, out: Path, command: str, writing: 
                       overrides: list[str], details: dict[str, Any] | None = None, label: str | None = None) -> Path:
     """Append the evaluation's schema-1 record to ``out`` (a record of the same run, checkpoint,
     split and overrides is replaced)."""
-    from nobptt.report import append_eval_record
-
-    record = evaluation_to_record(evaluation, command, writing, overrides, details, label)
-    return append_eval_record(Path(out), record)
-
-
-def evaluation_to_record(evaluation: Evaluation, command: str, writing: dict[str, Any], overrides: list[str],
-                         details: dict[str, Any] | None = None, label: str | None = None) -> dict[str, Any]:
-    """The evaluation's schema-1 record, with the run's provenance and the recording tree's."""
     from nobptt.environment import environment
     from nobptt.records.build import evaluation_provenance, evaluation_record, unit_metrics
+    from nobptt.report import append_eval_record
     from nobptt.train.metrics import MetricsLog
 
     e = evaluation
@@ -123,6 +115,7 @@ def evaluation_to_record(evaluation: Evaluation, command: str, writing: dict[str
     provenance = evaluation_provenance(command, e.checkpoint, e.step, split, e.wall_time_s,
                                        environment(e.config["train"]["device"]), writing)
     rows = MetricsLog(e.run_dir / "metrics.jsonl").rows()
-    return evaluation_record(e.run_dir, e.meta, rows, e.config, provenance,
-                             unit_metrics(e.metrics, e.config["task"]["name"]), overrides, e.ceilings, details,
-                             e.test_reads, label)
+    record = evaluation_record(e.run_dir, e.meta, rows, e.config, provenance,
+                               unit_metrics(e.metrics, e.config["task"]["name"]), overrides, e.ceilings, details,
+                               e.test_reads, label)
+    return append_eval_record(Path(out), record)

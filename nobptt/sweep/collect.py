@@ -148,28 +148,37 @@ def _check_not_another_record(path: Path, sweep_dir: Path) -> None:
 
 def test_records(sweep_dir: Path, plan: Plan, points: list[Point], checkpoint: str, label: str,
                  writing: dict[str, Any], command: str) -> list[dict[str, Any]]:
-    """One ``evaluation`` record of the test split per run of the chosen point, each read once: a
-    read already made (same run folder, checkpoint and sha256) is taken from the cache."""
-    from nobptt.evaluate import evaluate_checkpoint, evaluation_to_record
+    """One ``evaluation`` record of the test split per run of the chosen point, each read once
+    through ``nobptt eval --out``'s path into ``SWEEP/test_evaluations.json`` (a record file of its
+    own); a read already made there (same run folder, checkpoint and sha256) is taken from it."""
+    from nobptt.evaluate import evaluate_checkpoint, record_evaluation
+    from nobptt.records.io import load_file
     from nobptt.records.provenance import sha256_of
-    from nobptt.train.checkpoint import save_json
 
-    cache_path = Path(sweep_dir) / TEST_CACHE
-    cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+    cache = Path(sweep_dir) / TEST_CACHE
+    command = command or f"nobptt sweep --collect {sweep_dir}"
     out = []
     for point in points:
         folder = run_dir(sweep_dir, point)
         ckpt = checkpoint if (folder / checkpoint).exists() else "checkpoint.pt"
-        key = f"{point.name}|{ckpt}|{sha256_of(folder / ckpt)}"
-        if key not in cache:
+        sha = sha256_of(folder / ckpt)
+
+        def kept() -> dict[str, Any] | None:
+            for record in load_file(cache)["records"] if cache.exists() else []:
+                run = record["runs"][0]
+                if (run["run_dir"] == str(folder) and run["evaluation"]["checkpoint"] == ckpt
+                        and record["details"].get("checkpoint_sha256") == sha):
+                    return record
+            return None
+
+        if kept() is None:
             try:
-                done = evaluate_checkpoint(folder, ckpt, "test", command=command or f"nobptt sweep --collect {sweep_dir}")
+                done = evaluate_checkpoint(folder, ckpt, "test", command=command)
             except ConfigError as err:
                 if "--split test" in str(err):  # the task has no test stream: nothing to read
                     return []
                 raise
-            cache[key] = evaluation_to_record(done, command or f"nobptt sweep --collect {sweep_dir}", writing, [],
-                                              label=label)
-            save_json(cache, cache_path)  # at once: a read is never lost to a later error
-        out.append(cache[key])
+            # written at once: a read is never lost to a later error
+            record_evaluation(done, cache, command, writing, [], {"checkpoint_sha256": sha}, label)
+        out.append(kept())
     return out
