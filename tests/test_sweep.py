@@ -142,8 +142,9 @@ def test_local_sweep_reports_crashes_stops_on_ctrl_c_and_a_rerun_finishes_only_t
     assert "not this sweep's" in capsys.readouterr().err and other.read_text() == before
 
 
-def test_ray_sweep_gives_the_runs_of_running_each_point_by_hand(tmp_path, capsys, by_hand):
+def test_ray_sweep_gives_the_runs_of_running_each_point_by_hand(tmp_path, capsys, monkeypatch, by_hand):
     ray = pytest.importorskip("ray", reason="the ray extra (in dev): pip install -e '.[dev]'")
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")  # CI is offline: no usage report to send
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         assert main(sweep_args(tmp_path / "sweep", "--backend", "ray")) == 0
