@@ -166,7 +166,7 @@ def test_records(sweep_dir: Path, plan: Plan, points: list[Point], checkpoint: s
         def kept() -> dict[str, Any] | None:
             for record in load_file(cache)["records"] if cache.exists() else []:
                 run = record["runs"][0]
-                if (run["run_dir"] == str(folder) and run["evaluation"]["checkpoint"] == ckpt
+                if (Path(run["run_dir"]).resolve() == folder.resolve() and run["evaluation"]["checkpoint"] == ckpt
                         and record["details"].get("checkpoint_sha256") == sha):
                     return record
             return None
