@@ -1,5 +1,5 @@
 """nobptt: learn sequences without backpropagation through time. Commands: train, list, eval,
-report, results, analyze, lm, bench; "nobptt COMMAND --help" describes each."""
+report, sweep, results, analyze, lm, bench; "nobptt COMMAND --help" describes each."""
 from __future__ import annotations
 
 import argparse
@@ -140,6 +140,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     path = record_result([Path(p) for p in args.run_dirs], args.name, out, args.note, labels, args.allow_dirty)
     print(f"wrote {path} and {path.with_suffix('.png')}")
     return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from nobptt.sweep.command import run_command
+
+    return run_command(args, _command(args))
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
@@ -368,6 +374,33 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--note", default="", help="free text stored with the result")
     rep.add_argument("--labels", help="comma-separated labels: runs are different configs, not seeds")
     rep.set_defaults(func=cmd_report)
+    sw = sub.add_parser("sweep", help="seeds and a grid of one experiment: one run folder per point, local or on "
+                        "Ray, resumable, one aggregate record (docs/sweep.md)")
+    sw.add_argument("experiment", nargs="?", help="experiment name (see: nobptt list) or .toml path")
+    sw.add_argument("--seeds", help="seeds, e.g. 0-4 or 0,2,5 (default: the experiment's train.seed)")
+    sw.add_argument("--grid", action="append", default=[], metavar="SECTION.KEY=V1,V2",
+                    help="values of one config field, e.g. --grid optim.lr=1e-3,3e-3 (repeatable: every combination)")
+    sw.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                    help="override a config field for every point (repeatable)")
+    sw.add_argument("--steps", type=int, help="shortcut for --set train.steps=...")
+    sw.add_argument("--device", help="shortcut for --set train.device=... (cuda: each run asks Ray for one GPU)")
+    sw.add_argument("--jobs", type=int, help="runs at a time (local default 1; ray default: the cluster's CPUs "
+                    "/ --threads)")
+    sw.add_argument("--threads", type=int, help="threads per run (local default: cores // jobs; ray default 1, the "
+                    "CPUs each run asks for)")
+    sw.add_argument("--backend", default="local", choices=("local", "ray"),
+                    help="local (default): processes on this machine; ray: tasks on a Ray cluster")
+    sw.add_argument("--address", help="with --backend ray: an existing cluster, auto or HOST:PORT (default: start "
+                    "a Ray instance on this machine)")
+    sw.add_argument("--sweep-dir", help="the sweep folder (default sweeps/EXPERIMENT-HASH: the same command, the "
+                    "same folder, so rerunning it continues the sweep)")
+    sw.add_argument("--collect", metavar="SWEEP_DIR", help="write the aggregate record of an existing sweep "
+                    "folder from its run folders (no training)")
+    sw.add_argument("--out", help="folder for the aggregate record (default reports; the tracked results/ only "
+                    "when named)")
+    sw.add_argument("--name", help="the aggregate record's name (default: the sweep folder's)")
+    sw.add_argument("--allow-dirty", action="store_true", help=ALLOW_DIRTY)
+    sw.set_defaults(func=cmd_sweep)
     res = sub.add_parser("results", help="print a table from the record files (docs/results.md)")
     from nobptt.records.tables import add_table_arguments
 

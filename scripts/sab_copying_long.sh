@@ -4,6 +4,8 @@
 # is tested once at T = 100 (with --breakdown) and at T = 200, 500, 1000 (transfer), appended to OUT.
 # Usage: bash scripts/sab_copying_long.sh [SEED ...]   (default: seeds 0-5)
 #   env: OUT (default results/sab_copying_long.json)
+# The seeds' training alone, resumable and in parallel: nobptt sweep copying_sab_long --seeds 0-5 --jobs 2
+# (docs/sweep.md says why this script stays: its recorded folder names and transfer tests).
 set -euo pipefail
 . "$(dirname "$0")/sab_train_or_resume.sh"
 OUT=${OUT:-results/sab_copying_long.json}

@@ -1,0 +1,142 @@
+"""Run a sweep's plan: skip the finished points, resume the unfinished ones, start the rest, at most
+the backend's slots at a time; report a point that fails and go on; on Ctrl-C stop every running
+point (each stays resumable) and say how to continue; then write the aggregate record."""
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from nobptt.errors import RunFolderError
+from nobptt.sweep.backends import Backend
+from nobptt.sweep.plan import FINISHED, UNFINISHED, Plan, Point, log_path, run_dir, state, train_args
+from nobptt.sweep.progress import SweepProgress
+
+POLL_S = 1.0
+SESSIONS = "sessions.json"
+INTERRUPTED = 130  # the shell's exit status for Ctrl-C
+
+
+@contextmanager
+def sweep_lock(sweep_dir: Path) -> Iterator[None]:
+    """One sweep process per sweep folder (an OS lock, released however the process ends). Each
+    point's run folder has its own lock too (docs/runs.md), so a point is never trained twice."""
+    path = Path(sweep_dir) / ".lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            raise RunFolderError(f"{sweep_dir} is being swept by another process ({handle.read().strip() or 'unknown'}); "
+                                 f"wait for it, or stop it (Ctrl-C) and rerun") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}\n")
+        handle.flush()
+        yield
+
+
+def execute(plan: Plan, sweep_dir: Path, backend: Backend, progress: SweepProgress, gpus: int = 0) -> dict[str, Any]:
+    """Run every point not finished yet. Returns ``{"failed": [(point, code)], "interrupted": bool,
+    "ran": [points]}``; KeyboardInterrupt is caught here, after every running point is stopped."""
+    queue: list[Point] = []
+    for point in plan.points:
+        if state(run_dir(sweep_dir, point)) == FINISHED:
+            progress.skipped(point)
+        else:
+            queue.append(point)
+    running: dict[str, tuple[Point, Any]] = {}
+    failed: list[tuple[Point, int | None]] = []
+    ran: list[Point] = []
+    try:
+        while queue or running:
+            while queue and len(running) < backend.slots:
+                point = queue.pop(0)
+                folder = run_dir(sweep_dir, point)
+                how = "resumed" if state(folder) == UNFINISHED else "started"
+                args = train_args(plan, point, folder)
+                progress.started(point, how, folder)
+                running[point.name] = (point, backend.start(args, log_path(sweep_dir, point), gpus))
+            time.sleep(POLL_S)
+            for name, (point, handle) in list(running.items()):
+                folder = run_dir(sweep_dir, point)
+                progress.poll(point, folder)
+                code = backend.done(handle)
+                if code is None:
+                    continue
+                del running[name]
+                ran.append(point)
+                if code == 0 and state(folder) == FINISHED:
+                    progress.finished(point, folder)
+                else:
+                    failed.append((point, code))
+                    progress.failed(point, code, log_path(sweep_dir, point))
+    except KeyboardInterrupt:
+        progress.bar.write(f"interrupted: stopping {len(running)} running point(s); each stays resumable",
+                           file=progress.file)
+        backend.stop([handle for _, handle in running.values()])
+        return {"failed": failed, "interrupted": True, "ran": ran}
+    return {"failed": failed, "interrupted": False, "ran": ran}
+
+
+def note_session(sweep_dir: Path, session: dict[str, Any]) -> None:
+    """Append one invocation of the sweep (its command, wall time, backend, jobs, threads, what ran)
+    to ``SWEEP/sessions.json``: a sweep's wall time is its own measurement, which no run folder holds."""
+    import json
+
+    from nobptt.environment import environment
+    from nobptt.train.checkpoint import save_json
+
+    path = Path(sweep_dir) / SESSIONS
+    sessions = json.loads(path.read_text()) if path.exists() else []
+    machine = environment()
+    sessions.append({**session, "hardware": machine["hardware"], "commit": machine["commit"],
+                     "clean": machine["clean"], "torch": machine["torch"]})
+    save_json(sessions, path)
+
+
+def sweep(plan: Plan, sweep_dir: Path, backend: Backend, steps: int, task: str, ceilings: dict[str, float],
+          gpus: int = 0, out_dir: Path | None = None, name: str | None = None, allow_dirty: bool = False,
+          command: str = "") -> int:
+    """Run the plan in ``sweep_dir`` and write its aggregate record; the exit status: 0 when every
+    point finished, 1 when one failed (the others ran and are recorded), 130 when interrupted."""
+    from nobptt.sweep.collect import collect
+    from nobptt.sweep.plan import write_plan
+
+    write_plan(plan, sweep_dir)
+    with sweep_lock(sweep_dir):
+        progress = SweepProgress(len(plan.points), steps, task, ceilings)
+        started, clock = time.strftime("%Y-%m-%dT%H:%M:%S"), time.perf_counter()
+        try:
+            outcome = execute(plan, sweep_dir, backend, progress, gpus)
+        finally:
+            progress.close()
+            backend.close()
+        note_session(sweep_dir, {"command": command, "started": started,
+                                 "wall_time_s": round(time.perf_counter() - clock, 2), "backend": backend.name,
+                                 "jobs": backend.slots, "threads": backend.threads,
+                                 "ran": [p.name for p in outcome["ran"]],
+                                 "failed": [p.name for p, _ in outcome["failed"]],
+                                 "interrupted": outcome["interrupted"]})
+        left = [p.name for p in plan.points if state(run_dir(sweep_dir, p)) != FINISHED]
+        print(f"{len(outcome['ran'])} run(s) in {time.perf_counter() - clock:.1f} s ({backend.name}, {backend.slots} at a "
+              f"time, {backend.threads} thread(s) each; kept in {Path(sweep_dir) / SESSIONS})")
+        if outcome["interrupted"] and left:
+            print(f"stopped: {len(left)} of {len(plan.points)} runs unfinished, each resumable; the same command "
+                  f"continues them (finished runs are skipped): {command or 'nobptt sweep ...'}")
+            return INTERRUPTED
+        for point, code in outcome["failed"]:
+            print(f"failed: {point.name} (exit {code}); its output: {log_path(sweep_dir, point)}")
+        if len(left) == len(plan.points):
+            print(f"no run of {sweep_dir} finished; nothing to record")
+            return 1
+        path, lines = collect(sweep_dir, out_dir, name, allow_dirty, command)
+        for line in lines:
+            print(line)
+        print(f"recorded {path}")
+    return 1 if outcome["failed"] else 0
