@@ -137,6 +137,8 @@ class PTNCNLearner(Learner):
     def _prime_target(self, batch: Batch, dtype: torch.dtype) -> torch.Tensor | None:
         """The observed x_0 of the paper's step 0 in output space (module docstring)."""
         if getattr(batch, "target_prob", None) is None and batch.target_value is None:
+            if int(batch.label.min()) < 0 or int(batch.label.max()) >= self.n_out:
+                return None  # the input's labels are not in the output's space: no observed x_0
             return F.one_hot(batch.label, self.n_out).to(dtype)
         return batch.x.to(dtype) if batch.x.shape[-1] == self.n_out else None
 

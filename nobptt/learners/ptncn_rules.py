@@ -115,8 +115,8 @@ def clip_frobenius(delta: Tensor, radius: float) -> Tensor:
     """``delta`` scaled to Frobenius norm ``radius`` when it is longer (tf.clip_by_norm; 0 = off)."""
     if not radius:
         return delta
-    norm = float(torch.linalg.matrix_norm(delta))
-    return delta * (radius / norm) if norm > radius else delta
+    # min(1, radius / norm) as a tensor: no host sync per matrix on a GPU (norm 0: inf -> 1)
+    return delta * (radius / torch.linalg.matrix_norm(delta)).clamp(max=1.0)
 
 
 def target_loss(logits: Tensor, target: Tensor, label: Tensor | None, out: str) -> Tensor:
