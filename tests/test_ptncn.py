@@ -297,3 +297,24 @@ def test_optim_momentum_fields():
     assert sgd.param_groups[0]["momentum"] == 0.95 and sgd.param_groups[0]["nesterov"]
     plain = make_optimizer(learner, OptimConfig(optimizer="sgd"))
     assert plain.param_groups[0]["momentum"] == 0 and not plain.param_groups[0]["nesterov"]
+
+
+def test_eval_may_turn_the_correction_off_but_change_nothing_else(tmp_path, capsys):
+    """The zero-shot comparison evaluates trained weights with and without the state correction:
+    `nobptt eval --set model.beta_eval=0` (P-TNCN's EVAL_FIELDS); other model fields stay refused."""
+    from nobptt.cli import main
+    from nobptt.evaluate import evaluate_checkpoint
+
+    experiment, run = tmp_path / "tiny_ptncn.toml", tmp_path / "run"
+    # NARMA10: a target every step (the adding task masks all but an episode's last, where a
+    # correction comes too late to change a scored prediction)
+    experiment.write_text('[task]\nname = "narma10"\ntrain_length = 100\nheldout_length = 50\n'
+                          'eval_warmup = 10\n[model]\nname = "ptncn"\nhidden = 8\nbeta = 0.5\n'
+                          '[train]\nsteps = 30\nepoch_steps = 10\neval_every = 0\nprogress = false\n')
+    assert main(["train", str(experiment), "--run-dir", str(run)]) == 0
+    corrected = evaluate_checkpoint(run, "checkpoint.pt", "heldout").metrics
+    frozen = evaluate_checkpoint(run, "checkpoint.pt", "heldout", ["model.beta_eval=0"]).metrics
+    assert corrected["heldout_mse"] != frozen["heldout_mse"]
+    capsys.readouterr()
+    assert main(["eval", str(run), "--set", "model.hidden=3"]) == 2
+    assert "model.beta_eval" in capsys.readouterr().err

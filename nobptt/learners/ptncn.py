@@ -72,6 +72,9 @@ class PTNCNConfig:
     beta_eval: float | None = None
     first_update_step: int = 1  # t': update on the paper's steps t >= t' (t = 0 is the prime cycle)
 
+    # fields `nobptt eval --set model.FIELD=...` may change: read by infer only, not by learning
+    EVAL_FIELDS = ("beta_eval",)
+
     def __post_init__(self) -> None:
         check_ranges(self, positive="hidden first_update_step", non_negative="beta gamma_e gamma lam "
                      "update_radius param_radius init_sd err_init_sd")
