@@ -90,18 +90,19 @@ def np_reference(P, beta, gamma_e, lam, w2_rule, e_rule, gamma, radius):
         eps2 = (z2 - ny2) * m
         dl = {"W1": z1.T @ e0, "W2": z2.T @ eps1 if w2_rule == "code" else z2.T @ e1,
               "M1": x.T @ eps1, "M2": y1.T @ eps2, "V1": y1.T @ eps1, "V2": y2.T @ eps2, "U1": y2.T @ eps1}
-        if e_rule == "code":
-            dl["E1"] = gamma * dl["W1"].T
-            dl["E2"] = gamma * dl["W2"].T
+        dl = {k: np_clip(d, radius) for k, d in dl.items()}  # each clipped, as the code
+        if e_rule == "code":  # E from W's update after its clip, clipped again (the code's order)
+            dl["E1"] = np_clip(gamma * dl["W1"].T, radius)
+            dl["E2"] = np_clip(gamma * dl["W2"].T, radius)
         else:
-            dl["E1"] = -gamma * e0.T @ (eps1 - ep1)
-            dl["E2"] = -gamma * e1.T @ (eps2 - ep2)
+            dl["E1"] = np_clip(-gamma * e0.T @ (eps1 - ep1), radius)
+            dl["E2"] = np_clip(-gamma * e1.T @ (eps2 - ep2), radius)
         r.update(a1=a1, a2=a2, z1=z1, z2=z2, z1_hat=z1h, logits=v, x_hat=xh, e0=e0, e1=e1, d1=d1, d2=d2,
                  y1=ny1, y2=ny2, eps1=eps1, eps2=eps2)
         r.update({f"delta_{k}": d for k, d in dl.items()})
         steps.append(r)
         for k in P:  # SGD on the clipped, batch-averaged updates
-            P[k] = P[k] - LR * np_clip(dl[k], radius) / B
+            P[k] = P[k] - LR * dl[k] / B
         y1, y2, ep1, ep2 = ny1, ny2, eps1, eps2
     return steps
 
@@ -129,7 +130,7 @@ def test_hand_computed_fixture(w2_rule, e_rule, lam):
         assert ("prime_e0" in terms) == (t == 0)
         for key, expected in ref[t].items():
             np.testing.assert_allclose(terms[key].numpy(), expected, rtol=1e-10, atol=1e-12, err_msg=f"step {t} {key}")
-        clipped += sum(np.sqrt((ref[t][k] ** 2).sum()) > 0.3 for k in ref[t] if k.startswith("delta_"))
+        clipped += sum(np.isclose(np.sqrt((ref[t][k] ** 2).sum()), 0.3) for k in ref[t] if k.startswith("delta_"))
         state, out = learner.learn(state, batch)  # the same step again, now writing p.grad
         assert out.update and torch.equal(out.logits, terms["logits"])
         optimizer.step()

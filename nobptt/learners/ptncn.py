@@ -41,7 +41,7 @@ from torch import nn
 
 from nobptt.errors import ConfigError, DataError
 from nobptt.learners.base import Learner, State, StepOutput
-from nobptt.learners.ptncn_rules import ACTIVATIONS, OUTPUTS, clip_frobenius, cycle, deltas, target_loss
+from nobptt.learners.ptncn_rules import ACTIVATIONS, OUTPUTS, cycle, deltas, target_loss
 from nobptt.learners.registry import register_learner
 from nobptt.tasks.base import Batch
 from nobptt.validation import check_ranges
@@ -150,7 +150,8 @@ class PTNCNLearner(Learner):
     def step_terms(self, state: State, batch: Batch, learning: bool = True) -> dict[str, Any]:
         """Every intermediate of one step by name (ptncn_rules.cycle's; ``prime_*`` those of the
         prime cycle when a stream started; ``delta_*`` the batch-summed updates and ``grad_*`` what
-        is written into p.grad, when learning and some stream is scored), the per-stream ``loss``,
+        is written into p.grad, when learning and some stream is scored; both after the update clip),
+        the per-stream ``loss``,
         and the next ``state``."""
         c, params = self.config, self.params()
         dtype = self.W1.dtype
@@ -182,11 +183,11 @@ class PTNCNLearner(Learner):
             scored = (age + 1 >= c.first_update_step).to(dtype)
             terms["scored"] = scored
             if bool(scored.any()):
-                for name, delta in deltas(main, scored, eps1_prev, eps2_prev, w2_rule=c.w2_rule,
-                                          e_rule=c.e_rule, gamma=c.gamma, top_down=c.top_down).items():
+                for name, delta in deltas(main, scored, eps1_prev, eps2_prev, w2_rule=c.w2_rule, e_rule=c.e_rule,
+                                          gamma=c.gamma, top_down=c.top_down, radius=c.update_radius).items():
                     terms[f"delta_{name}"] = delta
                     # clipped as summed over the batch, then averaged (the code's order)
-                    terms[f"grad_{name}"] = (clip_frobenius(delta, c.update_radius) / x.shape[0]).contiguous()
+                    terms[f"grad_{name}"] = (delta / x.shape[0]).contiguous()
         terms["state"] = {"y1": main["y1"], "y2": main["y2"], "eps1": main["eps1"], "eps2": main["eps2"],
                           "age": age + 1}
         return terms

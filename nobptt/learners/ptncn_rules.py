@@ -83,8 +83,9 @@ def cycle(params: dict[str, Tensor], x: Tensor, y1_prev: Tensor, y2_prev: Tensor
 
 
 def deltas(terms: dict[str, Tensor], scored: Tensor, eps1_prev: Tensor, eps2_prev: Tensor, *,
-           w2_rule: str, e_rule: str, gamma: float, top_down: bool) -> dict[str, Tensor]:
-    """The batch-summed updates Delta (applied as theta -= lr Delta) of one cycle.
+           w2_rule: str, e_rule: str, gamma: float, top_down: bool, radius: float) -> dict[str, Tensor]:
+    """The batch-summed updates Delta (applied as theta -= lr Delta / B) of one cycle, each clipped
+    to Frobenius norm ``radius`` (0 = off) as the code's compute_updates does.
 
     ``scored`` (B,) is 1 where a stream's step counts for learning (t >= t'), else 0; the error
     units already carry the padding mask. Official code (docs/ptncn.md has the paper's forms):
@@ -94,6 +95,9 @@ def deltas(terms: dict[str, Tensor], scored: Tensor, eps1_prev: Tensor, eps2_pre
         M2: y1_prev^T eps2                      V2: y2_prev^T eps2
         E1, E2: gamma (Delta W)^T (e_rule "code": E - W^T stays constant under gamma = 1), or the
                 code's temporal rule: -gamma e0^T (eps1 - eps1_prev), -gamma e1^T (eps2 - eps2_prev)
+
+    Under the code rule E's update is gamma times W's update *after* W's clip, clipped again (the
+    code's order; it matters only when gamma != 1).
     """
     s = scored.view(-1, 1)
     e0, e1, eps1, eps2 = terms["e0"] * s, terms["e1"] * s, terms["eps1"] * s, terms["eps2"] * s
@@ -103,11 +107,13 @@ def deltas(terms: dict[str, Tensor], scored: Tensor, eps1_prev: Tensor, eps2_pre
            "M1": x.T @ eps1, "V1": y1p.T @ eps1, "V2": y2p.T @ eps2}
     if top_down:
         out["M2"], out["U1"] = y1p.T @ eps2, y2p.T @ eps1
+    out = {name: clip_frobenius(delta, radius) for name, delta in out.items()}
     if e_rule == "code":
-        out["E1"], out["E2"] = gamma * out["W1"].T, gamma * out["W2"].T
+        e1_delta, e2_delta = gamma * out["W1"].T, gamma * out["W2"].T
     else:
-        out["E1"] = -gamma * e0.T @ (terms["eps1"] - eps1_prev)
-        out["E2"] = -gamma * e1.T @ (terms["eps2"] - eps2_prev)
+        e1_delta = -gamma * e0.T @ (terms["eps1"] - eps1_prev)
+        e2_delta = -gamma * e1.T @ (terms["eps2"] - eps2_prev)
+    out["E1"], out["E2"] = clip_frobenius(e1_delta, radius), clip_frobenius(e2_delta, radius)
     return out
 
 
