@@ -319,3 +319,26 @@ def test_eval_may_turn_the_correction_off_but_change_nothing_else(tmp_path, caps
     capsys.readouterr()
     assert main(["eval", str(run), "--set", "model.hidden=3"]) == 2
     assert "model.beta_eval" in capsys.readouterr().err
+
+
+def test_a_resumed_run_ends_where_the_uninterrupted_one_does(tmp_path):
+    """The carried state (y, eps, the step counter) and the momentum buffers live in the
+    checkpoint: training 30 steps equals 15 steps, a resume, and 15 more."""
+    from nobptt.cli import main
+    from nobptt.train.checkpoint import load_checkpoint
+
+    experiment = tmp_path / "tiny_ptncn.toml"
+    experiment.write_text('[task]\nname = "narma10"\ntrain_length = 100\nheldout_length = 20\n'
+                          'batch_size = 2\n[model]\nname = "ptncn"\nhidden = 8\n'
+                          '[train]\nsteps = 30\nepoch_steps = 5\neval_every = 0\ncheckpoint_every = 5\n'
+                          'progress = false\n')
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    assert main(["train", str(experiment), "--run-dir", str(whole)]) == 0
+    assert main(["train", str(experiment), "--steps", "15", "--run-dir", str(parts)]) == 0
+    assert main(["train", "--resume", str(parts), "--steps", "30"]) == 0
+    a, b = load_checkpoint(whole / "checkpoint.pt"), load_checkpoint(parts / "checkpoint.pt")
+    assert a["step"] == b["step"] == 30
+    for name, value in a["learner"].items():
+        assert torch.equal(value, b["learner"][name]), name
+    for name, value in a["learner_state"].items():
+        assert torch.equal(value, b["learner_state"][name]), name
