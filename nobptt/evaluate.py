@@ -53,15 +53,22 @@ def check_recordable(out: str | None, allow_dirty: bool, run_dir: Path | None = 
 
 def eval_config(meta: dict[str, Any], overrides: list[str], steps: int | None = None,
                 device: str | None = None) -> dict[str, dict[str, Any]]:
-    """The run's config with the evaluation's changes: only the evaluation stream (task.*) may change."""
+    """The run's config with the evaluation's changes: only the evaluation stream (task.*) may change,
+    and the model fields its learner's config names in ``EVAL_FIELDS`` (read by ``infer`` only, e.g.
+    P-TNCN's ``beta_eval``: its weights evaluated without the state correction)."""
+    from nobptt.learners.registry import get_learner_spec
+
     config = meta["config"]
     if steps:
         config["train"]["eval_steps"] = steps
     if device:
         config["train"]["device"] = device
-    not_task = [o for o in overrides if not o.startswith("task.")]
+    model_fields = getattr(get_learner_spec(config["model"]["name"]).config_cls, "EVAL_FIELDS", ())
+    not_task = [o for o in overrides if not o.startswith("task.")
+                and not (o.startswith("model.") and o.split("=", 1)[0][len("model."):] in model_fields)]
     if not_task:
-        raise ConfigError(f"eval --set changes only the evaluation stream (task.* fields), not {not_task}")
+        allowed = " and ".join(["task.* fields", *(f"model.{f}" for f in model_fields)])
+        raise ConfigError(f"eval --set changes only the evaluation stream ({allowed}), not {not_task}")
     return cfg.resolve(cfg.apply_overrides(config, overrides))
 
 

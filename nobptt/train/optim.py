@@ -47,11 +47,16 @@ class OptimConfig:
     # then at grad_clip (clipping.ClipWarmup); 0 updates = no warm-up. Not in the paper or release.
     grad_clip_early: float = 1.0
     grad_clip_early_updates: int = 0
+    # SGD only: heavy-ball momentum in [0, 1) and Nesterov's form of it (torch.optim.SGD's); the
+    # defaults (0, false) are plain SGD, as before these fields existed. P-TNCN's official code
+    # uses Nesterov momentum 0.95 (docs/ptncn.md).
+    momentum: float = 0.0
+    nesterov: bool = False
 
     def __post_init__(self) -> None:
         check_ranges(self, positive="lr", non_negative="classifier_lr lr_decay_every lr_decay_from grad_clip "
                      "grad_clip_median grad_clip_early grad_clip_early_updates", open_unit="adam_beta2")
-        check_ranges(self, positive="lr_decay adam_eps grad_clip_window")
+        check_ranges(self, positive="lr_decay adam_eps grad_clip_window", open_unit="momentum")
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"optim.optimizer={self.optimizer!r} must be one of {OPTIMIZERS}")
         if not 0.0 <= self.adam_beta2 < 1.0 or self.adam_eps <= 0.0:
@@ -65,6 +70,12 @@ class OptimConfig:
         if self.grad_clip_early_updates < 0 or self.grad_clip_early < 0:
             raise ConfigError(f"optim.grad_clip_early_updates={self.grad_clip_early_updates} and "
                               f"optim.grad_clip_early={self.grad_clip_early} must be >= 0 (0 updates = no warm-up)")
+        if (self.momentum or self.nesterov) and self.optimizer != "sgd":
+            raise ConfigError(f"optim.momentum={self.momentum} and optim.nesterov={self.nesterov} apply to "
+                              f"optim.optimizer='sgd' only, not {self.optimizer!r}; set them to 0 and false")
+        if self.nesterov and not self.momentum:
+            raise ConfigError("optim.nesterov=true needs optim.momentum > 0 (Nesterov's form of momentum); "
+                              "set optim.momentum, e.g. 0.9, or nesterov=false")
         if self.lr_decay_every < 0 or self.lr_decay_from < 0:
             raise ConfigError(f"optim.lr_decay_every={self.lr_decay_every} and optim.lr_decay_from="
                               f"{self.lr_decay_from} must be >= 0")
@@ -94,7 +105,7 @@ def param_groups(learner: torch.nn.Module, config: OptimConfig) -> list[dict]:
 
 
 def make_optimizer(learner: torch.nn.Module, config: OptimConfig | None = None) -> torch.optim.Optimizer:
-    """Adam (or plain SGD) over the learner's parameter groups; the fused kernel where torch has one.
+    """Adam (or SGD, with optional (Nesterov) momentum) over the learner's parameter groups; the fused kernel where torch has one.
 
     With one small update per time step, Adam's element-wise arithmetic is about a third of a
     bRSM step on a CPU; the fused implementation (same maths) removes most of it. beta1 stays
@@ -107,7 +118,10 @@ def make_optimizer(learner: torch.nn.Module, config: OptimConfig | None = None) 
     def groups() -> list[dict]:
         return param_groups(learner, config) or [{"params": [], "name": "none", "lr": config.lr}]
     cls = torch.optim.Adam if config.optimizer == "adam" else torch.optim.SGD
-    extra = {"betas": (0.9, config.adam_beta2), "eps": config.adam_eps} if config.optimizer == "adam" else {}
+    if config.optimizer == "adam":
+        extra = {"betas": (0.9, config.adam_beta2), "eps": config.adam_eps}
+    else:  # momentum 0, nesterov false: torch's plain SGD, exactly as before the two fields existed
+        extra = {"momentum": config.momentum, "nesterov": config.nesterov}
     try:
         return cls(groups(), fused=True, **extra)
     except (RuntimeError, TypeError, ValueError):
