@@ -325,7 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--split", default="heldout", choices=("heldout", "test"),
                     help="test: the task's separate test stream, where it has one (touch it once per model)")
     ev.add_argument("--set", dest="overrides", action="append", default=[], metavar="task.KEY=VALUE",
-                    help="change the evaluation stream, e.g. --set task.eval_T=1000 (transfer; repeatable)")
+                    help="change the evaluation stream, e.g. --set task.eval_T=1000 (transfer) or "
+                         "--set task.glyphs=notmnist (zero-shot), or one of the learner's evaluation-only "
+                         "fields, e.g. --set model.beta_eval=0 (docs/runs.md; repeatable)")
     ev.add_argument("--out", help="add the result, with the run's provenance, to this record file "
                     "(e.g. reports/sab.json; docs/results.md)")
     ev.add_argument("--steps", type=int, help="scored held-out steps (default: the run's eval_steps)")
