@@ -159,3 +159,30 @@ def test_the_real_test_file_under_both_protocols():
     total = sum(counts.values())
     by_hand = -sum(math.log2(counts[i] / total) for i in test.ids.tolist()) / len(test)
     assert stream.ceilings()["unigram_bpc"] == pytest.approx(by_hand, rel=1e-9)
+
+
+def test_prequential_accuracy_does_not_count_padding(tmp_path):
+    """A learner that always predicts id 0 (padding's target) is right on the real targets only
+    where they are 0: the trainer's prequential accuracy is over weighted (real) targets."""
+    from nobptt.learners.base import StepOutput
+    from nobptt.learners.registry import build_learner
+    from nobptt.train.config import TrainConfig
+    from nobptt.train.optim import OptimConfig
+    from nobptt.train.trainer import Trainer
+
+    stream = PaddedSentenceStream(Sentences.from_lists(LISTS), TABLE, 2, seed=0)
+    learner = build_learner("esn", {"hidden": 16, "connectivity": 0.5}, 10, 10)
+    logits = torch.zeros(2, 10)
+    logits[:, 0] = 1.0
+    learner.learn = lambda state, batch: (state, StepOutput(logits=logits, losses={}, update=False))
+    steps = 40
+    reference = PaddedSentenceStream(Sentences.from_lists(LISTS), TABLE, 2, seed=0)
+    hits = real = 0.0
+    for _ in range(steps):
+        batch = reference.next_batch()
+        hits += float(((batch.target_label == 0).float() * batch.weight).sum())
+        real += float(batch.weight.sum())
+    assert real < 2 * steps  # the stream did pad
+    config = TrainConfig(steps=steps, epoch_steps=steps, eval_every=0, checkpoint_every=steps, progress=False)
+    last = Trainer(learner, stream, config, tmp_path, optim=OptimConfig()).run()
+    assert last["prequential_accuracy"] == pytest.approx(hits / real)
