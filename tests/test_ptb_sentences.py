@@ -70,6 +70,9 @@ def test_padded_passes_are_synchronised_episodes_and_refill_passes_have_no_inner
     assert padded.length == 2 + 4  # batches {2, 1} and {4, 3}, each as long as its longest
     assert padded.ends.nonzero().flatten().tolist() == [1, 5]
     assert padded.resets[:, 0].all() and padded.resets[:, 2].all() and int(padded.resets.sum()) == 4
+    uneven = SentencePass(sentences, TABLE, 3, "padded")  # the second batch fills one stream of 3
+    assert uneven.length == 4 + 3 and uneven.resets[:, 0].all() and uneven.resets[:, 4].all()
+    assert int(uneven.resets.sum()) == 6 and uneven.ends.nonzero().flatten().tolist() == [3, 6]
     refill = SentencePass(sentences, TABLE, 2, "refill")
     # stream 0: sentence 0 (steps 0-1), then 3 (2-4); stream 1: sentence 1 (0), then 2 (1-4)
     assert refill.length == 5 and not refill.ends.any()

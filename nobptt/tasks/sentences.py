@@ -212,8 +212,10 @@ class SentencePass(_Base):
             weights[b, t0: t0 + n] = 1.0
             resets[b, t0] = True
         self.ends = torch.zeros(L, dtype=torch.bool)
-        if packing == "padded":  # every batch of sentences is one synchronised episode
-            self.ends[[t0 - 1 for b, t0, i in placed if b == 0 and t0 > 0] + [L - 1]] = True
+        if packing == "padded":  # every batch of sentences is one synchronised episode: all streams
+            starts = [t0 for b, t0, i in placed if b == 0]  # reset, even those the last batch leaves empty
+            resets[:, starts] = True
+            self.ends[[t0 - 1 for t0 in starts[1:]] + [L - 1]] = True
         self.inputs, self.targets = inputs.to(self.device), targets.to(self.device)
         self.weights, self.resets = weights.to(self.device), resets.to(self.device)
         self.step = 0
