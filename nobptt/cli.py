@@ -98,7 +98,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(f"  {name:16s} {spec.description}")
     print("tasks:")
     for name, spec in sorted(task_specs().items()):
-        print(f"  {name:16s} {spec.description}")
+        print(f"  {name:18s} {spec.description}")
     print("experiments (nobptt train NAME):")
     for name, header in list_experiments().items():
         mark = " (default)" if name == DEFAULT_EXPERIMENT else ""

@@ -17,6 +17,7 @@ import torch
 from nobptt.data.embeddings import binary_code, cached_skipgram, load_text_vectors
 from nobptt.data.ptb import EOL, EOS, Corpus, load_ptb
 from nobptt.data.unigram import unigram_floor
+from nobptt.errors import ConfigError
 from nobptt.tasks.registry import register_task
 from nobptt.tasks.sentences import PACKINGS, PaddedSentenceStream, RefillSentenceStream, SentencePass, Sentences
 from nobptt.tasks.tokens import ChunkedTokenStream, ContiguousTokenStream, TokenStream
@@ -141,7 +142,7 @@ class PTBCharSentencesConfig:
     def __post_init__(self) -> None:
         check_ranges(self, positive="batch_size eval_batch_size")
         if self.packing not in PACKINGS:
-            raise ValueError(f"task.packing={self.packing!r} must be one of {', '.join(PACKINGS)}")
+            raise ConfigError(f"task.packing={self.packing!r} must be one of {', '.join(PACKINGS)}")
 
 
 def char_sentences(corpus: Corpus, eol: bool = False) -> Sentences:
