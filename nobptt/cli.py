@@ -114,7 +114,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     done = evaluate_checkpoint(run_dir, args.checkpoint, args.split, args.overrides, args.steps, args.device,
                                _command(args))
     row = {"step": done.step, **done.metrics, "wall_time_s": done.wall_time_s}
-    print(f"{args.split} ({args.checkpoint}): " + format_row(row, done.ceilings, done.config["task"]["name"]))
+    changed = "".join(f", {o}" for o in args.overrides)  # a zero-shot evaluation says what it changed
+    print(f"{args.split} ({args.checkpoint}{changed}): " + format_row(row, done.ceilings, done.config["task"]["name"]))
     details = None
     if args.breakdown:
         from nobptt.diagnostics import format_breakdown

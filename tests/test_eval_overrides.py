@@ -33,6 +33,7 @@ def test_a_frozen_model_is_evaluated_on_another_task_setting_and_the_record_name
     moved = heldout(capsys, run, "task.t1=2", "task.t2=5")  # the lags the readout learned are gone
     assert f"cross-entropy {summary['heldout_nll']:.4f} nats" not in moved
     floored = heldout(capsys, run, "task.t1=2", "task.t2=5", "model.prob_floor=0.4")
+    assert floored.startswith("heldout (checkpoint.pt, task.t1=2, task.t2=5, model.prob_floor=0.4): step 60,")
     assert floored != moved  # the evaluation-only field reached the learner
     out = tmp_path / "zeroshot.json"
     overrides = ["task.t1=2", "task.t2=5", "model.prob_floor=0.4"]
