@@ -208,3 +208,15 @@ def test_a_short_run_beats_the_unigram_floor_and_records_it(tmp_path):
     summary = json.loads((run / "summary.json").read_text())
     assert floor["unigram_bpc"] == pytest.approx(4.2975, abs=1e-4)  # the validation file's (docs/ptb.md)
     assert summary["heldout_nll"] / math.log(2) < floor["unigram_bpc"]
+
+
+def test_labels_name_the_per_sentence_options_that_change_a_row():
+    from nobptt.records.labels import record_label
+
+    def label(**task):
+        return record_label({"task": {"name": "ptb_char_sentences", **task}, "model": {"name": "esn"},
+                             "train": {"steps": 10}})
+
+    assert label(eol=False, packing="padded") == "esn"
+    assert label(eol=True, packing="refill") == "esn, <eol> scored, refill streams"
+    assert record_label({"task": {"name": "ptb_char", "eol": True}, "model": {"name": "esn"}}) == "esn"
