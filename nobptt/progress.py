@@ -47,8 +47,9 @@ def format_ceilings(ceilings: dict[str, float]) -> str:
     levels += [f"predicting the last value MSE {ceilings['persistence_mse']:.3g}"] if "persistence_mse" in ceilings else []
     levels += [f"target std {ceilings['target_std']:.4g} (NRMSE = RMSE / std)"] if "target_std" in ceilings else []
     # character PTB's floor (nobptt.data.unigram): the train unigram's bits, then the file's own entropy
-    levels += [f"unigram {ceilings['unigram_bpc']:.3f} bits per character (the file's own unigram entropy "
-               f"{ceilings.get('unigram_entropy_bpc', float('nan')):.3f})"] if "unigram_bpc" in ceilings else []
+    if "unigram_bpc" in ceilings:
+        levels.append(f"unigram {ceilings['unigram_bpc']:.3f} bits per character (the file's own unigram "
+                      f"entropy {ceilings.get('unigram_entropy_bpc', float('nan')):.3f})")
     return "; ".join((["ceiling: " + "; ".join(parts)] if parts else []) + (["chance: " + ", ".join(chance)] if chance else [])
                      + (["levels: " + ", ".join(levels)] if levels else []))
 

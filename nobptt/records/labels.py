@@ -169,7 +169,8 @@ def task_options(task: dict[str, Any]) -> str:
     (docs/ptb.md#character-ptb-per-sentence)."""
     if task.get("name") != "ptb_char_sentences":
         return ""
-    parts = (["<eol> scored"] if task.get("eol") else []) + (["refill streams"] if task.get("packing") == "refill" else [])
+    parts = ["<eol> scored"] if task.get("eol") else []
+    parts += ["refill streams"] if task.get("packing") == "refill" else []
     return "".join(f", {p}" for p in parts)
 
 
