@@ -81,8 +81,8 @@ def check_eval_overrides(config: dict[str, dict[str, Any]], overrides: list[str]
             raise ConfigError(
                 f"eval --set {text}: model.{key} is fixed by the checkpoint (the {learner} learner was trained "
                 f"with it; it may shape its weights or architecture). The {learner} learner's evaluation-only "
-                f"fields (EVAL_FIELDS of its config class): {', '.join(allowed) or 'none'}; to change "
-                f"model.{key}, train a new run")
+                f"fields (EVAL_FIELDS of its config class): {', '.join(f'model.{f}' for f in allowed) or 'none'}; "
+                f"to change model.{key}, train a new run")
         raise ConfigError(f"eval --set {text}: eval changes only the evaluation stream (task.* fields) and "
                           f"a learner's evaluation-only model.* fields, not {section}.{key}")
 

@@ -64,7 +64,7 @@ def test_an_override_the_checkpoint_cannot_honour_is_refused_naming_the_field(ru
     err = capsys.readouterr().err
     assert named in err
     if override.startswith("model."):
-        assert "evaluation-only fields (EVAL_FIELDS of its config class): prob_floor" in err
+        assert "evaluation-only fields (EVAL_FIELDS of its config class): model.prob_floor" in err
 
 
 def test_learners_without_evaluation_only_fields_refuse_every_model_override():
