@@ -99,7 +99,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(f"  {name:16s} {spec.description}")
     print("tasks:")
     for name, spec in sorted(task_specs().items()):
-        print(f"  {name:16s} {spec.description}")
+        print(f"  {name:18s} {spec.description}")
     print("experiments (nobptt train NAME):")
     for name, header in list_experiments().items():
         mark = " (default)" if name == DEFAULT_EXPERIMENT else ""
@@ -115,7 +115,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     done = evaluate_checkpoint(run_dir, args.checkpoint, args.split, args.overrides, args.steps, args.device,
                                _command(args))
     row = {"step": done.step, **done.metrics, "wall_time_s": done.wall_time_s}
-    print(f"{args.split} ({args.checkpoint}): " + format_row(row, done.ceilings, done.config["task"]["name"]))
+    changed = "".join(f", {o}" for o in args.overrides)  # a zero-shot evaluation says what it changed
+    print(f"{args.split} ({args.checkpoint}{changed}): " + format_row(row, done.ceilings, done.config["task"]["name"]))
     details = None
     if args.breakdown:
         from nobptt.diagnostics import format_breakdown
@@ -358,7 +359,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--split", default="heldout", choices=("heldout", "test"),
                     help="test: the task's separate test stream, where it has one (touch it once per model)")
     ev.add_argument("--set", dest="overrides", action="append", default=[], metavar="task.KEY=VALUE",
-                    help="change the evaluation stream, e.g. --set task.eval_T=1000 (transfer; repeatable)")
+                    help="change the evaluation stream, e.g. --set task.eval_T=1000 (transfer) or "
+                         "--set task.glyphs=notmnist (zero-shot), or one of the learner's evaluation-only "
+                         "fields, e.g. --set model.beta_eval=0 (docs/runs.md; repeatable)")
     ev.add_argument("--out", help="add the result, with the run's provenance, to this record file "
                     "(e.g. reports/sab.json; docs/results.md)")
     ev.add_argument("--steps", type=int, help="scored held-out steps (default: the run's eval_steps)")

@@ -51,25 +51,72 @@ def check_recordable(out: str | None, allow_dirty: bool, run_dir: Path | None = 
     return writing_provenance(Path(out).parent, Path(out).stem, allow_dirty)
 
 
-def eval_config(meta: dict[str, Any], overrides: list[str], steps: int | None = None,
-                device: str | None = None) -> dict[str, dict[str, Any]]:
-    """The run's config with the evaluation's changes: only the evaluation stream (task.*) may change,
-    and the model fields its learner's config names in ``EVAL_FIELDS`` (read by ``infer`` only, e.g.
-    P-TNCN's ``beta_eval``: its weights evaluated without the state correction)."""
+def eval_fields(learner: str) -> tuple[str, ...]:
+    """The [model] fields of ``learner`` that ``nobptt eval --set`` may change: those its config class
+    declares evaluation-only (a class attribute ``EVAL_FIELDS``), i.e. fields that shape no weight
+    and no state a checkpoint holds (e.g. P-TNCN's correction strength at evaluation, an ESN's
+    probability floor). Every other field is fixed by the checkpoint."""
     from nobptt.learners.registry import get_learner_spec
 
+    try:
+        spec = get_learner_spec(learner)
+    except KeyError as err:
+        raise ConfigError(str(err)) from None
+    return tuple(getattr(spec.config_cls, "EVAL_FIELDS", ()))
+
+
+def check_eval_overrides(config: dict[str, dict[str, Any]], overrides: list[str]) -> None:
+    """Refuse an evaluation override that the checkpoint cannot honour: anything but task.* (the
+    evaluation stream: another length, another task's data for zero-shot evaluation) and the
+    learner's evaluation-only model fields (``eval_fields``)."""
+    learner = config.get("model", {}).get("name", "")
+    for text in overrides:
+        section, key, _ = cfg.parse_override(text)
+        if section == "task":
+            continue
+        if section == "model":
+            allowed = eval_fields(learner)
+            if key in allowed:
+                continue
+            raise ConfigError(
+                f"eval --set {text}: model.{key} is fixed by the checkpoint (the {learner} learner was trained "
+                f"with it; it may shape its weights or architecture). The {learner} learner's evaluation-only "
+                f"fields (EVAL_FIELDS of its config class): {', '.join(f'model.{f}' for f in allowed) or 'none'}; "
+                f"to change model.{key}, train a new run")
+        raise ConfigError(f"eval --set {text}: eval changes only the evaluation stream (task.* fields) and "
+                          f"a learner's evaluation-only model.* fields, not {section}.{key}")
+
+
+def eval_config(meta: dict[str, Any], overrides: list[str], steps: int | None = None,
+                device: str | None = None) -> dict[str, dict[str, Any]]:
+    """The run's config with the evaluation's changes: the evaluation stream (task.*) and the
+    learner's evaluation-only fields (model.*, ``eval_fields``) may change."""
     config = meta["config"]
     if steps:
         config["train"]["eval_steps"] = steps
     if device:
         config["train"]["device"] = device
-    model_fields = getattr(get_learner_spec(config["model"]["name"]).config_cls, "EVAL_FIELDS", ())
-    not_task = [o for o in overrides if not o.startswith("task.")
-                and not (o.startswith("model.") and o.split("=", 1)[0][len("model."):] in model_fields)]
-    if not_task:
-        allowed = " and ".join(["task.* fields", *(f"model.{f}" for f in model_fields)])
-        raise ConfigError(f"eval --set changes only the evaluation stream ({allowed}), not {not_task}")
+    check_eval_overrides(config, overrides)
     return cfg.resolve(cfg.apply_overrides(config, overrides))
+
+
+def model_overrides(overrides: list[str]) -> list[str]:
+    """The overrides of [model] fields (an evaluation-only change of the learner, not of the data)."""
+    return [o for o in overrides if cfg.parse_override(o)[0] == "model"]
+
+
+def eval_label(evaluation: "Evaluation", overrides: list[str]) -> str | None:
+    """The default label of a record with model overrides: the trained model's label, then what the
+    evaluation changed ("...; evaluated with model.beta_eval=0"), so such a row never reads as the
+    trained configuration. None (the usual label) without model overrides."""
+    changed = model_overrides(overrides)
+    if not changed:
+        return None
+    from nobptt.records.labels import record_label
+
+    trained = {s: dict(v) for s, v in evaluation.config.items()}
+    trained["model"] = cfg.resolve(evaluation.meta["config"])["model"]
+    return record_label(trained, evaluation.meta.get("experiment")) + "; evaluated with " + ", ".join(changed)
 
 
 def evaluate_checkpoint(run_dir: Path, checkpoint: str, split: str, overrides: list[str] = (),
@@ -125,5 +172,6 @@ def record_evaluation(evaluation: Evaluation, out: Path, command: str, writing: 
     rows = MetricsLog(e.run_dir / "metrics.jsonl").rows()
     record = evaluation_record(e.run_dir, e.meta, rows, e.config, provenance,
                                unit_metrics(e.metrics, e.config["task"]["name"]), overrides, e.ceilings, details,
-                               e.test_reads, label, run_costs(e.run_dir, rows))
+                               e.test_reads, label or eval_label(e, overrides),
+                               run_costs(e.run_dir, rows))
     return append_eval_record(Path(out), record)

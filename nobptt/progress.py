@@ -24,7 +24,7 @@ def _exp(x: float) -> float:
 
 # tasks whose cross-entropy is reported as a language-model figure rather than in nats
 PERPLEXITY_TASKS = frozenset({"ptb_word"})
-BITS_PER_CHARACTER_TASKS = frozenset({"ptb_char"})
+BITS_PER_CHARACTER_TASKS = frozenset({"ptb_char", "ptb_char_sentences"})
 
 
 def format_ceilings(ceilings: dict[str, float]) -> str:
@@ -46,6 +46,10 @@ def format_ceilings(ceilings: dict[str, float]) -> str:
               for key in ("first_lag_nll", "both_lags_nll") if key in ceilings]
     levels += [f"predicting the last value MSE {ceilings['persistence_mse']:.3g}"] if "persistence_mse" in ceilings else []
     levels += [f"target std {ceilings['target_std']:.4g} (NRMSE = RMSE / std)"] if "target_std" in ceilings else []
+    # character PTB's floor (nobptt.data.unigram): the train unigram's bits, then the file's own entropy
+    if "unigram_bpc" in ceilings:
+        levels.append(f"unigram {ceilings['unigram_bpc']:.3f} bits per character (the file's own unigram "
+                      f"entropy {ceilings.get('unigram_entropy_bpc', float('nan')):.3f})")
     return "; ".join((["ceiling: " + "; ".join(parts)] if parts else []) + (["chance: " + ", ".join(chance)] if chance else [])
                      + (["levels: " + ", ".join(levels)] if levels else []))
 

@@ -32,6 +32,7 @@ online readout, before the optimizer applies its gradient).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -63,6 +64,10 @@ class ESNConfig:
     # inference and on_epoch_end always use the solution of all the statistics gathered
     solve_every: int = 1
     prob_floor: float = 1e-3  # ridge readout, classification: logits = log(max(p, prob_floor))
+    # fields `nobptt eval --set model.X=...` may change on a trained checkpoint (docs/runs.md#zero-shot-
+    # evaluation-with-overrides): prob_floor only turns the readout's outputs into logits; the
+    # statistics and W_out a checkpoint holds never depend on it
+    EVAL_FIELDS: ClassVar[tuple[str, ...]] = ("prob_floor",)
 
     def __post_init__(self) -> None:
         check_ranges(self, positive="hidden spectral_radius leak connectivity input_connectivity "

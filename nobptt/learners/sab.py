@@ -254,7 +254,8 @@ class SABLearner(Learner):
         if batch.reset is not None and bool(batch.reset.any()):
             if not bool(batch.reset.all()):
                 raise ValueError("the sab learner needs episodes that start together in every stream "
-                                 "(synchronised resets); for token streams use contiguous chunks")
+                                 "(synchronised resets); for token streams use contiguous chunks, for "
+                                 "ptb_char_sentences task.packing=padded")
             zeros = torch.zeros_like(h)
             if steps:  # a stream wrapped around inside a window: learn from the open window first
                 losses, _, _, _ = self._update(steps, h, c)

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from nobptt.progress import BITS_PER_CHARACTER_TASKS
 from nobptt.records.labels import record_label
 from nobptt.records.schema import SCHEMA, is_commit
 
@@ -77,7 +78,7 @@ def unit_metrics(row: dict[str, Any], task: str) -> dict[str, float]:
     """A metrics.jsonl row's metrics under unit names; char-PTB adds bpc, word-PTB perplexity."""
     out = {ROW_METRICS[k]: v for k, v in row.items() if k in ROW_METRICS and v is not None}
     if "nll_nats" in out:
-        if task == "ptb_char":
+        if task in BITS_PER_CHARACTER_TASKS:
             out["bpc"] = out["nll_nats"] / math.log(2)
         elif task == "ptb_word":
             out["perplexity"] = math.exp(out["nll_nats"])

@@ -163,9 +163,21 @@ def _changed_fields(model: dict[str, Any]) -> str:
                    if key in defaults and value != defaults[key])
 
 
+def task_options(task: dict[str, Any]) -> str:
+    """Task settings that change what a row measures or how it was trained, where the task's name
+    does not say it: per-sentence character PTB's scored end-of-line and its packing
+    (docs/ptb.md#character-ptb-per-sentence)."""
+    if task.get("name") != "ptb_char_sentences":
+        return ""
+    parts = ["<eol> scored"] if task.get("eol") else []
+    parts += ["refill streams"] if task.get("packing") == "refill" else []
+    return "".join(f", {p}" for p in parts)
+
+
 def record_label(config: dict[str, Any], experiment: str | None = None) -> str:
     """The label of a record of a run with this resolved ``config`` (any layout)."""
     config = _upgrade(config)
+    options = task_options(config.get("task", {}))
     if config.get("model", {}).get("name") in PRESETS:
-        return sab_label(config, experiment)
-    return other_label(config, experiment)
+        return sab_label(config, experiment) + options
+    return other_label(config, experiment) + options

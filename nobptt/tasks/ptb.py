@@ -1,5 +1,7 @@
 """Penn Treebank language modelling as token streams: word level (docs/ptb.md#the-protocol) and character
-level (bits per character, the SAB and P-TNCN benchmark).
+level (bits per character, the SAB and P-TNCN benchmark), the latter as one stream (``ptb_char``, the
+usual protocol) or one episode per sentence (``ptb_char_sentences``, the official P-TNCN code's
+protocol, docs/ptb.md#character-ptb-per-sentence).
 
 Training streams read ``ptb.train.txt`` at random offsets (with stochastic forgetting); the
 held-out stream is one full pass over ``ptb.valid.txt``. The test split is only read by
@@ -14,7 +16,10 @@ import torch
 
 from nobptt.data.embeddings import binary_code, cached_skipgram, load_text_vectors
 from nobptt.data.ptb import EOL, EOS, Corpus, load_ptb
+from nobptt.data.unigram import unigram_floor
+from nobptt.errors import ConfigError
 from nobptt.tasks.registry import register_task
+from nobptt.tasks.sentences import PACKINGS, PaddedSentenceStream, RefillSentenceStream, SentencePass, Sentences
 from nobptt.tasks.tokens import ChunkedTokenStream, ContiguousTokenStream, TokenStream
 from nobptt.validation import check_ranges
 
@@ -109,7 +114,62 @@ def make_ptb_char(config: PTBCharConfig, split: str, seed: int = 0, device: torc
     split, data_dir = _split(split), config.data_dir or None
     train = load_ptb("train", "char", data_dir, config.download)
     table = torch.eye(len(train.vocab))
+    # the floor printed beside the scores: the held-out file's while training (the test file is
+    # read only by the final evaluation), the evaluated file's otherwise; every symbol is scored
+    scored = load_ptb("valid" if split == "train" else split, "char", data_dir, config.download)
+    floor = unigram_floor(train.ids, scored.ids, len(train.vocab))
     if split == "train":
-        return ContiguousTokenStream(train.ids, table, config.batch_size, device)
-    corpus = load_ptb(split, "char", data_dir, config.download)
-    return ChunkedTokenStream(corpus.ids, table, config.eval_batch_size, train.vocab.index(EOL), device)
+        return ContiguousTokenStream(train.ids, table, config.batch_size, device, floor)
+    return ChunkedTokenStream(scored.ids, table, config.eval_batch_size, train.vocab.index(EOL), device, floor)
+
+
+@dataclass
+class PTBCharSentencesConfig:
+    # parallel training streams (the official code's mini-batch of 50 sentences)
+    batch_size: int = 50
+    # held-out / test pass: this many streams (the official code's evaluation batch of 100)
+    eval_batch_size: int = 100
+    # padded: batches of sentences start together, padded to the longest (the official code's;
+    # needed by learners of synchronised episodes: SAB, full BPTT); refill: a stream starts its next
+    # sentence as soon as its own ends (no padding). Both score the same targets.
+    packing: str = "padded"
+    # append the end-of-line symbol to every sentence, so that it is predicted and scored; the
+    # official code's 49 symbols have none (false = its scored set: every character but the first)
+    eol: bool = False
+    data_dir: str = ""
+    download: bool = True
+
+    def __post_init__(self) -> None:
+        check_ranges(self, positive="batch_size eval_batch_size")
+        if self.packing not in PACKINGS:
+            raise ConfigError(f"task.packing={self.packing!r} must be one of {', '.join(PACKINGS)}")
+
+
+def char_sentences(corpus: Corpus, eol: bool = False) -> Sentences:
+    """The corpus's sentences (lines), each with its end-of-line symbol only if ``eol``."""
+    return Sentences.from_lines(corpus.ids, corpus.vocab.index(EOL), keep_closing=eol)
+
+
+@register_task("ptb_char_sentences", config=PTBCharSentencesConfig,
+               description="Penn Treebank character level, one episode per sentence (the official P-TNCN "
+                           "protocol): state reset at each sentence, its first character not scored")
+def make_ptb_char_sentences(config: PTBCharSentencesConfig, split: str, seed: int = 0,
+                            device: torch.device | str = "cpu",
+                            ) -> PaddedSentenceStream | RefillSentenceStream | SentencePass:
+    """Character PTB under the per-sentence protocol (nobptt.tasks.sentences): training streams
+    read ptb.char.train.txt's sentences in a random order (``seed``); "heldout" (= "valid") and
+    "test" are one pass over the file's sentences in order. One-hot inputs over the 50 symbols
+    (the end-of-line one is never shown nor scored unless ``task.eol``)."""
+    c, split = config, _split(split)
+    data_dir = c.data_dir or None
+    train = load_ptb("train", "char", data_dir, c.download)
+    table = torch.eye(len(train.vocab))
+    train_sentences = char_sentences(train, c.eol)
+    evaluated = char_sentences(load_ptb("valid" if split == "train" else split, "char", data_dir, c.download),
+                               c.eol)
+    # the floor of the scored symbols (as for ptb_char: the held-out file's while training)
+    floor = unigram_floor(train_sentences.scored(), evaluated.scored(), len(train.vocab))
+    if split == "train":
+        stream = PaddedSentenceStream if c.packing == "padded" else RefillSentenceStream
+        return stream(train_sentences, table, c.batch_size, seed, floor, device)
+    return SentencePass(evaluated, table, c.eval_batch_size, c.packing, floor, device)

@@ -78,9 +78,10 @@ class _Stepped:
     """A stream whose whole position is its step count."""
 
     step: int
+    levels: dict[str, float] = {}  # its reference levels (e.g. character PTB's unigram floor)
 
     def ceilings(self) -> dict[str, float]:
-        return {}
+        return dict(self.levels)
 
     def state_dict(self) -> dict[str, Any]:
         return {"step": self.step}
@@ -90,8 +91,10 @@ class _Stepped:
 
 
 class ContiguousTokenStream(_Stepped):
-    def __init__(self, ids: torch.Tensor, table: torch.Tensor, batch_size: int, device: torch.device | str = "cpu") -> None:
+    def __init__(self, ids: torch.Tensor, table: torch.Tensor, batch_size: int, device: torch.device | str = "cpu",
+                 ceilings: dict[str, float] | None = None) -> None:
         self.device = torch.device(device)
+        self.levels = dict(ceilings or {})
         self.table = table.to(self.device)
         self.batch_size, self.input_dim, self.n_classes = batch_size, table.shape[1], table.shape[0]
         self.length = None  # endless
@@ -115,8 +118,9 @@ class ChunkedTokenStream(_Stepped):
     """A finite pass predicting every token of ``ids`` once; ``context_id`` precedes the first."""
 
     def __init__(self, ids: torch.Tensor, table: torch.Tensor, batch_size: int, context_id: int,
-                 device: torch.device | str = "cpu") -> None:
+                 device: torch.device | str = "cpu", ceilings: dict[str, float] | None = None) -> None:
         self.device = torch.device(device)
+        self.levels = dict(ceilings or {})
         self.table = table.to(self.device)
         self.batch_size, self.input_dim, self.n_classes = batch_size, table.shape[1], table.shape[0]
         self.tokens = len(ids)

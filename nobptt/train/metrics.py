@@ -122,11 +122,11 @@ class RunningMean:
 
     def __init__(self) -> None:
         self.sums: dict[str, float] = {}
-        self.counts: dict[str, int] = {}
+        self.counts: dict[str, float] = {}  # a weighted count where targets carry weights
         # the largest single value added: a mean over an epoch hides one update's burst
         self.maxima: dict[str, float] = {}
 
-    def add(self, name: str, value: float, count: int = 1) -> None:
+    def add(self, name: str, value: float, count: float = 1) -> None:
         self.sums[name] = self.sums.get(name, 0.0) + value
         self.counts[name] = self.counts.get(name, 0) + count
         self.maxima[name] = max(self.maxima.get(name, -math.inf), value)

@@ -214,8 +214,11 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
         decay_learning_rate(self.optimizer, self.optim, self.step + 1)
         if out.logits is not None and batch.target_value is None:  # regression outputs are not logits
-            correct = (out.logits.argmax(dim=-1) == batch.target_label).sum().item()
-            self.epoch.add("prequential_accuracy", correct, batch.target_label.numel())
+            hits = (out.logits.argmax(dim=-1) == batch.target_label).float()
+            if batch.weight is None:
+                self.epoch.add("prequential_accuracy", hits.sum().item(), batch.target_label.numel())
+            else:  # padding (weight 0, e.g. per-sentence PTB's padded batches) is not a prediction
+                self.epoch.add("prequential_accuracy", (hits * batch.weight).sum().item(), batch.weight.sum().item())
         for name, value in out.losses.items():
             self.epoch.add(name, value)
         self.step += 1
