@@ -46,6 +46,10 @@ def format_ceilings(ceilings: dict[str, float]) -> str:
               for key in ("first_lag_nll", "both_lags_nll") if key in ceilings]
     levels += [f"predicting the last value MSE {ceilings['persistence_mse']:.3g}"] if "persistence_mse" in ceilings else []
     levels += [f"target std {ceilings['target_std']:.4g} (NRMSE = RMSE / std)"] if "target_std" in ceilings else []
+    # a video's floors (docs/bouncing.md#floors): BCE per frame of trivial predictors
+    levels += [f"{what} BCE {ceilings[key]:.1f} nats/frame" for key, what in
+               (("mean_frame_bce", "predicting the mean frame"), ("copy_last_bce", "copying the last frame"))
+               if key in ceilings]
     return "; ".join((["ceiling: " + "; ".join(parts)] if parts else []) + (["chance: " + ", ".join(chance)] if chance else [])
                      + (["levels: " + ", ".join(levels)] if levels else []))
 
@@ -70,6 +74,8 @@ def heldout_parts(row: dict[str, Any], task: str, ceilings: dict[str, float] | N
         if std:
             rmse = math.sqrt(max(row["heldout_mse"], 0.0))
             parts.append(f"RMSE {rmse:.4g}, NRMSE {rmse / std:.4g}")
+    if "heldout_bce" in row:
+        parts.append(f"held-out BCE {row['heldout_bce']:.2f} nats per frame, SSE {row.get('heldout_sse', math.nan):.2f}")
     return parts
 
 
@@ -104,6 +110,8 @@ def heldout_postfix(row: dict[str, Any], task: str) -> dict[str, str]:
         post["ce"] = f"{nll:.4f} nats"
     if "heldout_mse" in row:
         post["mse"] = f"{row['heldout_mse']:.4f}"
+    if "heldout_bce" in row:
+        post["bce"] = f"{row['heldout_bce']:.2f}"
     return post
 
 
@@ -160,7 +168,7 @@ class ProgressLine:
             if "prequential_accuracy" in row:
                 self.postfix["acc"] = f"{100 * row['prequential_accuracy']:.2f}%"
             if is_evaluation(row):
-                for key in ("heldout", "ce", "ppl", "bpc", "mse", "nrmse"):
+                for key in ("heldout", "ce", "ppl", "bpc", "mse", "nrmse", "bce"):
                     self.postfix.pop(key, None)
                 self.postfix.update(heldout_postfix(row, self.task))
                 if self.target_std and "heldout_mse" in row:
