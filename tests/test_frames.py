@@ -36,3 +36,14 @@ def test_frames_refuses_what_it_cannot_draw(run, tmp_path, capsys):
     assert main(["frames", str(run), "--checkpoint", "nope.pt", "--out", str(tmp_path / "x.png")]) != 0
     assert "nope.pt not found" in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_report_of_a_video_run_records_bce_and_plots_its_curve(run, tmp_path):
+    from nobptt.report import record_result, run_summary, runs_to_curve
+
+    curve = runs_to_curve(run_summary(run))
+    assert curve["unit"] == "bce" and curve["held_step"] == [8] and len(curve["acc"]) == 2
+    path = record_result([run], "video", tmp_path, allow_dirty=True)
+    record = json.loads(path.read_text())["records"][0]
+    assert {"bce_nats", "sse", "best_bce_nats"} <= set(record["metrics"])
+    assert path.with_suffix(".png").stat().st_size > 2000
