@@ -29,7 +29,8 @@ stream's start or reset; the first ``washout`` states never reach the readout):
   ``update=False`` and ``param_groups()`` is empty.
 * ``readout = "online"``: a linear readout (zeros at the start) trained by the run's optimizer on
   the gradient of each step's loss (cross-entropy, 0.5 * squared error for regression targets, or
-  the Bernoulli cross-entropy summed over outputs for ``target_prob``), written into ``p.grad``: one step deep, there is no recurrence to differentiate.
+  the Bernoulli cross-entropy summed over outputs for ``target_prob``), written into ``p.grad``:
+  one step deep, there is no recurrence to differentiate.
 
 Prequential: the logits of a step are computed before the statistics absorb it (and, in the
 online readout, before the optimizer applies its gradient).

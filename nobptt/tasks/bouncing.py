@@ -210,7 +210,8 @@ class BouncingStream:
                 video = self._new_episode(gen)
                 yield video[:, :-1].flatten(0, 1), video[:, 1:].flatten(0, 1)
 
-        frames, mean, sums = 0, torch.zeros(self.input_dim), dict.fromkeys(("copy_bce", "copy_sse", "mean_bce", "mean_sse"), 0.0)
+        frames, mean = 0, torch.zeros(self.input_dim)
+        sums = dict.fromkeys(("copy_bce", "copy_sse", "mean_bce", "mean_sse"), 0.0)
         for _, targets in episodes():
             mean += targets.sum(0)
             frames += targets.shape[0]
