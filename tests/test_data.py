@@ -148,3 +148,16 @@ def test_notmnist_sample_is_shipped_and_checked():
     assert (paths.REPO_DATA / "notmnist" / "LICENSE").is_file()
     for name, digest in notmnist.SHA256.items():
         assert sha256_of(paths.REPO_DATA / "notmnist" / name) == digest
+
+
+def test_notmnist_missing_offline_names_the_folder_and_a_bad_copy_is_refused(no_data):
+    with pytest.raises(DataError, match=r"notmnist/notmnist-small-10k-t10k-images-idx3-ubyte.gz not found"):
+        notmnist.load_notmnist(download=False)
+    bad = paths.REPO_DATA / "notmnist"
+    bad.mkdir(parents=True)
+    for name in notmnist.SHA256:
+        (bad / name).write_bytes(b"not the sample")
+    with pytest.raises(DataError, match="checksum mismatch"):
+        notmnist.load_notmnist(download=False)
+    assert all(url.startswith("https://raw.githubusercontent.com/davidflanagan/notMNIST-to-MNIST/")
+               for urls in notmnist.URLS.values() for url in urls)
