@@ -102,6 +102,11 @@ def test_splits_draw_from_disjoint_glyph_pools(glyphs):
     assert heldout.length == 2 * 5 and len([heldout.next_batch() for _ in range(10)]) == 10
     with pytest.raises(StopIteration):
         heldout.next_batch()
+    if glyphs == "notmnist":  # the documented duplicates across the split (docs/bouncing.md)
+        keys = {split: [bytes(x.numpy().tobytes()) for x in bo.glyph_pool(glyphs, split)] for split in pools}
+        train = set(keys["train"])
+        assert len(set(sum(keys.values(), []))) == 9804
+        assert [sum(k in train for k in keys[s]) for s in ("heldout", "test")] == [23, 10]
     # test sequences come from another seed than held-out ones
     assert stream("test", glyphs=glyphs).seed == heldout.seed + 1
 

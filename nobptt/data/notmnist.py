@@ -6,7 +6,7 @@ notMNIST is Yaroslav Bulatov's (2011); it has no formal license. This 10k sample
 davidflanagan/notMNIST-to-MNIST (MIT license, which says it is posted with the author's permission;
 ``data/notmnist/LICENSE``). It is shipped in the repository's ``data/notmnist/`` like MNIST, so the
 Bouncing notMNIST task runs offline; elsewhere it is downloaded from that repository and checked
-against the sha256 below. The sample has near-duplicates (9,804 unique images of 10,000).
+against the sha256 below. The sample has exact duplicates (9,804 distinct images of 10,000).
 """
 from __future__ import annotations
 

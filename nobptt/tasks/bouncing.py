@@ -23,7 +23,8 @@ Scored per frame by the BCE summed over pixels and by the SSE (tasks.base.bernou
 Glyph pools, disjoint between the splits so that held-out and test sequences show unseen glyphs:
 MNIST train images 0-54,999 for training, 55,000-59,999 held-out (validation), the 10k MNIST test
 images for test; the notMNIST sample (already in random order) split by index 0-7,999 /
-8,000-8,999 / 9,000-9,999 (its near-duplicates may still cross the split: docs/bouncing.md).
+8,000-8,999 / 9,000-9,999 (it has exact duplicates: 23 held-out and 10 test images are also
+training images; docs/bouncing.md).
 
 ``ceilings()``: floors a learner should beat, measured on the stream's own sequences (a finite
 stream's whole pass; the first ``REFERENCE_EPISODES`` episodes of an endless one): BCE and SSE per
