@@ -129,6 +129,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_frames(args: argparse.Namespace) -> int:
+    from nobptt.analysis.frames import plot_frames, predicted_frames
+
+    frames = predicted_frames(Path(args.run_dir), args.checkpoint, args.split, args.sequences, args.overrides,
+                              _command(args))
+    path = plot_frames(frames, Path(args.out), args.steps)
+    print(f"wrote {path}: {frames['truth'].shape[0]} sequences, {min(args.steps, frames['truth'].shape[1])} "
+          f"steps, truth above prediction ({args.split}, {args.checkpoint}, step {frames['step']})")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from nobptt.config import ConfigError
     from nobptt.report import record_result
@@ -369,6 +380,17 @@ def build_parser() -> argparse.ArgumentParser:
                     help="copying only: also recall accuracy by position (1-10) and symbol, errors per episode")
     ev.add_argument("--device")
     ev.set_defaults(func=cmd_eval)
+    fr = sub.add_parser("frames", help="a video task's predicted next frames beside the true ones, as a picture")
+    fr.add_argument("run_dir")
+    fr.add_argument("--checkpoint", default="checkpoint.pt", help="file in the run folder (best.pt: the best held-out one)")
+    fr.add_argument("--split", default="heldout", choices=("heldout", "test"),
+                    help="test: the test stream (counted as a test read, as nobptt eval --split test)")
+    fr.add_argument("--sequences", type=int, default=2, help="sequences drawn (two rows each; default 2)")
+    fr.add_argument("--steps", type=int, default=10, help="steps drawn per sequence (default 10)")
+    fr.add_argument("--set", dest="overrides", action="append", default=[], metavar="task.KEY=VALUE",
+                    help="change the evaluation stream, e.g. --set task.glyphs=notmnist (zero-shot)")
+    fr.add_argument("--out", required=True, help="the picture file (.png)")
+    fr.set_defaults(func=cmd_frames)
     rep = sub.add_parser("report", help="record run(s) (one per seed) as reports/NAME.json + .png")
     rep.add_argument("run_dirs", nargs="+")
     rep.add_argument("--name", required=True)

@@ -50,6 +50,10 @@ def format_ceilings(ceilings: dict[str, float]) -> str:
     if "unigram_bpc" in ceilings:
         levels.append(f"unigram {ceilings['unigram_bpc']:.3f} bits per character (the file's own unigram "
                       f"entropy {ceilings.get('unigram_entropy_bpc', float('nan')):.3f})")
+    # a video's floors (docs/bouncing.md#floors): BCE per frame of trivial predictors
+    levels += [f"{what} BCE {ceilings[key]:.1f} nats/frame" for key, what in
+               (("mean_frame_bce", "predicting the mean frame"), ("copy_last_bce", "copying the last frame"))
+               if key in ceilings]
     return "; ".join((["ceiling: " + "; ".join(parts)] if parts else []) + (["chance: " + ", ".join(chance)] if chance else [])
                      + (["levels: " + ", ".join(levels)] if levels else []))
 
@@ -74,6 +78,8 @@ def heldout_parts(row: dict[str, Any], task: str, ceilings: dict[str, float] | N
         if std:
             rmse = math.sqrt(max(row["heldout_mse"], 0.0))
             parts.append(f"RMSE {rmse:.4g}, NRMSE {rmse / std:.4g}")
+    if "heldout_bce" in row:
+        parts.append(f"held-out BCE {row['heldout_bce']:.2f} nats per frame, SSE {row.get('heldout_sse', math.nan):.2f}")
     return parts
 
 
@@ -108,6 +114,8 @@ def heldout_postfix(row: dict[str, Any], task: str) -> dict[str, str]:
         post["ce"] = f"{nll:.4f} nats"
     if "heldout_mse" in row:
         post["mse"] = f"{row['heldout_mse']:.4f}"
+    if "heldout_bce" in row:
+        post["bce"] = f"{row['heldout_bce']:.2f}"
     return post
 
 
@@ -164,7 +172,7 @@ class ProgressLine:
             if "prequential_accuracy" in row:
                 self.postfix["acc"] = f"{100 * row['prequential_accuracy']:.2f}%"
             if is_evaluation(row):
-                for key in ("heldout", "ce", "ppl", "bpc", "mse", "nrmse"):
+                for key in ("heldout", "ce", "ppl", "bpc", "mse", "nrmse", "bce"):
                     self.postfix.pop(key, None)
                 self.postfix.update(heldout_postfix(row, self.task))
                 if self.target_std and "heldout_mse" in row:

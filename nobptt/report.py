@@ -52,40 +52,53 @@ def record_result(run_dirs: list[Path], name: str, out_dir: Path, note: str = ""
 
 
 def runs_to_curve(run: dict[str, Any]) -> dict[str, Any]:
-    rows = [r for r in run["rows"] if "prequential_accuracy" in r]
-    held = [r for r in run["rows"] if "heldout_accuracy" in r]
-    return {"seed": run["meta"]["config"]["train"]["seed"],
+    # a video task (Bernoulli targets) has no accuracy: its curves are the BCE per frame
+    train_key, held_key = ("bce", "heldout_bce") if any("heldout_bce" in r for r in run["rows"]) \
+        else ("prequential_accuracy", "heldout_accuracy")
+    rows = [r for r in run["rows"] if train_key in r]
+    held = [r for r in run["rows"] if held_key in r]
+    return {"seed": run["meta"]["config"]["train"]["seed"], "unit": "bce" if train_key == "bce" else "accuracy",
             "step": [r["step"] for r in rows], "time": [r["wall_time_s"] for r in rows],
-            "acc": [r["prequential_accuracy"] for r in rows],
+            "acc": [r[train_key] for r in rows],
             "held_step": [r["step"] for r in held], "held_time": [r["wall_time_s"] for r in held],
-            "held_acc": [r["heldout_accuracy"] for r in held]}
+            "held_acc": [r[held_key] for r in held]}
 
 
 def plot_curves(curves: list[dict[str, Any]], ceilings: dict[str, float], path: Path, title: str,
                 labels: list[str] | None = None) -> None:
-    """Accuracy vs batches and vs wall seconds, with the Bayes ceiling drawn."""
+    """Accuracy vs batches and vs wall seconds, with the Bayes ceiling drawn (a video task: the BCE
+    per frame, with its floors, docs/bouncing.md#floors)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    bce = bool(curves) and curves[0].get("unit") == "bce"
+    scale = 1 if bce else 100
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
     for i, curve in enumerate(curves):
         label = labels[i] if labels else f"seed {curve['seed']}"
         for ax, x, hx in ((axes[0], "step", "held_step"), (axes[1], "time", "held_time")):
-            line, = ax.plot(curve[x], [100 * a for a in curve["acc"]], lw=1, label=f"{label} prequential")
+            line, = ax.plot(curve[x], [scale * a for a in curve["acc"]], lw=1,
+                            label=f"{label} {'training' if bce else 'prequential'}")
             if curve["held_acc"]:
-                ax.plot(curve[hx], [100 * a for a in curve["held_acc"]], "o--", ms=3, color=line.get_color(),
+                ax.plot(curve[hx], [scale * a for a in curve["held_acc"]], "o--", ms=3, color=line.get_color(),
                         label=f"{label} held-out")
     for ax, xlabel in zip(axes, ("batches (time steps)", "training wall time (s)")):
         if "bayes" in ceilings:
             ax.axhline(100 * ceilings["bayes"], color="k", ls=":", lw=1,
                        label=f"Bayes ceiling {100 * ceilings['bayes']:.2f}%")
+        for key, what, style in (("mean_frame_bce", "mean frame", ":"), ("copy_last_bce", "copy last frame", "-.")):
+            if bce and key in ceilings:
+                ax.axhline(ceilings[key], color="k", ls=style, lw=1, label=f"{what} {ceilings[key]:.1f}")
         ax.set_xlabel(xlabel)
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("next-label accuracy (%)")
-    axes[0].set_ylim(0, 100)
-    axes[1].legend(fontsize=7, loc="lower right")
+    if bce:
+        axes[0].set_ylabel("BCE per frame (nats)")
+    else:
+        axes[0].set_ylabel("next-label accuracy (%)")
+        axes[0].set_ylim(0, 100)
+    axes[1].legend(fontsize=7, loc="upper right" if bce else "lower right")
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

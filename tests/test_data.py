@@ -4,8 +4,8 @@ import gzip
 import pytest
 import torch
 
-from nobptt.data import mnist, paths
-from nobptt.data.download import DataError, download
+from nobptt.data import mnist, notmnist, paths
+from nobptt.data.download import DataError, download, sha256_of
 
 
 def test_mnist_shapes_counts_and_statistics():
@@ -140,12 +140,24 @@ def test_download_offline_gives_a_clear_error_and_leaves_nothing(tmp_path):
     assert not dest.exists() and not list(dest.parent.glob("*.part"))
 
 
-def test_notmnist_sample_when_available():
-    try:
-        images, labels = mnist.load_notmnist_sample(download=False)
-    except DataError as err:
-        if "not found" not in str(err):
-            raise
-        pytest.skip("notMNIST sample not in the data folder (it is not shipped; CI's NOBPTT_DATA has it)")
+def test_notmnist_sample_is_shipped_and_checked():
+    """The sample ships in data/notmnist like MNIST: 10,000 images, 1,000 per letter A-J."""
+    images, labels = notmnist.load_notmnist(download=False)
     assert images.shape == (10000, 28, 28) and images.dtype == torch.uint8
     assert torch.bincount(labels).tolist() == [1000] * 10
+    assert (paths.REPO_DATA / "notmnist" / "LICENSE").is_file()
+    for name, digest in notmnist.SHA256.items():
+        assert sha256_of(paths.REPO_DATA / "notmnist" / name) == digest
+
+
+def test_notmnist_missing_offline_names_the_folder_and_a_bad_copy_is_refused(no_data):
+    with pytest.raises(DataError, match=r"notmnist/notmnist-small-10k-t10k-images-idx3-ubyte.gz not found"):
+        notmnist.load_notmnist(download=False)
+    bad = paths.REPO_DATA / "notmnist"
+    bad.mkdir(parents=True)
+    for name in notmnist.SHA256:
+        (bad / name).write_bytes(b"not the sample")
+    with pytest.raises(DataError, match="checksum mismatch"):
+        notmnist.load_notmnist(download=False)
+    assert all(url.startswith("https://raw.githubusercontent.com/davidflanagan/notMNIST-to-MNIST/")
+               for urls in notmnist.URLS.values() for url in urls)

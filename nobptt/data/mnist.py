@@ -1,4 +1,4 @@
-"""MNIST from the four canonical idx ``.gz`` files, checksummed (plus the notMNIST sample in the same format)."""
+"""MNIST from the four canonical idx ``.gz`` files, checksummed (the notMNIST sample: nobptt.data.notmnist)."""
 from __future__ import annotations
 
 import functools
@@ -26,18 +26,6 @@ SHA256 = {
 }
 MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/",
            "https://storage.googleapis.com/cvdf-datasets/mnist/")
-# notMNIST sample (10,000 letters A-J, 1,000 each); upstream keeps MNIST's file names, so local names differ.
-NOTMNIST_FILES = ("notmnist-small-10k-t10k-images-idx3-ubyte.gz", "notmnist-small-10k-t10k-labels-idx1-ubyte.gz")
-SHA256.update({
-    NOTMNIST_FILES[0]: "70ae9e06201f2827e5b0a3781a3169d735dd2efc69996b9eeaee7f10ed4044d7",
-    NOTMNIST_FILES[1]: "1fa03836e01c862542f8eb83463bb951bebec6fcb3efa28dad748c6b38a9021b",
-})
-NOTMNIST_URLS = {
-    NOTMNIST_FILES[0]: ["https://raw.githubusercontent.com/davidflanagan/notMNIST-to-MNIST/master/"
-                        "t10k-images-idx3-ubyte.gz"],
-    NOTMNIST_FILES[1]: ["https://raw.githubusercontent.com/davidflanagan/notMNIST-to-MNIST/master/"
-                        "t10k-labels-idx1-ubyte.gz"],
-}
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
@@ -60,7 +48,8 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=dtype, offset=offset).reshape(shape)
 
 
-def _ensure(roots: tuple[Path, ...], relative: str, urls: list[str], allow_download: bool, check: bool) -> Path:
+def ensure_file(roots: tuple[Path, ...], relative: str, urls: list[str], allow_download: bool, check: bool,
+            sha256: dict[str, str] = SHA256) -> Path:
     """The path of ``relative`` (e.g. ``mnist/t10k-labels-idx1-ubyte.gz``) in the first data folder that
     has it, else downloaded (if allowed) into the first writable one; checked so a bad copy fails here."""
     name = Path(relative).name
@@ -70,14 +59,14 @@ def _ensure(roots: tuple[Path, ...], relative: str, urls: list[str], allow_downl
             raise DataError(f"{relative} not found (looked in {searched(relative, roots)}). Provide it by "
                             f"passing a data folder (task.data_dir), setting {ENV_VAR} to a folder containing "
                             f"{relative}, or allowing the download (task.download=true).")
-        return download(urls, download_root(relative, roots) / relative, SHA256[name])
+        return download(urls, download_root(relative, roots) / relative, sha256[name])
     if check:
-        verify(path, SHA256[name])
+        verify(path, sha256[name])
     return path
 
 
 def _mnist_file(roots: tuple[Path, ...], name: str, allow_download: bool, check: bool) -> Path:
-    return _ensure(roots, f"mnist/{name}", [m + name for m in MIRRORS], allow_download, check)
+    return ensure_file(roots, f"mnist/{name}", [m + name for m in MIRRORS], allow_download, check)
 
 
 @functools.lru_cache(maxsize=4)
@@ -101,21 +90,3 @@ def load_mnist(split: str, data_dir: str | os.PathLike | None = None, download: 
     if split not in FILES:
         raise ValueError(f"MNIST split {split!r} must be one of {sorted(FILES)}")
     return _load(data_roots(data_dir), split, download, verify_checksum)
-
-
-@functools.lru_cache(maxsize=1)
-def _load_notmnist(roots: tuple[Path, ...], allow_download: bool, check: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    images, labels = (read_idx(_ensure(roots, f"notmnist/{name}", NOTMNIST_URLS[name], allow_download, check))
-                      for name in NOTMNIST_FILES)
-    if images.shape != (labels.shape[0], 28, 28):
-        raise DataError(f"notMNIST images {images.shape} and labels {labels.shape} do not match")
-    return torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64))
-
-
-def load_notmnist_sample(data_dir: str | os.PathLike | None = None, download: bool = True,
-                         verify_checksum: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """The 10,000-image notMNIST sample (letters A-J as labels 0-9), uint8 (N, 28, 28) and int64 labels.
-
-    Same idx format and folder rules as MNIST (folder ``notmnist``); useful as out-of-distribution
-    digits-shaped input. It is not shipped in the repository's ``data/`` folder."""
-    return _load_notmnist(data_roots(data_dir), download, verify_checksum)

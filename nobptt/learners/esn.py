@@ -20,11 +20,17 @@ stream's start or reset; the first ``washout`` states never reach the readout):
   which is what centring the data does in reservoirpy's Ridge. Classification targets are
   regressed as one-hot vectors; their regression outputs sum to 1 (the unpenalised intercept fits
   the constant exactly), so the learner returns log(max(p, prob_floor)) as logits: argmax is that
-  of p, and the cross-entropy is that of the renormalised clipped p. Nothing is left for the
-  optimizer: ``learn`` returns ``update=False`` and ``param_groups()`` is empty.
+  of p, and the cross-entropy is that of the renormalised clipped p. Bernoulli targets
+  (``Batch.target_prob``, e.g. a video's next frame) are regressed directly as probabilities, the
+  closed form staying a least-squares fit; the learner returns logit(clamp(p, prob_floor,
+  1 - prob_floor)) as logits, so a sigmoid recovers the clipped p and the BCE metric stays finite.
+  This departs from fitting the logits (the ridge readout cannot minimise a BCE in closed form);
+  docs/bouncing.md#the-esn-readout. Nothing is left for the optimizer: ``learn`` returns
+  ``update=False`` and ``param_groups()`` is empty.
 * ``readout = "online"``: a linear readout (zeros at the start) trained by the run's optimizer on
-  the gradient of each step's loss (cross-entropy, or 0.5 * squared error for regression
-  targets), written into ``p.grad``: one step deep, there is no recurrence to differentiate.
+  the gradient of each step's loss (cross-entropy, 0.5 * squared error for regression targets, or
+  the Bernoulli cross-entropy summed over outputs for ``target_prob``), written into ``p.grad``:
+  one step deep, there is no recurrence to differentiate.
 
 Prequential: the logits of a step are computed before the statistics absorb it (and, in the
 online readout, before the optimizer applies its gradient).
@@ -41,7 +47,7 @@ from torch import nn
 from nobptt.errors import ConfigError, DataError
 from nobptt.learners.base import Learner, State, StepOutput
 from nobptt.learners.registry import register_learner
-from nobptt.tasks.base import Batch
+from nobptt.tasks.base import Batch, bernoulli_scores
 from nobptt.validation import check_ranges
 
 READOUTS = ("ridge", "online")
@@ -63,7 +69,9 @@ class ESNConfig:
     # prediction: exactly prequential; larger saves an O(hidden^3) solve per step on big reservoirs);
     # inference and on_epoch_end always use the solution of all the statistics gathered
     solve_every: int = 1
-    prob_floor: float = 1e-3  # ridge readout, classification: logits = log(max(p, prob_floor))
+    # ridge readout: classification logits = log(max(p, prob_floor)); Bernoulli targets' logits =
+    # logit(clamp(p, prob_floor, 1 - prob_floor))
+    prob_floor: float = 1e-3
     # fields `nobptt eval --set model.X=...` may change on a trained checkpoint (docs/runs.md#zero-shot-
     # evaluation-with-overrides): prob_floor only turns the readout's outputs into logits; the
     # statistics and W_out a checkpoint holds never depend on it
@@ -164,12 +172,15 @@ class ESNLearner(Learner):
                 self.W_out.copy_((torch.linalg.pinv(a, hermitian=True) @ self.yx.T).T)
         self.stale.fill_(False)
 
-    def _logits(self, h: torch.Tensor, regression: bool) -> torch.Tensor:
+    def _logits(self, h: torch.Tensor, batch: Batch) -> torch.Tensor:
         if self.linear is not None:
             return self.linear(h)
         out = self.features(h).to(torch.float64) @ self.W_out.T
-        if not regression:  # one-hot regression outputs -> log-probabilities (module docstring)
-            out = out.clamp_min(self.config.prob_floor).log()
+        floor = self.config.prob_floor
+        if batch.target_prob is not None:  # regressed probabilities -> logits (module docstring)
+            out = torch.logit(out.clamp(floor, 1 - floor))
+        elif batch.target_value is None:  # one-hot regression outputs -> log-probabilities
+            out = out.clamp_min(floor).log()
         return out.to(h.dtype)
 
     def _targets(self, batch: Batch) -> torch.Tensor:
@@ -178,6 +189,11 @@ class ESNLearner(Learner):
                 raise DataError(f"the task's target_value has {batch.target_value.shape[-1]} outputs but "
                                 f"the esn learner was built for n_classes={self.n_out}")
             return batch.target_value
+        if batch.target_prob is not None:
+            if batch.target_prob.shape[-1] != self.n_out:
+                raise DataError(f"the task's target_prob has {batch.target_prob.shape[-1]} outputs but "
+                                f"the esn learner was built for n_classes={self.n_out}")
+            return batch.target_prob
         return F.one_hot(batch.target_label, self.n_out)
 
     def _weights(self, batch: Batch, age: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -186,11 +202,17 @@ class ESNLearner(Learner):
         return w * (age > self.config.washout).to(dtype)
 
     def _losses(self, logits: torch.Tensor, batch: Batch, w: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        """sum_b w_b l_b / B with l = cross-entropy or 0.5 squared error; logged with nll or mse."""
+        """sum_b w_b l_b / B with l = cross-entropy, 0.5 squared error or the Bernoulli cross-entropy
+        summed over outputs; logged with nll, mse, or bce and sse."""
         if batch.target_value is not None:
             sq = ((logits - batch.target_value.to(logits.dtype)) ** 2).sum(-1)
             loss = (w * 0.5 * sq).sum() / w.shape[0]
             return loss, {"loss": float(loss.detach()), "mse": float((w * sq.detach()).sum() / w.shape[0])}
+        if batch.target_prob is not None:
+            bce, sse = bernoulli_scores(logits, batch.target_prob)
+            loss = (w * bce).sum() / w.shape[0]
+            return loss, {"loss": float(loss.detach()), "bce": float(loss.detach()),
+                          "sse": float((w * sse.detach()).sum() / w.shape[0])}
         nll = F.cross_entropy(logits, batch.target_label, reduction="none")
         loss = (w * nll).sum() / w.shape[0]
         return loss, {"loss": float(loss.detach()), "nll": float(loss.detach())}
@@ -200,16 +222,15 @@ class ESNLearner(Learner):
         with torch.no_grad():
             h, age = self._advance(state, batch)
         w = self._weights(batch, age, h.dtype)
-        regression = batch.target_value is not None
         if self.linear is not None:  # online: the gradient of this step's loss, readout only
-            logits = self._logits(h, regression)
+            logits = self._logits(h, batch)
             loss, losses = self._losses(logits, batch, w)
             loss.backward()
             return {"h": h, "age": age}, StepOutput(logits.detach(), losses, update=True)
         with torch.no_grad():
             if bool(self.stale) and int(self.steps) % self.config.solve_every == 0:
                 self.solve()
-            logits = self._logits(h, regression)  # before this step is absorbed: prequential
+            logits = self._logits(h, batch)  # before this step is absorbed: prequential
             _, losses = self._losses(logits, batch, w)
             f = self.features(h).to(torch.float64)
             wf = f * w.to(torch.float64).view(-1, 1)
@@ -224,7 +245,7 @@ class ESNLearner(Learner):
         h, age = self._advance(state, batch)
         if self.linear is None and bool(self.stale):
             self.solve()
-        return {"h": h, "age": age}, self._logits(h, batch.target_value is not None)
+        return {"h": h, "age": age}, self._logits(h, batch)
 
     def on_epoch_end(self) -> None:
         if self.linear is None and bool(self.stale):

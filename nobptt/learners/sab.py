@@ -42,7 +42,7 @@ from torch import nn
 from nobptt.learners.base import Learner, State, StepOutput
 from nobptt.learners.registry import register_learner
 from nobptt.learners.sab_config import PRESETS, SAB_OPTIM, SABConfig, preset_of  # noqa: F401  (re-exported)
-from nobptt.tasks.base import Batch
+from nobptt.tasks.base import Batch, bernoulli_scores
 
 ATTENTION = ("sparse", "dense", "none")
 SCORES = ("additive", "dot", "concat")
@@ -154,9 +154,12 @@ class SABLearner(Learner):
 
     @staticmethod
     def _step_loss(output: torch.Tensor, batch: Batch) -> torch.Tensor:
-        """Summed (weighted) loss of one step: squared error for values, cross-entropy for labels."""
+        """Summed (weighted) loss of one step: squared error for values, cross-entropy for labels,
+        Bernoulli cross-entropy summed over outputs for probabilities (``target_prob``)."""
         if batch.target_value is not None:
             per = ((output - batch.target_value) ** 2).sum(-1)
+        elif batch.target_prob is not None:
+            per = bernoulli_scores(output, batch.target_prob)[0]
         else:
             per = F.cross_entropy(output, batch.target_label, reduction="none")
         return (per * batch.weight).sum() if batch.weight is not None else per.sum()

@@ -14,6 +14,7 @@ from nobptt.records.schema import SCHEMA, is_commit
 
 # metrics.jsonl keys -> metric names that carry their unit
 ROW_METRICS = {"heldout_accuracy": "accuracy", "heldout_nll": "nll_nats", "heldout_mse": "mse",
+               "heldout_bce": "bce_nats", "heldout_sse": "sse",
                "prequential_accuracy": "prequential_accuracy"}
 # for these, a larger value is better when picking the best row
 HIGHER_IS_BETTER = ("accuracy",)

@@ -15,7 +15,7 @@ SCHEMA = 1
 KINDS = ("training", "evaluation", "lm_evaluation", "ngram", "measurement")
 SPLITS = ("valid", "test")
 # a metric name is one of these units, optionally preceded by qualifiers (``best_accuracy``)
-UNITS = ("accuracy", "nll_nats", "bpc", "perplexity", "mse", "wall_time_s", "steps_per_s",
+UNITS = ("accuracy", "nll_nats", "bpc", "perplexity", "mse", "bce_nats", "sse", "wall_time_s", "steps_per_s",
          "samples_per_s", "bytes", "fraction")
 COMMIT = re.compile(r"^[0-9a-f]{40}$")
 PROVENANCE = ("command", "commit", "clean", "hardware", "device", "torch", "python", "wall_time_s")

@@ -27,7 +27,7 @@ from nobptt.records.labels import eval_length, updates
 # metric columns in this order first, then any other in name order
 METRIC_ORDER = ("accuracy", "best_accuracy", "prequential_accuracy", "best_prequential_accuracy", "nll_nats",
                 "best_nll_nats", "bpc", "best_bpc", "perplexity", "best_perplexity", "mixture_perplexity", "mse",
-                "best_mse", "wall_time_s")
+                "best_mse", "bce_nats", "best_bce_nats", "sse", "best_sse", "wall_time_s")
 # columns that are not metrics
 FIELDS = ("label", "file", "kind", "task", "learner", "experiment", "split", "overrides", "n", "seeds", "steps",
           "parameters", "train_wall_time_s", "checkpoint", "T", "eval_T", "updates", "total_updates",

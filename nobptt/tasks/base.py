@@ -24,11 +24,26 @@ class Batch:
     # (B, n_outputs) float: a regression target (e.g. the adding problem's sum); when present the
     # learner's outputs are read as values, scored by squared error, not as logits
     target_value: torch.Tensor | None = None
+    # (B, n_outputs) float in [0, 1]: Bernoulli targets (e.g. the next frame's pixels of a video);
+    # when present the learner's outputs are read as per-output logits, scored by ``bernoulli_scores``
+    target_prob: torch.Tensor | None = None
     ends_sequence: bool = False  # every stream's episode ends with this step (synchronised episodes)
 
     def to(self, device: torch.device | str) -> "Batch":
         moved = {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in vars(self).items()}
         return Batch(**moved)
+
+
+def bernoulli_scores(logits: torch.Tensor, target_prob: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-stream scores of (B, D) ``logits`` against (B, D) Bernoulli targets in [0, 1]:
+    (bce, sse), each (B,): the binary cross-entropy with logits (nats) summed over the D outputs,
+    and the squared error of the probabilities, sum_d (sigmoid(logit_d) - target_d)^2. Summed over
+    outputs, so a video's scores are per frame (docs/bouncing.md#metrics). d bce / d logit =
+    sigmoid(logit) - target, the gradient every learner trains on."""
+    target = target_prob.to(logits.dtype)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none").sum(-1)
+    sse = ((torch.sigmoid(logits) - target) ** 2).sum(-1)
+    return bce, sse
 
 
 class Stream(Protocol):

@@ -7,14 +7,16 @@ from __future__ import annotations
 import torch
 
 from nobptt.learners.base import Learner
-from nobptt.tasks.base import Stream
+from nobptt.tasks.base import Stream, bernoulli_scores
 
 
 def evaluate(learner: Learner, stream: Stream, warmup: int, steps: int,
              device: torch.device | str) -> dict[str, float]:
     """Held-out accuracy and mean negative log-likelihood (nats per target), or, for regression
-    targets (``batch.target_value``), the mean squared error per target, of ``learner`` on
-    ``stream`` from a fresh state, without learning.
+    targets (``batch.target_value``), the mean squared error per target, or, for Bernoulli targets
+    (``batch.target_prob``), the mean BCE and SSE per target summed over its outputs (per frame,
+    for a video: ``heldout_bce``, ``heldout_sse``), of ``learner`` on ``stream`` from a fresh
+    state, without learning.
 
     A finite stream (``stream.length``) is read once, whole, and its targets are weighted by
     ``batch.weight`` (``warmup`` and ``steps`` are then unused); an endless one is read for
@@ -27,8 +29,8 @@ def evaluate(learner: Learner, stream: Stream, warmup: int, steps: int,
         warmup, total_steps = 0, length
     else:
         total_steps = warmup + steps
-    correct = nll = squared = total = 0.0
-    regression = False
+    correct = nll = squared = bce = sse = total = 0.0
+    regression = bernoulli = False
     learner.eval()
     for i in range(total_steps):
         batch = stream.next_batch().to(device)
@@ -40,10 +42,18 @@ def evaluate(learner: Learner, stream: Stream, warmup: int, steps: int,
                 regression = True
                 squared += float((((logits.float() - batch.target_value) ** 2).sum(-1) * weight).sum())
                 continue
+            if batch.target_prob is not None:
+                bernoulli = True
+                frame_bce, frame_sse = bernoulli_scores(logits.float(), batch.target_prob)
+                bce += float((frame_bce * weight).sum())
+                sse += float((frame_sse * weight).sum())
+                continue
             losses = torch.nn.functional.cross_entropy(logits.float(), batch.target_label, reduction="none")
             correct += float(((logits.argmax(dim=-1) == batch.target_label).float() * weight).sum())
             nll += float((losses * weight).sum())
     learner.train()
     if regression:
         return {"heldout_mse": squared / total}
+    if bernoulli:
+        return {"heldout_bce": bce / total, "heldout_sse": sse / total}
     return {"heldout_accuracy": correct / total, "heldout_nll": nll / total}

@@ -31,7 +31,7 @@ from nobptt.train.optim import OptimConfig, decay_learning_rate, decays_done, ma
 
 CHECKPOINT = "checkpoint.pt"
 BEST = "best.pt"
-BEST_METRICS = {"heldout_nll": min, "heldout_accuracy": max, "heldout_mse": min}
+BEST_METRICS = {"heldout_nll": min, "heldout_accuracy": max, "heldout_mse": min, "heldout_bce": min}
 # Divergence that stays finite: a logged scalar beyond OVERFLOW, or an epoch's mean loss above
 # EXPLOSION_FACTOR x the median of the last HISTORY epochs' means of that loss (the median, not the
 # mean, so that one bad epoch does not raise the bar). Losses near zero are measured against
@@ -213,7 +213,8 @@ class Trainer:
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
         decay_learning_rate(self.optimizer, self.optim, self.step + 1)
-        if out.logits is not None and batch.target_value is None:  # regression outputs are not logits
+        # regression outputs are not logits, and Bernoulli targets have no label to be accurate on
+        if out.logits is not None and batch.target_value is None and batch.target_prob is None:
             hits = (out.logits.argmax(dim=-1) == batch.target_label).float()
             if batch.weight is None:
                 self.epoch.add("prequential_accuracy", hits.sum().item(), batch.target_label.numel())

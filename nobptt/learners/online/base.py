@@ -28,7 +28,7 @@ from torch import nn
 from nobptt.cells.base import Params
 from nobptt.cells.registry import build_cell
 from nobptt.learners.base import Learner, State, StepOutput
-from nobptt.tasks.base import Batch
+from nobptt.tasks.base import Batch, bernoulli_scores
 from nobptt.validation import FieldError, check_ranges
 
 READOUTS = ("linear", "none")
@@ -55,8 +55,10 @@ class OnlineConfig:
 
 def step_loss(output: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
     """l_t = sum_b w_b l_b / B: cross-entropy against ``target_label``, or half the squared error
-    against ``target_value`` (so that its gradient is the error). Also the logged scalars: "loss",
-    and "nll" or "mse" (the mean squared error per weighted stream, without the half)."""
+    against ``target_value`` (so that its gradient is the error), or the Bernoulli cross-entropy
+    summed over outputs against ``target_prob``. Also the logged scalars: "loss", and "nll", "mse"
+    (the mean squared error per weighted stream, without the half) or "bce" and "sse" (means per
+    weighted stream: per frame, for a video)."""
     weight = batch.weight if batch.weight is not None else torch.ones(output.shape[0], dtype=output.dtype,
                                                                      device=output.device)
     weight = weight.to(output.dtype)
@@ -65,6 +67,12 @@ def step_loss(output: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, dict[st
         loss = 0.5 * (per * weight).sum() / output.shape[0]
         scored = float(weight.sum())
         return loss, {"loss": float(loss.detach()), "mse": float((per * weight).sum().detach()) / max(scored, 1e-12)}
+    if batch.target_prob is not None:
+        bce, sse = bernoulli_scores(output, batch.target_prob)
+        loss = (bce * weight).sum() / output.shape[0]
+        scored = max(float(weight.sum()), 1e-12)
+        return loss, {"loss": float(loss.detach()), "bce": float((bce * weight).sum().detach()) / scored,
+                      "sse": float((sse * weight).sum().detach()) / scored}
     per = F.cross_entropy(output, batch.target_label, reduction="none")
     loss = (per * weight).sum() / output.shape[0]
     scored = float(weight.sum())
