@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = ("ssmnist", "ptb", "sab", "bench", "runs", "results", "architecture")
+PAGES = ("ssmnist", "ptb", "sab", "online", "ptncn", "bouncing", "sweep", "bench", "runs", "results", "architecture")
 MARKDOWN = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md")), *sorted((ROOT / "data").rglob("*.md"))]
 LINK = re.compile(r"\]\(([^)#\s]+)(#[^)\s]*)?\)")
 
