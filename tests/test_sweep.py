@@ -195,3 +195,16 @@ def test_the_same_command_names_the_same_folder_and_a_folder_holds_one_sweep(tmp
     write_plan(plan(), tmp_path)
     with pytest.raises(ConfigError, match="holds another sweep"):
         write_plan(other, tmp_path)
+
+
+def test_every_best_metric_the_trainer_accepts_can_choose_a_sweeps_point():
+    """A sweep chooses by the experiment's train.best_metric: every value the trainer accepts must
+    name the record's validation metric and its direction (heldout_bce was missing at first)."""
+    from nobptt.records.build import ROW_METRICS
+    from nobptt.sweep.collect import SELECTION, selection
+    from nobptt.train.trainer import BEST_METRICS
+
+    assert set(SELECTION) == set(BEST_METRICS)
+    for key, pick in BEST_METRICS.items():
+        name, lower, checkpoint = selection({"train": {"best_metric": key}}, {})
+        assert name == f"best_{ROW_METRICS[key]}" and lower == (pick is min) and checkpoint == "best.pt"

@@ -26,10 +26,12 @@ from nobptt.sweep.plan import FINISHED, Plan, Point, read_plan, run_dir, state
 
 TEST_CACHE = "test_evaluations.json"
 # train.best_metric -> (the record's validation metric, whether lower is better)
+# (every value of train.best_metric the trainer accepts, nobptt.train.trainer.BEST_METRICS; a test
+# keeps the two in step)
 SELECTION = {"heldout_nll": ("best_nll_nats", True), "heldout_mse": ("best_mse", True),
-             "heldout_accuracy": ("best_accuracy", False)}
+             "heldout_accuracy": ("best_accuracy", False), "heldout_bce": ("best_bce_nats", True)}
 # without a best_metric: the last held-out value, the first of these a run logged
-LAST = (("nll_nats", True), ("mse", True), ("accuracy", False))
+LAST = (("nll_nats", True), ("mse", True), ("bce_nats", True), ("accuracy", False))
 
 
 def groups(plan: Plan) -> dict[str, list[Point]]:
@@ -53,7 +55,7 @@ def selection(config: dict[str, Any], metrics: dict[str, Any]) -> tuple[str, boo
     for name, lower in LAST:
         if name in metrics:
             return name, lower, "checkpoint.pt"
-    raise RecordError("the sweep's runs logged no held-out metric (held-out accuracy, cross-entropy or MSE) to "
+    raise RecordError("the sweep's runs logged no held-out metric (held-out accuracy, cross-entropy, MSE or BCE) to "
                       "choose a point by; set train.eval_every or train.best_metric in the experiment")
 
 
