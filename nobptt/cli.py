@@ -4,23 +4,21 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
+from nobptt.bench.commands import ALLOW_DIRTY, add_bench_parser, command_line
 from nobptt.progress import ProgressLine, format_ceilings, format_row, is_evaluation
 
 DEFAULT_EXPERIMENT = "ssmnist_pbrsm"
-ALLOW_DIRTY = ("record even from a tree with uncommitted changes (the diff is saved beside the record "
-               "and the row is marked as not pinned)")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from nobptt import config as cfg
     from nobptt.run import new_run_dir, prepare, read_run_config
 
-    command = _command(args)
+    command = command_line(args)
     if args.resume:
         meta = read_run_config(Path(args.resume))
         experiment, raw = meta["experiment"], meta["config"]
@@ -113,7 +111,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
     writing = check_recordable(args.out, args.allow_dirty, run_dir)
     done = evaluate_checkpoint(run_dir, args.checkpoint, args.split, args.overrides, args.steps, args.device,
-                               _command(args))
+                               command_line(args))
     row = {"step": done.step, **done.metrics, "wall_time_s": done.wall_time_s}
     changed = "".join(f", {o}" for o in args.overrides)  # a zero-shot evaluation says what it changed
     print(f"{args.split} ({args.checkpoint}{changed}): " + format_row(row, done.ceilings, done.config["task"]["name"]))
@@ -124,7 +122,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         details = {"breakdown": breakdown(done)}
         print(format_breakdown(details["breakdown"]))
     if args.out:
-        path = record_evaluation(done, Path(args.out), _command(args), writing, args.overrides, details, args.label)
+        path = record_evaluation(done, Path(args.out), command_line(args), writing, args.overrides, details, args.label)
         print(f"recorded in {path}")
     return 0
 
@@ -133,7 +131,7 @@ def cmd_frames(args: argparse.Namespace) -> int:
     from nobptt.analysis.frames import plot_frames, predicted_frames
 
     frames = predicted_frames(Path(args.run_dir), args.checkpoint, args.split, args.sequences, args.overrides,
-                              _command(args))
+                              command_line(args))
     path = plot_frames(frames, Path(args.out), args.steps)
     print(f"wrote {path}: {frames['truth'].shape[0]} sequences, {min(args.steps, frames['truth'].shape[1])} "
           f"steps, truth above prediction ({args.split}, {args.checkpoint}, step {frames['step']})")
@@ -157,7 +155,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from nobptt.sweep.command import run_command
 
-    return run_command(args, _command(args))
+    return run_command(args, command_line(args))
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
@@ -172,134 +170,11 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bench_names(args: argparse.Namespace) -> list[str]:
-    import torch
-
-    from nobptt.bench.variants import bench_names, check_names
-    from nobptt.config import ConfigError
-
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"--device {args.device} but CUDA is not available here; use --device cpu")
-    names = args.learners.split(",") if args.learners else bench_names()
-    try:
-        check_names(names)
-    except ValueError as err:
-        raise ConfigError(str(err)) from err
-    return names
-
-
-def _scales(text: str | None) -> list[float | None]:
-    from nobptt.config import ConfigError
-
-    try:
-        return [float(s) for s in text.split(",")] if text else [None]
-    except ValueError as err:
-        raise ConfigError(f"--scales {text!r}: give comma-separated numbers such as 0.5,1,2") from err
-
-
-def _hiddens(args: argparse.Namespace) -> list[int | None]:
-    from nobptt.config import ConfigError
-
-    if not args.hidden:
-        return [None]
-    if args.scales:
-        raise ConfigError("--hidden and --scales both set the model size; give one of them")
-    try:
-        hiddens = [int(h) for h in args.hidden.split(",")]
-    except ValueError as err:
-        raise ConfigError(f"--hidden {args.hidden!r}: give comma-separated unit counts such as 16,32") from err
-    if min(hiddens) < 1:
-        raise ConfigError(f"--hidden {args.hidden!r}: every size must be at least 1")
-    return hiddens
-
-
-def _bench_done(rows: list[dict], out: Path) -> int:
-    failed = [f"{r.get('learner')} (T={r.get('T', '-')}): {(r['error'].splitlines() or ['no message'])[-1]}"
-              for r in rows if "error" in r]
-    print(f"wrote {out} and {out.with_suffix('.png')}")
-    if failed:
-        print("nobptt: error: these configurations failed (their rows carry the error):\n  "
-              + "\n  ".join(failed), file=sys.stderr)
-    return 1 if failed else 0
-
-
-def cmd_bench_memory(args: argparse.Namespace) -> int:
-    from nobptt.bench.memory import sweep
-    from nobptt.evaluate import check_recordable
-    from nobptt.bench.plots import plot_memory_vs_length, plot_memory_vs_parameters
-
-    check_recordable(args.out, args.allow_dirty)  # refused before minutes of work, not after
-    names, scales, hiddens = _bench_names(args), _scales(args.scales), _hiddens(args)
-    lengths = [int(t) for t in args.lengths.split(",")]
-    out = Path(args.out)
-    rows = sweep(names, lengths, args.batch, args.device, out, scales, hiddens=hiddens)
-    plot = plot_memory_vs_parameters if len(scales) > 1 else plot_memory_vs_length
-    plot([r for r in rows if "error" not in r], out.with_suffix(".png"))
-    return _bench_done(rows, out)
-
-
-def _bench_experiment_speed(args: argparse.Namespace, out: Path) -> list[dict]:
-    """``bench speed --experiment EXP --variant ...``: each variant checked before any is timed."""
-    from nobptt import config as cfg
-    from nobptt.bench.speed import parse_variant, sweep_experiment
-    from nobptt.config import ConfigError
-
-    if args.learners or args.scales or args.hidden:
-        raise ConfigError("--experiment times the experiment's own model: give its variants with --variant "
-                          "NAME=section.key=value;..., not --learners / --scales / --hidden")
-    _, sections = cfg.load_experiment(args.experiment)
-    for text in args.variant:
-        try:
-            _, overrides = parse_variant(text)
-        except ValueError as err:
-            raise ConfigError(str(err)) from err
-        cfg.resolve(cfg.apply_overrides(sections, overrides))  # a bad override fails here, named
-    return sweep_experiment(args.experiment, args.variant, args.steps, args.device, out)
-
-
-def cmd_bench_speed(args: argparse.Namespace) -> int:
-    from nobptt.bench.plots import plot_speed
-    from nobptt.bench.speed import sweep
-    from nobptt.evaluate import check_recordable
-
-    from nobptt.config import ConfigError
-
-    check_recordable(args.out, args.allow_dirty)  # refused before minutes of work, not after
-    out = Path(args.out)
-    if args.experiment:
-        rows = _bench_experiment_speed(args, out)
-    else:
-        if args.variant:
-            raise ConfigError("--variant needs --experiment (the experiment whose config each variant changes)")
-        names, scales, hiddens = _bench_names(args), _scales(args.scales), _hiddens(args)
-        rows = sweep(names, args.batch, args.steps, args.device, out, scales, hiddens=hiddens)
-    plot_speed([r for r in rows if "error" not in r], out.with_suffix(".png"))
-    return _bench_done(rows, out)
-
-
-def cmd_bench_denormals(args: argparse.Namespace) -> int:
-    import json
-
-    from nobptt.bench.denormals import record
-
-    measured = record(Path(args.out), args.allow_dirty, _command(args))
-    print(json.dumps({k: measured[k] for k in ("training_10_updates", "bench_lstm_bptt_T10000", "hardware")}, indent=1))
-    print(f"wrote {args.out}")
-    return 0
-
-
-def cmd_bench_allocator(args: argparse.Namespace) -> int:
-    from nobptt.bench.allocator import format_measurement, measure
-
-    print(format_measurement(measure(args.repeats, args.updates)))
-    return 0
-
-
 def cmd_lm_evaluate(args: argparse.Namespace) -> int:
     from nobptt.evaluate import check_recordable
     from nobptt.lm.evaluate import evaluate_run
 
-    command = _command(args)
+    command = command_line(args)
     writing = check_recordable(args.out, args.allow_dirty, Path(args.run_dir))
     result = evaluate_run(Path(args.run_dir), args.checkpoint, args.device or "", command=command)
     mix = result["mixture"]
@@ -321,7 +196,7 @@ def cmd_lm_evaluate(args: argparse.Namespace) -> int:
 def cmd_lm_ngram(args: argparse.Namespace) -> int:
     from nobptt.lm.ngram import evaluate_ngram
 
-    command = _command(args)
+    command = command_line(args)
     result = evaluate_ngram(args.order, args.data_dir, Path(args.out), command=command, allow_dirty=args.allow_dirty)
     for split in ("valid", "test"):
         r = result[split]
@@ -463,42 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     ngram.add_argument("--data-dir", help="folder holding ptb_word/ (default: $NOBPTT_DATA, then the defaults)")
     ngram.add_argument("--out", default="reports/ptb_kn5.json")
     ngram.set_defaults(func=cmd_lm_ngram)
-    bench = sub.add_parser("bench", help="measure memory and speed of every learner").add_subparsers(
-        dest="bench", required=True)
-    mem = bench.add_parser("memory", help="training memory vs sequence length T, one fresh process per config")
-    mem.add_argument("--lengths", default="100,1000,10000", help="comma-separated sequence lengths T")
-    mem.add_argument("--batch", type=int, default=16, help="parallel streams")
-    mem.add_argument("--out", default="reports/bench_memory.csv")
-    mem.set_defaults(func=cmd_bench_memory)
-    speed = bench.add_parser("speed", help="train/infer throughput and share of the measured matmul rate")
-    speed.add_argument("--batch", type=int, default=300, help="parallel streams (ssMNIST: 300)")
-    speed.add_argument("--steps", type=int, default=60,
-                       help="steps per timed pass; a multiple of every BPTT window (default 60)")
-    speed.add_argument("--out", default="reports/bench_speed.csv")
-    speed.add_argument("--experiment", help="time this experiment's own task and model (its batch, input and "
-                       "threads) instead of the synthetic ssMNIST-shaped input; --batch is then unused")
-    speed.add_argument("--variant", action="append", default=[], metavar="NAME=SECTION.KEY=VALUE;...",
-                       help="with --experiment: a row named NAME with these overrides (repeatable), e.g. "
-                            "'tbptt5=model.name=tbptt;model.k=5;model.update_every=5'")
-    speed.set_defaults(func=cmd_bench_speed)
-    alloc = bench.add_parser("allocator", help="page faults per update with and without train.keep_freed_memory "
-                             "(glibc), one fresh process per repeat; prints, writes nothing")
-    alloc.add_argument("--repeats", type=int, default=5, help="fresh processes per mode")
-    alloc.add_argument("--updates", type=int, default=6, help="simulated updates per process")
-    alloc.set_defaults(func=cmd_bench_allocator)
-    denormals = bench.add_parser("denormals", help="full BPTT's speed with denormal floats kept and flushed, "
-                                 "fresh one-thread processes (about 3 min)")
-    denormals.add_argument("--out", default="reports/denormals.json")
-    denormals.add_argument("--allow-dirty", action="store_true", help=ALLOW_DIRTY)
-    denormals.set_defaults(func=cmd_bench_denormals)
-    for command in (mem, speed):
-        command.add_argument("--learners", help="comma-separated (default: every registered learner and variant)")
-        command.add_argument("--scales", help="model sizes, e.g. 0.5,1,2: RSM family scaled, LSTM "
-                             "parameter-matched to the flat bRSM (default: each learner's own config)")
-        command.add_argument("--hidden", help="hidden sizes, e.g. 16,32, for the learners whose config has "
-                             "one (the online learners, the LSTM); the others run at their own config")
-        command.add_argument("--device", default="cpu")
-        command.add_argument("--allow-dirty", action="store_true", help=ALLOW_DIRTY)
+    add_bench_parser(sub)
     for command in (ev, rep, lm_eval, ngram):
         command.add_argument("--allow-dirty", action="store_true", help=ALLOW_DIRTY)
     ev.add_argument("--label", help="with --out: the record's label, its table row (default: the learner and what "
@@ -506,11 +346,6 @@ def build_parser() -> argparse.ArgumentParser:
     lm_eval.add_argument("--label", help="with --out: the record's label, its table row (default: the run "
                          "folder's name without its seed, so seeds share a row)")
     return parser
-
-
-def _command(args: argparse.Namespace) -> str:
-    """The command line as run (recorded with every run and result)."""
-    return "nobptt " + " ".join(shlex.quote(a) for a in args.argv)
 
 
 def main(argv: list[str] | None = None) -> int:
