@@ -299,6 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--out", help="folder for the aggregate record (default reports; the tracked results/ only "
                     "when named)")
     sw.add_argument("--name", help="the aggregate record's name (default: the sweep folder's)")
+    sw.add_argument("--no-test", action="store_true", help="a probe: choose on validation and record the choice, "
+                    "never reading the test split (for a recipe that later runs report)")
     sw.add_argument("--allow-dirty", action="store_true", help=ALLOW_DIRTY)
     sw.set_defaults(func=cmd_sweep)
     res = sub.add_parser("results", help="print a table from the record files (docs/results.md)")

@@ -171,6 +171,9 @@ def test_bench_speed_times_an_experiments_own_task_and_variants(tmp_path, capsys
     # RTRL's influence-matrix product alone, 2 n^2 p per stream and step, outweighs BPTT's whole step
     n, p = 32, 32 * 32 + 32 * 10 + 32
     assert rtrl["train_flops_per_step"] >= 2 * 2 * n * n * p > 10 * tbptt["train_flops_per_step"]
+    # training memory: RTRL carries an n x p influence matrix per stream (float32), truncated BPTT none
+    assert rtrl["persistent_bytes"] >= 2 * n * p * 4 > tbptt["persistent_bytes"]
+    assert rtrl["peak_rss_above_idle_bytes"] >= 0
     out = tmp_path / "speed.csv"
     assert main(["bench", "speed", "--experiment", "copying_online", "--variant", "ok=model.update_every=0",
                  "--variant", "bad=model.bogus=1", "--out", str(out), "--allow-dirty"]) == 2

@@ -208,3 +208,30 @@ def test_every_best_metric_the_trainer_accepts_can_choose_a_sweeps_point():
     for key, pick in BEST_METRICS.items():
         name, lower, checkpoint = selection({"train": {"best_metric": key}}, {})
         assert name == f"best_{ROW_METRICS[key]}" and lower == (pick is min) and checkpoint == "best.pt"
+
+
+def test_a_probe_chooses_on_validation_and_never_reads_the_test_split(tmp_path, capsys, monkeypatch):
+    """--no-test (a recipe probe): the choice is recorded, no test split is read, and a probe never
+    shares a folder with the sweep that would read test (sweeps made before the flag keep their folder)."""
+    import nobptt.evaluate
+
+    def no_test_read(*args, **kwargs):
+        raise AssertionError("a probe read the test split")
+
+    monkeypatch.setattr(nobptt.evaluate, "evaluate_checkpoint", no_test_read)
+    sweep_dir = tmp_path / "probe"
+    args = ["sweep", "add_online", "--seeds", "0", "--grid", "model.hidden=4,8",
+            *[a for s in SETS for a in ("--set", s)], "--sweep-dir", str(sweep_dir), "--out", str(tmp_path),
+            "--name", "probe", "--allow-dirty", "--no-test"]
+    assert main(args) == 0
+    record = load_file(tmp_path / "probe.json")
+    assert "probe (--no-test)" in record["note"]
+    assert [r["kind"] for r in record["records"]] == ["training", "training"]
+    assert sum(r["details"]["sweep"]["selection"]["chosen"] for r in record["records"]) == 1
+    assert not (sweep_dir / "test_evaluations.json").exists()
+    reading = make_plan("add_online", "add_online", SETS, parse_grid(["model.hidden=4,8"]), [0])
+    probe = make_plan("add_online", "add_online", SETS, parse_grid(["model.hidden=4,8"]), [0], read_test=False)
+    assert "read_test" not in reading.spec() and default_sweep_dir(reading) != default_sweep_dir(probe)
+    capsys.readouterr()
+    assert main(["sweep", "--collect", str(sweep_dir), "--no-test"]) == 2
+    assert "--no-test is part of a sweep's plan" in capsys.readouterr().err

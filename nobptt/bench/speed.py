@@ -22,6 +22,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from nobptt.bench.memory import random_batches
+from nobptt.bench.meters import peak_rss_bytes, reset_peak_rss, tensor_bytes
 from nobptt.bench.runner import run_all
 from nobptt.bench.variants import CLASSES, INPUT_DIM, resolve, sizes
 from nobptt.learners.base import Learner
@@ -138,8 +139,11 @@ def measure_experiment_speed(name: str, experiment: str, overrides: list[str], s
     optim = OptimConfig(**config["optim"])
     optimizer, clipper = make_optimizer(learner, optim), Clipper(optim, learner).to(device)
     batches = iter(stream.next_batch, None)
+    reset_peak_rss()  # training memory: the high-water mark of the training passes above the built model
+    idle = peak_rss_bytes()
     state = _train_pass(learner, optimizer, learner.initial_state(stream.batch_size, device), batches, steps, clipper)
     train_s, state = _timed(device, lambda: _train_pass(learner, optimizer, state, batches, steps, clipper))
+    train_rss = peak_rss_bytes() - idle
     infer_s, state = _timed(device, lambda: _infer_pass(learner, state, batches, steps))
     train_flops, state = _counted(lambda: _train_pass(learner, optimizer, state, batches, steps, clipper))
     infer_flops, state = _counted(lambda: _infer_pass(learner, state, batches, steps))
@@ -148,7 +152,11 @@ def measure_experiment_speed(name: str, experiment: str, overrides: list[str], s
                            "options": json.dumps({"experiment": experiment, "overrides": overrides,
                                                   "threads": torch.get_num_threads()}),
                            "parameters": sum(p.numel() for p in learner.parameters()),
-                           "matmul_flops_per_s": round(peak)}
+                           "matmul_flops_per_s": round(peak),
+                           # parameters + optimizer state + carried state, exactly; and the process's
+                           # resident high-water mark over the training passes (allocator-dependent)
+                           "persistent_bytes": tensor_bytes(learner.state_dict(), optimizer.state_dict()["state"], state),
+                           "peak_rss_above_idle_bytes": train_rss}
     for phase, seconds, flops in (("train", train_s, train_flops), ("infer", infer_s, infer_flops)):
         row[f"{phase}_steps_per_s"] = round(steps / seconds, 3)
         row[f"{phase}_samples_per_s"] = round(steps * stream.batch_size / seconds, 1)

@@ -119,14 +119,18 @@ def collect(sweep_dir: Path, out_dir: Path | None = None, name: str | None = Non
     else:
         _, combination, chosen, done, checkpoint = min(scored, key=lambda s: s[0])
         chosen["details"]["sweep"]["selection"]["chosen"] = True
-        tests = test_records(sweep_dir, plan, done, checkpoint, chosen["label"], writing, command)
+        # a probe (--no-test) chooses a recipe for later runs: reading its test split would be a test
+        # read before the choice those runs report
+        tests = test_records(sweep_dir, plan, done, checkpoint, chosen["label"], writing, command) \
+            if plan.read_test else []
         records += tests
         sel = chosen["details"]["sweep"]["selection"]
+        read = (f"test split read once from {checkpoint} of its {len(done)} run(s)" if tests
+                else "the task has no test split" if plan.read_test
+                else "a probe (--no-test): the test split was not read")
         note = (f"sweep of {plan.experiment_name}, {len(plan.points)} runs; chosen on validation "
                 f"({sel['metric']}, {'lower' if sel['lower_is_better'] else 'higher'} is better, mean over seeds "
-                f"{sel['value']:.6g}): {combination or 'the only point'}; "
-                + (f"test split read once from {checkpoint} of its {len(done)} run(s)" if tests
-                   else "the task has no test split"))
+                f"{sel['value']:.6g}): {combination or 'the only point'}; " + read)
         lines.append(note)
     path = out_dir / f"{name}.json"
     write_file(path, {"schema": SCHEMA, "name": name, "note": note, "records": records})

@@ -22,6 +22,9 @@ def run_command(args: argparse.Namespace, command: str) -> int:
         if args.experiment:
             raise cfg.ConfigError(f"--collect {args.collect} records an existing sweep folder; give no experiment "
                                   f"with it (got {args.experiment!r})")
+        if args.no_test:
+            raise cfg.ConfigError(f"--no-test is part of a sweep's plan, given when the sweep is made; --collect "
+                                  f"{args.collect} follows the plan in its sweep.json")
         path, lines = collect(Path(args.collect), Path(args.out) if args.out else None, args.name,
                               args.allow_dirty, command)
         print("\n".join([*lines, f"recorded {path}"]))
@@ -42,7 +45,7 @@ def run_command(args: argparse.Namespace, command: str) -> int:
     axes = grid.parse_grid(args.grid)
     seeds = grid.parse_seeds(args.seeds) if args.seeds is not None else [base["train"]["seed"]]
     grid.check_points(raw, sets, axes, seeds, name)  # every point, before anything runs
-    plan = make_plan(experiment, name, sets, axes, seeds, command)
+    plan = make_plan(experiment, name, sets, axes, seeds, command, read_test=not args.no_test)
     tree = tree_state()
     if tree["clean"] is not True and not args.allow_dirty:  # refused before hours of work, not after
         raise RecordError(

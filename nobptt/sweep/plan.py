@@ -60,10 +60,14 @@ class Plan:
     points: list[Point]
     command: str = ""
     created: str = ""
+    read_test: bool = True  # False: a probe (--no-test) that chooses on validation and never reads test
 
     def spec(self) -> dict[str, Any]:
-        """What decides the points' runs (not how they are scheduled: --jobs, --backend)."""
-        return {"experiment": self.experiment, "sets": self.sets, "axes": self.axes, "seeds": self.seeds}
+        """What decides the points' runs (not how they are scheduled: --jobs, --backend). A probe is
+        part of it, so a probe and a sweep that reads test never share a folder (added only when set,
+        so the folders of sweeps made before the flag keep their names)."""
+        spec = {"experiment": self.experiment, "sets": self.sets, "axes": self.axes, "seeds": self.seeds}
+        return spec if self.read_test else {**spec, "read_test": False}
 
     def to_json(self) -> dict[str, Any]:
         return {"schema": PLAN_SCHEMA, **self.spec(), "experiment_name": self.experiment_name,
@@ -71,7 +75,7 @@ class Plan:
 
 
 def make_plan(experiment: str, experiment_name: str, sets: list[str], axes: list[Axis], seeds: list[int],
-              command: str = "") -> Plan:
+              command: str = "", read_test: bool = True) -> Plan:
     """The points of ``axes`` x ``seeds``, each named after its values and seed
     (``lr=1e-3_hidden=16_s0``; the section is added where two axes share a field name)."""
     fields = [a.key.split(".", 1)[1] for a in axes]
@@ -88,7 +92,7 @@ def make_plan(experiment: str, experiment_name: str, sets: list[str], axes: list
         raise ConfigError(f"--grid values that differ only in characters a folder name cannot hold give the same "
                           f"run folder name(s) {clash}; write the values differently")
     return Plan(experiment, experiment_name, list(sets), [{"key": a.key, "texts": a.texts} for a in axes],
-                list(seeds), points, command, time.strftime("%Y-%m-%dT%H:%M:%S"))
+                list(seeds), points, command, time.strftime("%Y-%m-%dT%H:%M:%S"), read_test)
 
 
 def default_sweep_dir(plan: Plan, root: Path = Path("sweeps")) -> Path:
@@ -108,7 +112,8 @@ def read_plan(sweep_dir: Path) -> Plan:
             raise ValueError(f"schema {data.get('schema')!r}, expected {PLAN_SCHEMA!r}")
         points = [Point(p["name"], list(p["overrides"]), int(p["seed"])) for p in data["points"]]
         return Plan(data["experiment"], data["experiment_name"], list(data["sets"]), list(data["axes"]),
-                    list(data["seeds"]), points, data.get("command", ""), data.get("created", ""))
+                    list(data["seeds"]), points, data.get("command", ""), data.get("created", ""),
+                    bool(data.get("read_test", True)))
     except (ValueError, KeyError, TypeError) as err:
         raise DamagedFileError(f"{path} is damaged ({err!r}); it is the plan `nobptt sweep` writes: restore it, "
                                f"or run the sweep again into a new --sweep-dir (the run folders under "

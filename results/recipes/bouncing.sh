@@ -21,3 +21,9 @@ for l in "${learners[@]}"; do for s in 0 1 2; do
       --set model.beta_eval=0 --out results/bouncing_zero_shot.json 2>&1 | tail -1
   fi
 done; done
+# pictures (docs/bouncing.md): seed 0 of every learner, one held-out sequence (no test read), truth above prediction
+mkdir -p docs/images/bouncing
+for glyphs in mnist notmnist; do for l in "${learners[@]}"; do
+  python -m nobptt frames sweeps/bouncing_${glyphs}_$l/runs/s0 --checkpoint best.pt --split heldout --sequences 1 \
+    --out docs/images/bouncing/${glyphs}_$l.png 2>&1 | tail -1
+done; done
