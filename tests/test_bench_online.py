@@ -178,3 +178,6 @@ def test_bench_speed_times_an_experiments_own_task_and_variants(tmp_path, capsys
     assert main(["bench", "speed", "--experiment", "copying_online", "--variant", "ok=model.update_every=0",
                  "--variant", "bad=model.bogus=1", "--out", str(out), "--allow-dirty"]) == 2
     assert "model.bogus" in capsys.readouterr().err and not out.exists()
+    assert main(["bench", "speed", "--experiment", "copying_online", "--experiment", "add_online", "--variant",
+                 "ok=model.update_every=0", "--out", str(out), "--allow-dirty"]) == 2
+    assert "give one --experiment with --variant" in capsys.readouterr().err and not out.exists()

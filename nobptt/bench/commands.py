@@ -91,13 +91,18 @@ def _bench_experiment_speed(args: argparse.Namespace, out: Path) -> list[dict]:
     if args.learners or args.scales or args.hidden:
         raise ConfigError("--experiment times the experiment's own model: give its variants with --variant "
                           "NAME=section.key=value;..., not --learners / --scales / --hidden")
-    _, sections = cfg.load_experiment(args.experiment)
-    for text in args.variant:
-        try:
-            _, overrides = parse_variant(text)
-        except ValueError as err:
-            raise ConfigError(str(err)) from err
-        cfg.resolve(cfg.apply_overrides(sections, overrides))  # a bad override fails here, named
+    if len(args.experiment) > 1 and args.variant:
+        raise ConfigError(f"--variant changes one experiment's config; with {len(args.experiment)} experiments "
+                          f"each is timed as it is (one row each, named after it): give one --experiment "
+                          f"with --variant")
+    for experiment in args.experiment:
+        _, sections = cfg.load_experiment(experiment)
+        for text in args.variant or [experiment]:
+            try:
+                _, overrides = parse_variant(text)
+            except ValueError as err:
+                raise ConfigError(str(err)) from err
+            cfg.resolve(cfg.apply_overrides(sections, overrides))  # a bad override fails here, named
     return sweep_experiment(args.experiment, args.variant, args.steps, args.device, out)
 
 
@@ -153,8 +158,10 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
     speed.add_argument("--steps", type=int, default=60,
                        help="steps per timed pass; a multiple of every BPTT window (default 60)")
     speed.add_argument("--out", default="reports/bench_speed.csv")
-    speed.add_argument("--experiment", help="time this experiment's own task and model (its batch, input and "
-                       "threads) instead of the synthetic ssMNIST-shaped input; --batch is then unused")
+    speed.add_argument("--experiment", action="append", default=[],
+                       help="time this experiment's own task and model (its batch, input and threads) instead of "
+                       "the synthetic ssMNIST-shaped input; --batch is then unused (repeatable: one row per "
+                       "experiment, each as it is)")
     speed.add_argument("--variant", action="append", default=[], metavar="NAME=SECTION.KEY=VALUE;...",
                        help="with --experiment: a row named NAME with these overrides (repeatable), e.g. "
                             "'tbptt5=model.name=tbptt;model.k=5;model.update_every=5'")

@@ -173,13 +173,15 @@ def parse_variant(text: str) -> tuple[str, list[str]]:
     return name.strip(), [o.strip() for o in rest.split(";") if o.strip()]
 
 
-def sweep_experiment(experiment: str, variants: list[str], steps: int, device: str, out_csv: Path,
+def sweep_experiment(experiments: list[str], variants: list[str], steps: int, device: str, out_csv: Path,
                      echo: Callable[[str], None] = print) -> list[dict[str, Any]]:
-    """Every variant of ``experiment`` in a fresh process; rows to ``out_csv``."""
+    """Every variant of the experiment (or, without variants, every experiment as it is, each row
+    named after it) in a fresh process; rows to ``out_csv``."""
     configs = []
-    for text in variants or [experiment]:
-        name, overrides = parse_variant(text)
-        configs.append({"name": name, "experiment": experiment, "overrides": overrides, "steps": steps})
+    for experiment in experiments:
+        for text in variants or [experiment]:
+            name, overrides = parse_variant(text)
+            configs.append({"name": name, "experiment": experiment, "overrides": overrides, "steps": steps})
     return run_all("speed.measure_experiment_speed", configs, device, out_csv, echo)
 
 
