@@ -27,6 +27,10 @@ def test_steps_per_update_follows_update_every_or_the_episode():
     assert steps_per_update({"model": {"update_every": 5}, "task": {"name": "ptb_char"}}) == 5
     assert steps_per_update({"model": {"update_every": 0}, "task": {"name": "copying", "T": 10, "recall": 3}}) == 16
     assert steps_per_update({"model": {"name": "esn"}, "task": {"name": "add"}}) is None
+    # Bouncing: full BPTT and SAB update once per sequence of frames - 1 predictions
+    assert steps_per_update({"model": {"name": "bptt", "update_every": 0}, "task": {"name": "bouncing"}}) == 19
+    assert steps_per_update({"model": {"name": "sab"}, "task": {"name": "bouncing", "frames": 10}}) == 9
+    assert steps_per_update({"model": {"name": "ptncn"}, "task": {"name": "bouncing"}}) is None
 
 
 def test_an_evaluation_record_carries_the_runs_costs_and_tables_show_them(tmp_path, monkeypatch, capsys):

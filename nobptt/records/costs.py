@@ -73,7 +73,9 @@ def steps_per_update(config: dict[str, Any]) -> int | None:
     every = model.get("update_every")
     if every:
         return int(every)
-    if every == 0 or task.get("name") in ("copying", "adding"):
+    # SAB and full BPTT update once per sequence on an episodic task; P-TNCN (no update_every) every step
+    episodic = task.get("name") in ("copying", "adding") or (task.get("name") == "bouncing" and model.get("name") == "sab")
+    if every == 0 or episodic:
         length = episode_length(config)
         return length if length > 1 or every == 0 else None
     return None

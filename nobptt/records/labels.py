@@ -49,6 +49,8 @@ def episode_length(config: dict[str, Any]) -> int:
         return task.get("T", 0) + 2 * task.get("recall", RECALL)
     if task["name"] == "adding":
         return task.get("T", 0)
+    if task["name"] == "bouncing":  # frames - 1 predictions per sequence (nobptt/tasks/bouncing.py)
+        return task.get("frames", 20) - 1
     return model.get("window") or 1
 
 
