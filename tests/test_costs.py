@@ -31,6 +31,8 @@ def test_steps_per_update_follows_update_every_or_the_episode():
     assert steps_per_update({"model": {"name": "bptt", "update_every": 0}, "task": {"name": "bouncing"}}) == 19
     assert steps_per_update({"model": {"name": "sab"}, "task": {"name": "bouncing", "frames": 10}}) == 9
     assert steps_per_update({"model": {"name": "ptncn"}, "task": {"name": "bouncing"}}) is None
+    # full BPTT per sentence: an update per padded batch of sentences, whose length varies
+    assert steps_per_update({"model": {"name": "bptt", "update_every": 0}, "task": {"name": "ptb_char_sentences"}}) is None
 
 
 def test_an_evaluation_record_carries_the_runs_costs_and_tables_show_them(tmp_path, monkeypatch, capsys):

@@ -77,5 +77,5 @@ def steps_per_update(config: dict[str, Any]) -> int | None:
     episodic = task.get("name") in ("copying", "adding") or (task.get("name") == "bouncing" and model.get("name") == "sab")
     if every == 0 or episodic:
         length = episode_length(config)
-        return length if length > 1 or every == 0 else None
+        return length if length > 1 else None  # an episode of unknown length (per-sentence PTB): unknown
     return None

@@ -143,6 +143,11 @@ def other_label(config: dict[str, Any], experiment: str | None = None) -> str:
     steps = config.get("train", {}).get("steps")
     if defaults and steps is not None and steps != defaults.get("train", {}).get("steps"):
         text += f", {steps:,} steps"
+    # a learning rate set on the command line (a recipe's probe chose it) is part of what the row is:
+    # two runs of one learner at two rates must not share a row as if they were seeds
+    lr, file_lr = config.get("optim", {}).get("lr"), (defaults or {}).get("optim", {}).get("lr")
+    if lr is not None and file_lr is not None and lr != file_lr:
+        text += f", lr {lr:g}"
     return text
 
 
