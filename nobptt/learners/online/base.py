@@ -79,6 +79,19 @@ def step_loss(output: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, dict[st
     return loss, {"loss": float(loss.detach()), "nll": float((per * weight).sum().detach()) / max(scored, 1e-12)}
 
 
+def cell_metrics(values: dict[str, torch.Tensor], mask: torch.Tensor | None) -> dict[str, float]:
+    """The cell's per-stream diagnostics (``Cell.step_metrics``) averaged over the streams whose step
+    is input (``Batch.mask``); none at a step where every stream is padding, so that an epoch's mean
+    is over real steps only."""
+    if not values:
+        return {}
+    if mask is None:
+        return {name: float(v.detach().mean()) for name, v in values.items()}
+    if not bool(mask.any()):
+        return {}
+    return {name: float(v.detach()[mask].mean()) for name, v in values.items()}
+
+
 class OnlineLearner(Learner):
     """A cell, a readout and a gradient estimator (the subclass) that never unrolls in time."""
 
@@ -158,6 +171,7 @@ class OnlineLearner(Learner):
             loss.backward()
         with torch.no_grad():
             grads = self.cell_gradient(traces, probe.grad, params, h, x, h_new)
+            logged.update(cell_metrics(self.cell.step_metrics(params, h, x), batch.mask))
             for name, p in self.cell.named_parameters():
                 p.grad = grads[name].clone() if p.grad is None else p.grad + grads[name]
         steps = state["steps"] + 1
