@@ -81,3 +81,24 @@ def test_heldout_is_fixed_and_differs_from_test():
     assert a.length == 2 * 125 and torch.equal(a.x, b.x)
     assert not torch.equal(a.x, freq_stream(config, "test", 0, "cpu").x)
     assert a.ceilings()["chance"] == pytest.approx(0.5 + 0.5 * math.log(1.2) / math.log(100))
+
+
+@pytest.mark.parametrize("learner", ["bptt", "snap1"])
+def test_a_phased_lstm_trains_on_the_task_from_the_command_line(tmp_path, learner):
+    """Two batches of sequences through the trainer: full BPTT and an online learner on the Phased
+    LSTM, the gate-open fraction in the metrics, a held-out accuracy, and a resume."""
+    import json
+
+    from nobptt.cli import main
+
+    run = tmp_path / learner
+    base = ["--set", f"model.name={learner}", "--set", "model.hidden=4", "--set", "task.eval_sequences=8",
+            "--set", "task.eval_batch_size=8", "--set", "task.batch_size=4", "--set", "train.epoch_steps=125",
+            "--set", "train.eval_every=250", "--set", "train.checkpoint_every=125", "--set", "train.progress=false"]
+    if learner != "bptt":
+        base += ["--set", "model.update_every=0"]
+    assert main(["train", "freq_plstm", "--steps", "125", "--run-dir", str(run), *base]) == 0
+    assert main(["train", "--resume", str(run), "--steps", "250", *base]) == 0
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [125, 250]
+    assert all(0.0 < r["gate_open"] < 0.5 for r in rows) and 0.0 <= rows[-1]["heldout_accuracy"] <= 1.0
