@@ -45,6 +45,7 @@ from typing import Any
 
 import torch
 
+from nobptt.errors import DataError
 from nobptt.tasks.base import Batch
 from nobptt.tasks.registry import register_task
 from nobptt.validation import FieldError, check_ranges
@@ -126,7 +127,8 @@ def left_pad(times: list[torch.Tensor], values: list[torch.Tensor], length: int)
     for b, (t, v) in enumerate(zip(times, values)):
         n = len(t)
         if n > length:
-            raise ValueError(f"a sequence of {n} samples does not fit the episode of {length} steps")
+            raise DataError(f"the frequency task drew a sequence of {n} samples, longer than its episode of "
+                            f"{length} steps (nobptt/tasks/freq.py max_length): report this as a bug")
         x[b, length - n:, 0] = v.float()
         x[b, length - n:, 1] = t.float()
         mask[b, length - n:] = True

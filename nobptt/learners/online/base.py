@@ -38,7 +38,9 @@ ONLINE_OPTIM = {"lr": 1e-3, "classifier_lr": 0.0}
 
 @dataclass
 class OnlineConfig:
-    cell: str = "rnn"  # a registered cell (nobptt.cells): rnn | gru | lstm | ...
+    # a registered cell (nobptt.cells): rnn | gru | lstm | plstm | rhn | hyperlstm | hrhn | ...; a cell
+    # with a recurrence depth takes it after a colon, e.g. "rhn:10" (docs/cells.md)
+    cell: str = "rnn"
     hidden: int = 32  # the cell's units (the LSTM's state is 2 x hidden: [h; c])
     # linear: a trained linear readout of cell.output(h); none: cell.output(h) is the prediction
     # itself (a cell whose output already has the task's size, e.g. influence balancing's s_0)
