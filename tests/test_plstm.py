@@ -121,3 +121,28 @@ def test_open_fraction_is_about_r_on_over_uniform_times_and_is_logged_over_real_
     all_padding = Batch(**{**vars(batch), "mask": torch.tensor([False, False])})
     _, out = learner.learn(learner.initial_state(2, "cpu"), all_padding)
     assert "gate_open" not in out.losses
+
+
+def test_eprop_internal_dynamics_are_the_forget_path_and_the_gate_s_copy():
+    """Unit j's components (h_j, c_j): dc'/dc = k f + 1 - k, dh'/dh = 1 - k, dh'/dc = k o tanh'(c~) f."""
+    torch.manual_seed(0)
+    learner = build_learner("eprop", {"cell": "plstm", "hidden": 3}, input_dim=3, n_classes=2).double()
+    cell = learner.cell
+    with torch.no_grad():
+        cell.r_on.fill_(0.5)  # most units on a ramp, 0 < k < 1
+    params = learner.cell_params()
+    g = torch.Generator().manual_seed(1)
+    state = 0.5 * torch.randn(2, 6, generator=g, dtype=torch.float64)
+    x = torch.randn(2, 3, generator=g, dtype=torch.float64)
+    h, c = state[:, :3], state[:, 3:]
+    gates = x[:, :2] @ params["weight_ih"].T + params["bias_ih"] + h @ params["weight_hh"].T + params["bias_hh"]
+    i, f, gg, o = gates.chunk(4, dim=-1)
+    c_tilde = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(gg)
+    k = cell.gate(params, x)
+    assert bool(((k > 0) & (k < 1)).any())
+    expected = torch.zeros(2, 6, 6, dtype=torch.float64)
+    units = torch.arange(3)
+    expected[:, units, units] = 1 - k
+    expected[:, 3 + units, 3 + units] = k * torch.sigmoid(f) + 1 - k
+    expected[:, units, 3 + units] = k * torch.sigmoid(o) * (1 - torch.tanh(c_tilde) ** 2) * torch.sigmoid(f)
+    assert torch.allclose(learner.internal_jacobian(params, state, x), expected, atol=1e-14)

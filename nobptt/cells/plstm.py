@@ -78,6 +78,11 @@ def time_gate(phi: torch.Tensor, r_on: torch.Tensor, leak: float) -> torch.Tenso
 
 @register_cell("plstm")
 class PhasedLSTMCell(Cell):
+    # e-prop's recurrent input (nobptt/learners/online/eprop.py): h_{t-1} reaches other units only
+    # through weight_hh, so a unit's internal dynamics are its LSTM c -> c path and the time gate's
+    # copy (1 - k) of its own h and c
+    recurrent_input = ("weight_hh", "bias_hh")
+
     def __init__(self, input_size: int, hidden: int, period_log_range: tuple[float, float] = PERIOD_LOG_RANGE,
                  shift_max: float = SHIFT_MAX, r_on: float = R_ON_INIT, leak: float = LEAK) -> None:
         super().__init__()
