@@ -122,8 +122,8 @@ class PhasedLSTMCell(Cell):
         c_tilde = torch.sigmoid(f) * cell + torch.sigmoid(i) * torch.tanh(g)
         h_tilde = torch.sigmoid(o) * torch.tanh(c_tilde)
         k = self.gate(params, x)
-        # written as k * new + (1 - k) * old, not old + k * (new - old): with k = 0 the first gives
-        # old exactly (the second would too, but the gradient through (1 - k) is then exactly 1)
+        # eq. (8-9, 11): at k = 0 (closed, alpha = 0) this is old exactly, with d new/d old exactly 1
+        # and no gradient into the LSTM's parameters (tests/test_plstm.py)
         c_new = k * c_tilde + (1.0 - k) * cell
         h_new = k * h_tilde + (1.0 - k) * hidden
         return torch.cat([h_new, c_new], dim=-1)
@@ -133,8 +133,8 @@ class PhasedLSTMCell(Cell):
 
     def probe_point(self, params: Params, h: torch.Tensor, x: torch.Tensor) -> tuple[Params, torch.Tensor, torch.Tensor]:
         """|r_on| = 2 at the structural probe: every phase phi < 1 = r_on / 2 is then on the rising
-        ramp, k = phi / 2 in (0, 1/2), where k depends on tau, s and r_on and both the LSTM step and
-        the copy reach the new state. At a random r_on, a unit in its closed phase (k = alpha phi)
+        ramp, k = 2 phi / r_on = phi in [0, 1), where k depends on tau, s and r_on and both the LSTM
+        step and the copy reach the new state. At a random r_on, a unit in its closed phase (k = alpha phi)
         would hide its r_on entry from SnAp's masks and e-prop's pairs."""
         return {**params, "r_on": torch.full_like(params["r_on"], 2.0)}, h, x
 
