@@ -10,7 +10,7 @@ from nobptt.config import experiment_header
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = sorted((ROOT / "nobptt" / "experiments").glob("*.toml"))
 FAMILY_PAGES = {"docs/ssmnist.md", "docs/ptb.md", "docs/sab.md", "docs/bench.md", "docs/online.md",
-                "docs/ptncn.md", "docs/bouncing.md"}
+                "docs/ptncn.md", "docs/bouncing.md", "docs/cells.md"}
 FIELDS = ("Command:", "Expected:", "Runtime:", "Docs:")
 
 

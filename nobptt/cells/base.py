@@ -36,6 +36,19 @@ class Cell(nn.Module):
         """The part of the state a readout sees, (B, output_size); parameter-free."""
         return h
 
+    def probe_point(self, params: Params, h: torch.Tensor, x: torch.Tensor) -> tuple[Params, torch.Tensor, torch.Tensor]:
+        """A random point (params, h, x), drawn by the learners that read the cell's structural
+        sparsity (SnAp's masks, e-prop's entering pairs), moved to where every structural dependence
+        shows. Unchanged by default; a cell overrides it when a dependence vanishes on a set of
+        positive probability (the Phased LSTM's closed phase, where k does not depend on r_on)."""
+        return params, h, x
+
+    def step_metrics(self, params: Params, h: torch.Tensor, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per-stream diagnostics of the step from (h, x), each (B,), that the learners average over
+        the streams with real input (``Batch.mask``) and log, e.g. the Phased LSTM's ``gate_open``.
+        None by default."""
+        return {}
+
     def params(self) -> Params:
         """This cell's parameters by name, in ``named_parameters`` order (the order every flattened
         gradient and influence matrix uses)."""

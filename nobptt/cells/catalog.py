@@ -1,4 +1,4 @@
 """The built-in cells: importing this module registers each of them (nobptt.cells.registry)."""
 from __future__ import annotations
 
-from nobptt.cells import gru, influence, lstm, rnn  # noqa: F401  (imported to register)
+from nobptt.cells import gru, hyper, influence, lstm, plstm, rhn, rnn  # noqa: F401  (imported to register)

@@ -28,6 +28,11 @@ class Batch:
     # when present the learner's outputs are read as per-output logits, scored by ``bernoulli_scores``
     target_prob: torch.Tensor | None = None
     ends_sequence: bool = False  # every stream's episode ends with this step (synchronised episodes)
+    # (B,) bool: False where the stream's step is padding, not input (e.g. the left padding of the
+    # frequency task's variable-length sequences); None = every step is input. Only diagnostics
+    # read it (Cell.step_metrics): a task that pads also resets the padded streams (``reset``), so
+    # the first real step starts from the initial state, as a masked recurrent layer would.
+    mask: torch.Tensor | None = None
 
     def to(self, device: torch.device | str) -> "Batch":
         moved = {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in vars(self).items()}

@@ -38,7 +38,9 @@ ONLINE_OPTIM = {"lr": 1e-3, "classifier_lr": 0.0}
 
 @dataclass
 class OnlineConfig:
-    cell: str = "rnn"  # a registered cell (nobptt.cells): rnn | gru | lstm | ...
+    # a registered cell (nobptt.cells): rnn | gru | lstm | plstm | rhn | hyperlstm | hrhn | ...; a cell
+    # with a recurrence depth takes it after a colon, e.g. "rhn:10" (docs/cells.md)
+    cell: str = "rnn"
     hidden: int = 32  # the cell's units (the LSTM's state is 2 x hidden: [h; c])
     # linear: a trained linear readout of cell.output(h); none: cell.output(h) is the prediction
     # itself (a cell whose output already has the task's size, e.g. influence balancing's s_0)
@@ -77,6 +79,19 @@ def step_loss(output: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, dict[st
     loss = (per * weight).sum() / output.shape[0]
     scored = float(weight.sum())
     return loss, {"loss": float(loss.detach()), "nll": float((per * weight).sum().detach()) / max(scored, 1e-12)}
+
+
+def cell_metrics(values: dict[str, torch.Tensor], mask: torch.Tensor | None) -> dict[str, float]:
+    """The cell's per-stream diagnostics (``Cell.step_metrics``) averaged over the streams whose step
+    is input (``Batch.mask``); none at a step where every stream is padding, so that an epoch's mean
+    is over real steps only."""
+    if not values:
+        return {}
+    if mask is None:
+        return {name: float(v.detach().mean()) for name, v in values.items()}
+    if not bool(mask.any()):
+        return {}
+    return {name: float(v.detach()[mask].mean()) for name, v in values.items()}
 
 
 class OnlineLearner(Learner):
@@ -158,6 +173,7 @@ class OnlineLearner(Learner):
             loss.backward()
         with torch.no_grad():
             grads = self.cell_gradient(traces, probe.grad, params, h, x, h_new)
+            logged.update(cell_metrics(self.cell.step_metrics(params, h, x), batch.mask))
             for name, p in self.cell.named_parameters():
                 p.grad = grads[name].clone() if p.grad is None else p.grad + grads[name]
         steps = state["steps"] + 1

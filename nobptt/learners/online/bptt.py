@@ -37,7 +37,7 @@ import torch
 
 from nobptt.errors import ConfigError
 from nobptt.learners.base import State, StepOutput
-from nobptt.learners.online.base import ONLINE_OPTIM, OnlineConfig, OnlineLearner, step_loss
+from nobptt.learners.online.base import ONLINE_OPTIM, OnlineConfig, OnlineLearner, cell_metrics, step_loss
 from nobptt.learners.registry import register_learner
 from nobptt.tasks.base import Batch
 from nobptt.validation import FieldError, check_ranges
@@ -83,9 +83,12 @@ class WindowBPTT(OnlineLearner):
 
     def _forward(self, h: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, float]]:
         """One step with the live parameters (the graph reaches them): h', output, l_t, logged."""
-        h = self.cell.step(self.cell.params(), self.restarted_h(h, batch.reset), batch.x.to(self._dtype))
+        params, x = self.cell.params(), batch.x.to(self._dtype)
+        h_old = self.restarted_h(h, batch.reset)
+        h = self.cell.step(params, h_old, x)
         output = self.predict(h)
         loss, logged = step_loss(output, batch)
+        logged.update(cell_metrics(self.cell.step_metrics(params, h_old, x), batch.mask))
         return h, output, loss, logged
 
     def _replay(self, state: State) -> tuple[torch.Tensor, torch.Tensor]:

@@ -151,7 +151,7 @@ class EProp(OnlineLearner):
                   for k, v in self.cell.params().items()}
         h = torch.randn(2, self.cell.state_size, generator=g, dtype=torch.float64)
         x = torch.randn(2, self.cell.input_size, generator=g, dtype=torch.float64)
-        return params, h, x
+        return self.cell.probe_point(params, h, x)
 
     def _entering_pairs(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(unit, flat parameter index) for every parameter entry that enters that unit directly

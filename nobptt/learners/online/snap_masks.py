@@ -43,7 +43,7 @@ def _random_point(cell: Cell, alive: Params, generator: torch.Generator) -> tupl
     like = next(iter(cell.params().values()))
     h = 0.5 * torch.randn(1, cell.state_size, generator=generator, dtype=torch.float64).to(like.dtype)
     x = 0.5 * torch.randn(1, cell.input_size, generator=generator, dtype=torch.float64).to(like.dtype)
-    return params, h, x
+    return cell.probe_point(params, h, x)
 
 
 @torch.no_grad()
