@@ -1,0 +1,356 @@
+"""The fast training path of SAB (``model.impl = "fast"``): the same gradient as the reference
+path of ``nobptt.learners.sab`` with fewer, larger operations per step (docs/sab.md#speed).
+
+The algorithm is the reference's blockwise backtracking (docs/sab.md#the-learner; Ke et al. 2018,
+§3): a forward pass without a graph stores the block-start states, the memories and the memories
+each step kept; then the blocks are recomputed last to first, each from its kept memories, with
+the gradient later blocks sent into its own memories added in. What changes is how each pass is
+computed (measured in docs/sab.md#speed, profile: ``nobptt bench profile``):
+
+* **tanh through the sigmoid.** torch's CPU tanh is 6x slower than its sigmoid here (650 against
+  105 us for 250k floats, one AVX-512 thread), and the additive score evaluates tanh on every
+  (stream, memory, attention unit) at every step, O(T^2) in all. We use tanh(z) = 2 sigmoid(2z) - 1:
+  the score v.tanh(W_q h + b + W_m m) becomes 2 v.sigmoid(2 (W_q h + b + W_m m)) minus the constant
+  sum(v), which is the same for every memory and so cancels in the top-k choice and in the
+  softmax (neither changes when every score moves by the same amount). The LSTM's gates use the same
+  identity: the cell candidate's pre-activation is doubled with the others' (one sigmoid for the
+  four gates) and 2 sigmoid - 1 taken. Equal in exact arithmetic; in floating point within rounding.
+* **Whole-sequence and whole-block products.** The input projection W_ih x_t + b of every step is
+  one matrix product per pass (per block when a graph is kept), the read-out and the loss of a block
+  one product and one loss call, the keys of a block's kept earlier memories one product.
+* **Preallocated memory buffers** in the first pass: memories and keys are written into (B, M, .)
+  buffers sized for the sequence; only the kept memories are gathered for the weighted sum.
+* **No per-step synchronisation**: the loss is read once per block, not once per step; the
+  memories' adjoints enter the backward as gradients of extra roots, not as extra loss terms.
+
+Covers the blockwise settings (``k_trunc`` > 0; sparse, dense or no attention; scores additive and
+dot) and full BPTT (``k_trunc`` = 0: the whole episode is one block); ``blockwise = false`` (the
+release's one graph) and the ``concat`` score use the reference path (``SABLearner._update``).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+
+from nobptt.tasks.base import Batch, bernoulli_scores
+
+if TYPE_CHECKING:  # the learner imports this module; no cycle at run time
+    from nobptt.learners.sab import SABLearner
+
+
+def supports(learner: "SABLearner") -> bool:
+    """Whether the fast path computes this configuration (otherwise the reference path runs)."""
+    c = learner.config
+    return (c.blockwise or c.k_trunc == 0) and (not learner.attend or c.score == "additive")
+
+
+class _Weights:
+    """The parameters as the fast path uses them: the gate rows scaled for the sigmoid form of tanh
+    (the cell candidate's rows doubled), the score's query, keys and v doubled (additive). Built
+    inside the graph when gradients are wanted, so the gradient reaches the parameters themselves."""
+
+    def __init__(self, learner: "SABLearner") -> None:
+        cell, H = learner.cell, learner.config.hidden
+        scale = torch.ones(4 * H, dtype=cell.weight_hh.dtype, device=cell.weight_hh.device)
+        scale[2 * H:3 * H] = 2.0  # nn.LSTMCell's gate order: input, forget, cell candidate, output
+        # [W_ih W_hh]^T, so that a step's gates are one product of [x_t, h_{t-1}]
+        self.w_t = torch.cat([cell.weight_ih, cell.weight_hh], 1).mul(scale[:, None]).t().contiguous()
+        self.w_hh_t = self.w_t[cell.weight_ih.shape[1]:]
+        self.bias = (cell.bias_ih + cell.bias_hh) * scale
+        self.additive = learner.attend and learner.config.score == "additive"
+        if learner.attend:
+            s = learner.scorer
+            factor = 2.0 if self.additive else 1.0
+            self.w_q_t, self.b_q = (s.query.weight * factor).t(), s.query.bias * factor
+            self.w_k_t = (s.key_map.weight * factor).t()
+            self.v = (s.v.weight * 2.0).view(-1) if self.additive else None
+            self.dot_scale = s.key_map.weight.shape[0] ** -0.5
+
+
+def _cell(w: _Weights, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor):
+    """One LSTM step: (h^, c, gates, u) with u = sigmoid(2 c). The gates are sigmoid(a) and the
+    candidate g = tanh(a_g) = 2 sigmoid(2 a_g) - 1 (its rows were doubled in _Weights); so
+    i g = 2 i sigmoid(2 a_g) - i, and o tanh(c) = 2 o sigmoid(2 c) - o. (One product with the
+    input and the state side by side: an input 10 wide is a poor matrix product alone.)"""
+    gates = torch.sigmoid(torch.addmm(w.bias, torch.cat([x, h], 1), w.w_t))
+    i, f, g, o = gates.chunk(4, 1)
+    c = torch.addcmul(f * c - i, i, g, value=2.0)
+    u = torch.sigmoid(2.0 * c)
+    return torch.addcmul(-o, o, u, value=2.0), c, gates, u
+
+
+def _scores(w: _Weights, h_hat: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+    """Scores (B, M) of keys (B, M, A) (made by w.w_k_t) against h^ (B, H), up to a shift common to
+    every memory of a stream (additive: 2 v.sigmoid(2 z) = v.tanh(z) + sum(v))."""
+    query = torch.addmm(w.b_q, h_hat, w.w_q_t)
+    if w.additive:
+        return torch.sigmoid(query.unsqueeze(1) + keys) @ w.v
+    return torch.bmm(keys, query.unsqueeze(-1)).squeeze(-1) * w.dot_scale
+
+
+def _loss_terms(steps: list[Batch]) -> dict[str, torch.Tensor | None]:
+    """The targets and weights of ``steps`` stacked into (S * B, ...), for one loss call."""
+    first = steps[0]
+    stack = {}
+    for field in ("target_value", "target_prob", "target_label", "weight"):
+        if getattr(first, field) is None:
+            stack[field] = None
+            continue
+        if any(getattr(b, field) is None for b in steps):
+            raise ValueError(f"the sab learner's fast path needs batch.{field} in every step of a window "
+                             "or in none; set model.impl=reference for such a stream")
+        stack[field] = torch.cat([getattr(b, field) for b in steps])
+    return stack
+
+
+def _summed_loss(output: torch.Tensor, terms: dict[str, torch.Tensor | None]) -> torch.Tensor:
+    """As SABLearner._step_loss, over stacked steps."""
+    if terms["target_value"] is not None:
+        per = ((output - terms["target_value"]) ** 2).sum(-1)
+    elif terms["target_prob"] is not None:
+        per = bernoulli_scores(output, terms["target_prob"])[0]
+    else:
+        per = F.cross_entropy(output, terms["target_label"], reduction="none")
+    return (per * terms["weight"]).sum() if terms["weight"] is not None else per.sum()
+
+
+class _Step:
+    """What the backward of one step needs, saved by the first pass or by a block's recompute: the
+    state before it, its gates, its cell state c and u = sigmoid(2 c); with attention h^, the flat
+    rows of its kept memories, their score activations e = sigmoid(2 (query + key)) and weights
+    alpha; ``z``, the read-out's input [h; s] (or h)."""
+
+    __slots__ = ("h_prev", "c_prev", "gates", "c", "u", "h_hat", "flat", "e", "alpha", "z")
+
+    def nbytes(self) -> int:
+        """Bytes this record adds (h_prev and c_prev are the previous record's h and c)."""
+        return sum(t.numel() * t.element_size() for t in (self.gates, self.c, self.u, self.h_hat, self.e,
+                                                           self.alpha, self.z, self.flat) if t is not None)
+
+
+def _step(learner: "SABLearner", w: _Weights, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor,
+          memories: torch.Tensor | None, keys: torch.Tensor | None, count: int,
+          flat: torch.Tensor | None = None) -> tuple[_Step, torch.Tensor, torch.Tensor]:
+    """One step without a graph: (its record, h, c). With ``flat`` None the step scores all
+    ``count`` memories and keeps the k_top best (the first pass); otherwise it attends to the
+    memories at those flat rows of ``memories`` (a block's recompute)."""
+    rec = _Step()
+    rec.h_prev, rec.c_prev = h, c
+    h_hat, c, rec.gates, rec.u = _cell(w, x, h, c)
+    rec.c = c
+    rec.h_hat = rec.flat = rec.e = rec.alpha = None
+    if not learner.attend:
+        rec.z = h_hat
+        return rec, h_hat, c
+    B, size, A = keys.shape
+    query = torch.addmm(w.b_q, h_hat, w.w_q_t).unsqueeze(1)
+    if flat is None:  # score every memory (the selection), keep the best
+        e = torch.sigmoid(query + keys[:, :count])
+        scores = e @ w.v
+        if learner.k_top is not None and count > learner.k_top:
+            top, kept = scores.topk(learner.k_top, dim=-1)
+            alpha = torch.softmax(top, -1)
+            e = e.reshape(-1, A).index_select(0, _flat_rows(kept, count)).view(B, -1, A)
+        else:  # every memory kept
+            kept = torch.arange(count, device=h.device).expand(B, -1)
+            alpha = torch.softmax(scores, -1)
+        flat = _flat_rows(kept, size)
+    else:  # the kept memories only
+        e = torch.sigmoid(query + keys.view(B * size, A).index_select(0, flat).view(B, -1, A))
+        alpha = torch.softmax(e @ w.v, -1)
+    # gathered by flat row: index_select is 4x faster than advanced indexing here
+    chosen = memories.view(B * size, -1).index_select(0, flat).view(B, -1, memories.shape[-1])
+    summary = torch.bmm(alpha.unsqueeze(1), chosen).squeeze(1)
+    h = h_hat + summary
+    rec.h_hat, rec.flat, rec.e, rec.alpha = h_hat, flat, e, alpha
+    rec.z = torch.cat([h, summary], -1)
+    return rec, h, c
+
+
+class _FirstPass:
+    """The sequence without a graph, memories and keys in preallocated (B, M, .) buffers. It keeps
+    each block's step records while they fit in ``model.cache_mib`` (always for k_trunc = 0,
+    whose one block is the whole graph anyway); the blocks beyond are recomputed in the backward."""
+
+    def __init__(self, learner: "SABLearner", w: _Weights, steps: list[Batch], h: torch.Tensor,
+                 c: torch.Tensor) -> None:
+        cfg = learner.config
+        k = cfg.k_trunc or len(steps)
+        budget = cfg.cache_mib * 2**20 if cfg.k_trunc else float("inf")
+        B, H = h.shape
+        self.starts: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.counts: list[int] = []  # memories stored before each block
+        self.kept: list[torch.Tensor] = []  # per step: flat rows (B * k) of the memories it attends to
+        self.records: list[list[_Step] | None] = []  # per block, None where it must be recomputed
+        self.memories = self.keys = None
+        if learner.attend:
+            size = 1 + sum(learner._stores(i) for i in range(len(steps)))
+            self.memories = h.new_zeros(B, size, H)  # slot 0: the zero memory
+            self.keys = h.new_zeros(B, size, w.w_k_t.shape[1])  # the zero memory's key is 0 (no bias)
+        count, held = 1, 0
+        for i in range(len(steps)):
+            if i % k == 0:
+                self.starts.append((h, c))
+                self.counts.append(count)
+                self.records.append([])
+            rec, h, c = _step(learner, w, steps[i].x, h, c, self.memories, self.keys, count)
+            if learner.attend:
+                self.kept.append(rec.flat)
+            if self.records[-1] is not None:
+                held += rec.nbytes()
+                self.records[-1].append(rec)
+                if held > budget:  # this block will be recomputed; the next ones too
+                    held -= sum(r.nbytes() for r in self.records[-1])
+                    self.records[-1] = None
+                    budget = -1
+            if learner._stores(i):
+                self.memories[:, count] = h
+                torch.mm(h, w.w_k_t, out=self.keys[:, count])
+                count += 1
+        self.h, self.c = h, c
+        self.out = learner.head(rec.z)
+
+    def recompute(self, learner: "SABLearner", w: _Weights, steps: list[Batch], b: int, lo: int) -> list[_Step]:
+        """Block ``b``'s records again, from its start state and the kept memories. Its own
+        memories are written back where later steps gather them (the recomputed values)."""
+        h, c = self.starts[b]
+        count, records = self.counts[b], []
+        for j, batch in enumerate(steps):
+            flat = self.kept[lo + j] if learner.attend else None
+            rec, h, c = _step(learner, w, batch.x, h, c, self.memories, self.keys, count, flat)
+            records.append(rec)
+            if learner._stores(lo + j):
+                self.memories[:, count] = h
+                torch.mm(h, w.w_k_t, out=self.keys[:, count])
+                count += 1
+        return records
+
+
+def update(learner: "SABLearner", steps: list[Batch], h: torch.Tensor, c: torch.Tensor):
+    """Write the gradient of the mean loss over ``steps`` into p.grad, as SABLearner._update's
+    reference path does: (losses to log, last output, h, c)."""
+    k = learner.config.k_trunc or len(steps)  # k_trunc = 0: the whole sequence is one block
+    norm = learner._normaliser(steps)
+    loss = 0.0
+    with torch.no_grad():
+        w = _Weights(learner)
+        first = _FirstPass(learner, w, steps, h, c)
+        grads = _Gradients(learner)
+        # dLoss/dmemory (B, M, H): from later blocks, then, inside a block, from its later steps
+        adjoint = torch.zeros_like(first.memories) if learner.attend else None
+        for b in reversed(range(len(first.starts))):
+            lo, hi = b * k, min((b + 1) * k, len(steps))
+            records = first.records[b]
+            if records is None:
+                records = first.recompute(learner, w, steps[lo:hi], b, lo)
+            loss += _backward_block(learner, w, grads, steps[lo:hi], records, first, first.counts[b], lo,
+                                    adjoint, norm)
+    grads.write(learner)
+    return {"loss": loss}, first.out, first.h, first.c
+
+
+class _Gradients:
+    """Gradients of the scaled weights (_Weights), summed over the blocks; ``write`` takes them
+    back through the scaling to the parameters and adds them into p.grad (the head's arrive
+    there directly from autograd)."""
+
+    def __init__(self, learner: "SABLearner") -> None:
+        cell = learner.cell
+        self.w_ih, self.w_hh, self.bias = (torch.zeros_like(cell.weight_ih), torch.zeros_like(cell.weight_hh),
+                                           torch.zeros_like(cell.bias_ih))
+        if learner.attend:
+            s = learner.scorer
+            self.w_q, self.b_q = torch.zeros_like(s.query.weight), torch.zeros_like(s.query.bias)
+            self.w_k = torch.zeros_like(s.key_map.weight)
+            self.v = torch.zeros_like(s.v.weight).view(-1) if s.v is not None else None
+
+    def write(self, learner: "SABLearner") -> None:
+        cell, H = learner.cell, learner.config.hidden
+        scale = torch.ones(4 * H, dtype=self.w_hh.dtype, device=self.w_hh.device)
+        scale[2 * H:3 * H] = 2.0
+        pairs = [(cell.weight_ih, self.w_ih * scale[:, None]), (cell.weight_hh, self.w_hh * scale[:, None]),
+                 (cell.bias_ih, self.bias * scale), (cell.bias_hh, self.bias * scale)]
+        if learner.attend:
+            s, factor = learner.scorer, (2.0 if learner.config.score == "additive" else 1.0)
+            pairs += [(s.query.weight, self.w_q * factor), (s.query.bias, self.b_q * factor),
+                      (s.key_map.weight, self.w_k * factor)]
+            if s.v is not None:
+                pairs.append((s.v.weight, (self.v * 2.0).view_as(s.v.weight)))
+        for p, g in pairs:
+            p.grad = g if p.grad is None else p.grad + g
+
+
+def _backward_block(learner: "SABLearner", w: _Weights, grads: "_Gradients", steps: list[Batch],
+                    records: list[_Step], first: _FirstPass, count: int, lo: int,
+                    adjoint: torch.Tensor | None, norm: float) -> float:
+    """Back-propagate block ``records`` by hand (the read-out and the loss by autograd, one small
+    graph per block): the gradient enters the scaled weights' sums in ``grads``, the head's
+    p.grad and ``adjoint`` (rows of the memories the block kept; the block's own memories take
+    theirs from it when their step is reached). ``count``: memories stored before the block.
+    Returns the block's loss / norm. Equations: the forward in _cell and _step, differentiated."""
+    attend, H = learner.attend, learner.config.hidden
+    B = records[0].h_prev.shape[0]
+    with torch.enable_grad():  # the read-out and the loss of the whole block: one product, one loss call
+        z = torch.cat([r.z for r in records]).requires_grad_(True)
+        objective = _summed_loss(learner.head(z), _loss_terms(steps)) / norm
+        objective.backward()
+    dz = z.grad.view(len(steps), B, -1)
+    count += sum(learner._stores(lo + j) for j in range(len(steps)))
+    if attend:
+        size, A = first.memories.shape[1], first.keys.shape[-1]
+        pool = first.memories.view(-1, H)
+        w_k = w.w_k_t.t()
+    dh_next, dc_next = torch.zeros_like(records[0].h_prev), torch.zeros_like(records[0].c_prev)
+    d_gates, d_keys, key_rows = [], [], []
+    for j in reversed(range(len(steps))):
+        r = records[j]
+        dh = dh_next + dz[j, :, :H]
+        if attend and learner._stores(lo + j):
+            count -= 1  # this step stored memory ``count``: the gradient later steps and blocks sent it
+            dh = dh + adjoint[:, count]
+        if attend:
+            d_summary = dh + dz[j, :, H:]  # h = h^ + s, and s is also read out directly
+            memories = pool.index_select(0, r.flat).view(B, -1, H)
+            d_alpha = torch.bmm(memories, d_summary.unsqueeze(-1)).squeeze(-1)
+            d_score = r.alpha * (d_alpha - (r.alpha * d_alpha).sum(-1, keepdim=True))  # softmax
+            e = r.e
+            d_pre = d_score.unsqueeze(-1) * w.v * e * (1.0 - e)  # through sigmoid(query + key)
+            grads.v += torch.bmm(d_score.unsqueeze(1), e).sum((0, 1))
+            d_query = d_pre.sum(1)
+            grads.w_q += d_query.t() @ r.h_hat
+            grads.b_q += d_query.sum(0)
+            dh = torch.addmm(dh, d_query, w.w_q_t.t())
+            # into the kept memories: through the weighted sum and through their keys
+            d_memories = torch.addmm((r.alpha.unsqueeze(-1) * d_summary.unsqueeze(1)).view(-1, H),
+                                     d_pre.view(-1, A), w_k)
+            adjoint.view(-1, H).index_add_(0, r.flat, d_memories)
+            d_keys.append(d_pre.view(-1, A))
+            key_rows.append(memories.view(-1, H))
+        i, f, g, o = r.gates.chunk(4, 1)
+        u = r.u
+        d_o = dh * (2.0 * u - 1.0)
+        dc = dc_next + dh * o * 4.0 * u * (1.0 - u)  # d tanh(c) = 1 - tanh^2 = 4 u (1 - u)
+        d_i = dc * (2.0 * g - 1.0)
+        d_g = dc * i * 2.0  # g = 2 sigmoid - 1 of the doubled pre-activation
+        d_f = dc * r.c_prev
+        d_a = torch.cat([d_i, d_f, d_g, d_o], 1).mul_(r.gates * (1.0 - r.gates))
+        d_gates.append(d_a)
+        dh_next = d_a @ w.w_hh_t.t()
+        dc_next = dc * f
+    # the weights' gradients of the whole block, one product each; (X^T dA)^T, an order MKL runs
+    # 2-4x faster here than dA^T X
+    d_a = torch.cat(d_gates[::-1])
+    grads.w_hh += (torch.cat([r.h_prev for r in records]).t() @ d_a).t()
+    grads.w_ih += (torch.cat([b.x for b in steps]).t() @ d_a).t()
+    grads.bias += d_a.sum(0)
+    if attend:
+        grads.w_k += torch.cat(d_keys).t() @ torch.cat(key_rows)
+    return float(objective)
+
+
+def _flat_rows(rows: torch.Tensor, size: int) -> torch.Tensor:
+    from nobptt.learners.sab import _flat_rows as flat
+
+    return flat(rows, size)
