@@ -70,15 +70,17 @@ class _Weights:
 
 
 def _cell(w: _Weights, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor):
-    """One LSTM step: (h^, c, gates, u) with u = sigmoid(2 c). The gates are sigmoid(a) and the
+    """One LSTM step: (h^, c, what its backward needs: see _lstm_factors). The gates are sigmoid(a) and the
     candidate g = tanh(a_g) = 2 sigmoid(2 a_g) - 1 (its rows were doubled in _Weights); so
-    i g = 2 i sigmoid(2 a_g) - i, and o tanh(c) = 2 o sigmoid(2 c) - o. (One product with the
+    g = 2 sigmoid(2 a_g) - 1 and tanh(c) = 2 sigmoid(2 c) - 1. (One product with the
     input and the state side by side: an input 10 wide is a poor matrix product alone.)"""
     gates = torch.sigmoid(torch.addmm(w.bias, torch.cat([x, h], 1), w.w_t))
     i, f, g, o = gates.chunk(4, 1)
-    c = torch.addcmul(f * c - i, i, g, value=2.0)
-    u = torch.sigmoid(2.0 * c)
-    return torch.addcmul(-o, o, u, value=2.0), c, gates, u
+    g = torch.sub(g, 0.5).mul_(2.0)  # tanh of the candidate's pre-activation
+    c_new = torch.addcmul(f * c, i, g)
+    u = torch.sigmoid(2.0 * c_new)
+    tanh_c = torch.sub(u, 0.5).mul_(2.0)
+    return o * tanh_c, c_new, (gates, g, tanh_c, c, u)
 
 
 def _scores(w: _Weights, h_hat: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
@@ -122,24 +124,26 @@ class _Step:
     rows of its kept memories, their score activations e = sigmoid(2 (query + key)) and weights
     alpha; ``z``, the read-out's input [h; s] (or h)."""
 
-    __slots__ = ("h_prev", "c_prev", "gates", "c", "u", "h_hat", "flat", "e", "alpha", "z")
+    __slots__ = ("h_prev", "c_prev", "f", "d_cell", "d_gates", "c", "h_hat", "flat", "e", "alpha", "z")
 
     def nbytes(self) -> int:
         """Bytes this record adds (h_prev and c_prev are the previous record's h and c)."""
-        return sum(t.numel() * t.element_size() for t in (self.gates, self.c, self.u, self.h_hat, self.e,
+        return sum(t.numel() * t.element_size() for t in (self.d_cell, self.d_gates, self.c, self.h_hat, self.e,
                                                            self.alpha, self.z, self.flat) if t is not None)
 
 
 def _step(learner: "SABLearner", w: _Weights, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor,
           memories: torch.Tensor | None, keys: torch.Tensor | None, count: int,
-          flat: torch.Tensor | None = None) -> tuple[_Step, torch.Tensor, torch.Tensor]:
+          offsets: torch.Tensor | None = None, flat: torch.Tensor | None = None) -> tuple[_Step, torch.Tensor, torch.Tensor]:
     """One step without a graph: (its record, h, c). With ``flat`` None the step scores all
     ``count`` memories and keeps the k_top best (the first pass); otherwise it attends to the
-    memories at those flat rows of ``memories`` (a block's recompute)."""
+    memories at those flat rows of ``memories`` (a block's recompute). ``offsets``: (B, 1), stream
+    b's first row in the flattened (B * M, .) buffers."""
     rec = _Step()
     rec.h_prev, rec.c_prev = h, c
-    h_hat, c, rec.gates, rec.u = _cell(w, x, h, c)
+    h_hat, c, parts = _cell(w, x, h, c)
     rec.c = c
+    rec.f, rec.d_cell, rec.d_gates = _lstm_factors(*parts)
     rec.h_hat = rec.flat = rec.e = rec.alpha = None
     if not learner.attend:
         rec.z = h_hat
@@ -152,11 +156,11 @@ def _step(learner: "SABLearner", w: _Weights, x: torch.Tensor, h: torch.Tensor, 
         if learner.k_top is not None and count > learner.k_top:
             top, kept = scores.topk(learner.k_top, dim=-1)
             alpha = torch.softmax(top, -1)
-            e = e.reshape(-1, A).index_select(0, _flat_rows(kept, count)).view(B, -1, A)
+            e = e.gather(1, kept.unsqueeze(-1).expand(-1, -1, A))
         else:  # every memory kept
             kept = torch.arange(count, device=h.device).expand(B, -1)
             alpha = torch.softmax(scores, -1)
-        flat = _flat_rows(kept, size)
+        flat = (kept + offsets).view(-1)
     else:  # the kept memories only
         e = torch.sigmoid(query + keys.view(B * size, A).index_select(0, flat).view(B, -1, A))
         alpha = torch.softmax(e @ w.v, -1)
@@ -167,6 +171,18 @@ def _step(learner: "SABLearner", w: _Weights, x: torch.Tensor, h: torch.Tensor, 
     rec.h_hat, rec.flat, rec.e, rec.alpha = h_hat, flat, e, alpha
     rec.z = torch.cat([h, summary], -1)
     return rec, h, c
+
+
+def _lstm_factors(gates: torch.Tensor, g: torch.Tensor, tanh_c: torch.Tensor, c_prev: torch.Tensor,
+                  u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """What the LSTM step's backward multiplies by, made once in the forward so that the backward
+    is five operations: (f; d_cell = o (1 - tanh^2 c) = 4 o u (1 - u), so dc = dc' + dh d_cell;
+    d_gates, so that dA = [dc, dc, dc, dh] d_gates: the gates' local derivatives
+    [g, c_prev, 2 i, tanh c] (2 i: the candidate's pre-activation was doubled) times sigmoid')."""
+    i, f, _, o = gates.chunk(4, 1)
+    d_cell = o * u * (1.0 - u) * 4.0
+    local = torch.cat([g, c_prev, i * 2.0, tanh_c], 1)
+    return f, d_cell, local.mul_(gates * (1.0 - gates))
 
 
 class _FirstPass:
@@ -190,12 +206,13 @@ class _FirstPass:
             self.memories = h.new_zeros(B, size, H)  # slot 0: the zero memory
             self.keys = h.new_zeros(B, size, w.w_k_t.shape[1])  # the zero memory's key is 0 (no bias)
         count, held = 1, 0
+        self.offsets = (torch.arange(B, device=h.device) * self.memories.shape[1]).unsqueeze(1) if learner.attend else None
         for i in range(len(steps)):
             if i % k == 0:
                 self.starts.append((h, c))
                 self.counts.append(count)
                 self.records.append([])
-            rec, h, c = _step(learner, w, steps[i].x, h, c, self.memories, self.keys, count)
+            rec, h, c = _step(learner, w, steps[i].x, h, c, self.memories, self.keys, count, self.offsets)
             if learner.attend:
                 self.kept.append(rec.flat)
             if self.records[-1] is not None:
@@ -219,7 +236,7 @@ class _FirstPass:
         count, records = self.counts[b], []
         for j, batch in enumerate(steps):
             flat = self.kept[lo + j] if learner.attend else None
-            rec, h, c = _step(learner, w, batch.x, h, c, self.memories, self.keys, count, flat)
+            rec, h, c = _step(learner, w, batch.x, h, c, self.memories, self.keys, count, self.offsets, flat)
             records.append(rec)
             if learner._stores(lo + j):
                 self.memories[:, count] = h
@@ -240,13 +257,19 @@ def update(learner: "SABLearner", steps: list[Batch], h: torch.Tensor, c: torch.
         grads = _Gradients(learner)
         # dLoss/dmemory (B, M, H): from later blocks, then, inside a block, from its later steps
         adjoint = torch.zeros_like(first.memories) if learner.attend else None
+        # the read-out and the loss of every step whose record was kept: one product, one loss call
+        kept = [r for block in first.records if block is not None for r in block]
+        loss, dz_kept = _readout_gradient(learner, steps[:len(kept)], kept, norm)
         for b in reversed(range(len(first.starts))):
             lo, hi = b * k, min((b + 1) * k, len(steps))
-            records = first.records[b]
+            records, dz = first.records[b], None
             if records is None:
                 records = first.recompute(learner, w, steps[lo:hi], b, lo)
-            loss += _backward_block(learner, w, grads, steps[lo:hi], records, first, first.counts[b], lo,
-                                    adjoint, norm)
+                block_loss, dz = _readout_gradient(learner, steps[lo:hi], records, norm)
+                loss += block_loss
+            else:
+                dz = dz_kept[lo:hi]
+            _backward_block(learner, w, grads, steps[lo:hi], records, dz, first, first.counts[b], lo, adjoint)
     grads.write(learner)
     return {"loss": loss}, first.out, first.h, first.c
 
@@ -282,28 +305,36 @@ class _Gradients:
             p.grad = g if p.grad is None else p.grad + g
 
 
-def _backward_block(learner: "SABLearner", w: _Weights, grads: "_Gradients", steps: list[Batch],
-                    records: list[_Step], first: _FirstPass, count: int, lo: int,
-                    adjoint: torch.Tensor | None, norm: float) -> float:
-    """Back-propagate block ``records`` by hand (the read-out and the loss by autograd, one small
-    graph per block): the gradient enters the scaled weights' sums in ``grads``, the head's
-    p.grad and ``adjoint`` (rows of the memories the block kept; the block's own memories take
-    theirs from it when their step is reached). ``count``: memories stored before the block.
-    Returns the block's loss / norm. Equations: the forward in _cell and _step, differentiated."""
-    attend, H = learner.attend, learner.config.hidden
-    B = records[0].h_prev.shape[0]
-    with torch.enable_grad():  # the read-out and the loss of the whole block: one product, one loss call
+def _readout_gradient(learner: "SABLearner", steps: list[Batch], records: list[_Step],
+                      norm: float) -> tuple[float, torch.Tensor | None]:
+    """The summed loss / norm of ``steps`` and its gradient (S, B, .) with respect to the read-out's
+    inputs ``z``, by autograd through the head and the loss (which also writes the head's p.grad)."""
+    if not records:
+        return 0.0, None
+    with torch.enable_grad():
         z = torch.cat([r.z for r in records]).requires_grad_(True)
         objective = _summed_loss(learner.head(z), _loss_terms(steps)) / norm
         objective.backward()
-    dz = z.grad.view(len(steps), B, -1)
+    return float(objective), z.grad.view(len(steps), records[0].z.shape[0], -1)
+
+
+def _backward_block(learner: "SABLearner", w: _Weights, grads: "_Gradients", steps: list[Batch],
+                    records: list[_Step], dz: torch.Tensor, first: _FirstPass, count: int, lo: int,
+                    adjoint: torch.Tensor | None) -> None:
+    """Back-propagate block ``records`` by hand, from ``dz`` (the loss's gradient with respect to
+    the read-out's inputs): the gradient enters the scaled weights' sums in ``grads`` and
+    ``adjoint`` (rows of the memories the block kept; the block's own memories take theirs from it
+    when their step is reached). ``count``: memories stored before the block. Equations: the
+    forward in _cell and _step, differentiated."""
+    attend, H = learner.attend, learner.config.hidden
+    B = records[0].h_prev.shape[0]
     count += sum(learner._stores(lo + j) for j in range(len(steps)))
     if attend:
         size, A = first.memories.shape[1], first.keys.shape[-1]
         pool = first.memories.view(-1, H)
         w_k = w.w_k_t.t()
     dh_next, dc_next = torch.zeros_like(records[0].h_prev), torch.zeros_like(records[0].c_prev)
-    d_gates, d_keys, key_rows = [], [], []
+    d_gates, d_keys, key_rows, d_scores, d_queries = [], [], [], [], []
     for j in reversed(range(len(steps))):
         r = records[j]
         dh = dh_next + dz[j, :, :H]
@@ -317,28 +348,21 @@ def _backward_block(learner: "SABLearner", w: _Weights, grads: "_Gradients", ste
             d_score = r.alpha * (d_alpha - (r.alpha * d_alpha).sum(-1, keepdim=True))  # softmax
             e = r.e
             d_pre = d_score.unsqueeze(-1) * w.v * e * (1.0 - e)  # through sigmoid(query + key)
-            grads.v += torch.bmm(d_score.unsqueeze(1), e).sum((0, 1))
             d_query = d_pre.sum(1)
-            grads.w_q += d_query.t() @ r.h_hat
-            grads.b_q += d_query.sum(0)
             dh = torch.addmm(dh, d_query, w.w_q_t.t())
+            d_scores.append(d_score)
+            d_queries.append(d_query)
             # into the kept memories: through the weighted sum and through their keys
             d_memories = torch.addmm((r.alpha.unsqueeze(-1) * d_summary.unsqueeze(1)).view(-1, H),
                                      d_pre.view(-1, A), w_k)
             adjoint.view(-1, H).index_add_(0, r.flat, d_memories)
             d_keys.append(d_pre.view(-1, A))
             key_rows.append(memories.view(-1, H))
-        i, f, g, o = r.gates.chunk(4, 1)
-        u = r.u
-        d_o = dh * (2.0 * u - 1.0)
-        dc = dc_next + dh * o * 4.0 * u * (1.0 - u)  # d tanh(c) = 1 - tanh^2 = 4 u (1 - u)
-        d_i = dc * (2.0 * g - 1.0)
-        d_g = dc * i * 2.0  # g = 2 sigmoid - 1 of the doubled pre-activation
-        d_f = dc * r.c_prev
-        d_a = torch.cat([d_i, d_f, d_g, d_o], 1).mul_(r.gates * (1.0 - r.gates))
+        dc = torch.addcmul(dc_next, dh, r.d_cell)
+        d_a = torch.cat([dc, dc, dc, dh], 1).mul_(r.d_gates)
         d_gates.append(d_a)
         dh_next = d_a @ w.w_hh_t.t()
-        dc_next = dc * f
+        dc_next = dc * r.f
     # the weights' gradients of the whole block, one product each; (X^T dA)^T, an order MKL runs
     # 2-4x faster here than dA^T X
     d_a = torch.cat(d_gates[::-1])
@@ -347,7 +371,11 @@ def _backward_block(learner: "SABLearner", w: _Weights, grads: "_Gradients", ste
     grads.bias += d_a.sum(0)
     if attend:
         grads.w_k += torch.cat(d_keys).t() @ torch.cat(key_rows)
-    return float(objective)
+        d_query = torch.cat(d_queries[::-1])
+        grads.w_q += d_query.t() @ torch.cat([r.h_hat for r in records])
+        grads.b_q += d_query.sum(0)
+        e = torch.cat([r.e.view(-1, A) for r in records])
+        grads.v += torch.cat([d.reshape(-1) for d in d_scores[::-1]]) @ e
 
 
 def _flat_rows(rows: torch.Tensor, size: int) -> torch.Tensor:
