@@ -66,7 +66,6 @@ class _Weights:
             self.w_q_t, self.b_q = (s.query.weight * factor).t(), s.query.bias * factor
             self.w_k_t = (s.key_map.weight * factor).t()
             self.v = (s.v.weight * 2.0).view(-1) if self.additive else None
-            self.dot_scale = s.key_map.weight.shape[0] ** -0.5
 
 
 def _cell(w: _Weights, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor):
@@ -81,15 +80,6 @@ def _cell(w: _Weights, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor):
     u = torch.sigmoid(2.0 * c_new)
     tanh_c = torch.sub(u, 0.5).mul_(2.0)
     return o * tanh_c, c_new, (gates, g, tanh_c, c, u)
-
-
-def _scores(w: _Weights, h_hat: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
-    """Scores (B, M) of keys (B, M, A) (made by w.w_k_t) against h^ (B, H), up to a shift common to
-    every memory of a stream (additive: 2 v.sigmoid(2 z) = v.tanh(z) + sum(v))."""
-    query = torch.addmm(w.b_q, h_hat, w.w_q_t)
-    if w.additive:
-        return torch.sigmoid(query.unsqueeze(1) + keys) @ w.v
-    return torch.bmm(keys, query.unsqueeze(-1)).squeeze(-1) * w.dot_scale
 
 
 def _loss_terms(steps: list[Batch]) -> dict[str, torch.Tensor | None]:
@@ -152,7 +142,7 @@ def _step(learner: "SABLearner", w: _Weights, x: torch.Tensor, h: torch.Tensor, 
     query = torch.addmm(w.b_q, h_hat, w.w_q_t).unsqueeze(1)
     if flat is None:  # score every memory (the selection), keep the best
         e = torch.sigmoid(query + keys[:, :count])
-        scores = e @ w.v
+        scores = torch.mm(e.view(-1, A), w.v.unsqueeze(1)).view(B, -1)  # mm: counted by FlopCounterMode
         if learner.k_top is not None and count > learner.k_top:
             top, kept = scores.topk(learner.k_top, dim=-1)
             alpha = torch.softmax(top, -1)
@@ -163,7 +153,7 @@ def _step(learner: "SABLearner", w: _Weights, x: torch.Tensor, h: torch.Tensor, 
         flat = (kept + offsets).view(-1)
     else:  # the kept memories only
         e = torch.sigmoid(query + keys.view(B * size, A).index_select(0, flat).view(B, -1, A))
-        alpha = torch.softmax(e @ w.v, -1)
+        alpha = torch.softmax(torch.mm(e.view(-1, A), w.v.unsqueeze(1)).view(B, -1), -1)
     # gathered by flat row: index_select is 4x faster than advanced indexing here
     chosen = memories.view(B * size, -1).index_select(0, flat).view(B, -1, memories.shape[-1])
     summary = torch.bmm(alpha.unsqueeze(1), chosen).squeeze(1)
