@@ -131,6 +131,10 @@ def measure_experiment_speed(name: str, experiment: str, overrides: list[str], s
     config = cfg.resolve(cfg.apply_overrides(sections, [*overrides, f"train.seed={seed}", f"train.device={device}"]))
     if config["train"].get("threads"):
         torch.set_num_threads(config["train"]["threads"])
+    # as the experiment's runs (nobptt.run): with denormals kept, a long sequence's gradients can
+    # run several times slower (docs/runs.md#speed-settings)
+    flush = bool(config["train"].get("flush_denormal", True))
+    torch.set_flush_denormal(flush)
     torch.manual_seed(seed)
     peak = matmul_rate(device)
     stream = build_stream(config, "train", device)
@@ -148,7 +152,7 @@ def measure_experiment_speed(name: str, experiment: str, overrides: list[str], s
                            "options": json.dumps({"experiment": experiment, "overrides": overrides,
                                                   "threads": torch.get_num_threads()}),
                            "parameters": sum(p.numel() for p in learner.parameters()),
-                           "matmul_flops_per_s": round(peak)}
+                           "matmul_flops_per_s": round(peak), "flush_denormal": str(flush).lower()}
     for phase, seconds, flops in (("train", train_s, train_flops), ("infer", infer_s, infer_flops)):
         row[f"{phase}_steps_per_s"] = round(steps / seconds, 3)
         row[f"{phase}_samples_per_s"] = round(steps * stream.batch_size / seconds, 1)
