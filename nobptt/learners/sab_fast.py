@@ -29,18 +29,19 @@ release's one graph) and the ``concat`` score use the reference path (``SABLearn
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from nobptt.tasks.base import Batch, bernoulli_scores
 
-if TYPE_CHECKING:  # the learner imports this module; no cycle at run time
-    from nobptt.learners.sab import SABLearner
+# The learner (nobptt.learners.sab.SABLearner) imports this module and passes itself in; this
+# module does not import it back (no import cycle, tests/test_imports.py).
+SABLearner = Any
 
 
-def supports(learner: "SABLearner") -> bool:
+def supports(learner: SABLearner) -> bool:
     """Whether the fast path computes this configuration (otherwise the reference path runs)."""
     c = learner.config
     return (c.blockwise or c.k_trunc == 0) and (not learner.attend or c.score == "additive")
@@ -51,7 +52,7 @@ class _Weights:
     (the cell candidate's rows doubled), the score's query, keys and v doubled (additive). Built
     inside the graph when gradients are wanted, so the gradient reaches the parameters themselves."""
 
-    def __init__(self, learner: "SABLearner") -> None:
+    def __init__(self, learner: SABLearner) -> None:
         cell, H = learner.cell, learner.config.hidden
         scale = torch.ones(4 * H, dtype=cell.weight_hh.dtype, device=cell.weight_hh.device)
         scale[2 * H:3 * H] = 2.0  # nn.LSTMCell's gate order: input, forget, cell candidate, output
@@ -122,7 +123,7 @@ class _Step:
                                                            self.alpha, self.z, self.flat) if t is not None)
 
 
-def _step(learner: "SABLearner", w: _Weights, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor,
+def _step(learner: SABLearner, w: _Weights, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor,
           memories: torch.Tensor | None, keys: torch.Tensor | None, count: int,
           offsets: torch.Tensor | None = None, flat: torch.Tensor | None = None) -> tuple[_Step, torch.Tensor, torch.Tensor]:
     """One step without a graph: (its record, h, c). With ``flat`` None the step scores all
@@ -182,7 +183,7 @@ class _FirstPass:
     each block's step records while they fit in ``model.cache_mib`` (always for k_trunc = 0,
     whose one block is the whole graph anyway); the blocks beyond are recomputed in the backward."""
 
-    def __init__(self, learner: "SABLearner", w: _Weights, steps: list[Batch], h: torch.Tensor,
+    def __init__(self, learner: SABLearner, w: _Weights, steps: list[Batch], h: torch.Tensor,
                  c: torch.Tensor) -> None:
         cfg = learner.config
         k = cfg.k_trunc or len(steps)
@@ -221,7 +222,7 @@ class _FirstPass:
         self.h, self.c = h, c
         self.out = learner.head(rec.z)
 
-    def recompute(self, learner: "SABLearner", w: _Weights, steps: list[Batch], b: int, lo: int) -> list[_Step]:
+    def recompute(self, learner: SABLearner, w: _Weights, steps: list[Batch], b: int, lo: int) -> list[_Step]:
         """Block ``b``'s records again, from its start state and the kept memories. Its own
         memories are written back where later steps gather them (the recomputed values)."""
         h, c = self.starts[b]
@@ -237,7 +238,7 @@ class _FirstPass:
         return records
 
 
-def update(learner: "SABLearner", steps: list[Batch], h: torch.Tensor, c: torch.Tensor):
+def update(learner: SABLearner, steps: list[Batch], h: torch.Tensor, c: torch.Tensor):
     """Write the gradient of the mean loss over ``steps`` into p.grad, as SABLearner._update's
     reference path does: (losses to log, last output, h, c)."""
     k = learner.config.k_trunc or len(steps)  # k_trunc = 0: the whole sequence is one block
@@ -271,7 +272,7 @@ class _Gradients:
     back through the scaling to the parameters and adds them into p.grad (the head's arrive
     there directly from autograd)."""
 
-    def __init__(self, learner: "SABLearner") -> None:
+    def __init__(self, learner: SABLearner) -> None:
         cell = learner.cell
         self.w_ih, self.w_hh, self.bias = (torch.zeros_like(cell.weight_ih), torch.zeros_like(cell.weight_hh),
                                            torch.zeros_like(cell.bias_ih))
@@ -281,7 +282,7 @@ class _Gradients:
             self.w_k = torch.zeros_like(s.key_map.weight)
             self.v = torch.zeros_like(s.v.weight).view(-1) if s.v is not None else None
 
-    def write(self, learner: "SABLearner") -> None:
+    def write(self, learner: SABLearner) -> None:
         cell, H = learner.cell, learner.config.hidden
         scale = torch.ones(4 * H, dtype=self.w_hh.dtype, device=self.w_hh.device)
         scale[2 * H:3 * H] = 2.0
@@ -297,7 +298,7 @@ class _Gradients:
             p.grad = g if p.grad is None else p.grad + g
 
 
-def _readout_gradient(learner: "SABLearner", steps: list[Batch], records: list[_Step],
+def _readout_gradient(learner: SABLearner, steps: list[Batch], records: list[_Step],
                       norm: float) -> tuple[float, torch.Tensor | None]:
     """The summed loss / norm of ``steps`` and its gradient (S, B, .) with respect to the read-out's
     inputs ``z``, by autograd through the head and the loss (which also writes the head's p.grad)."""
@@ -310,7 +311,7 @@ def _readout_gradient(learner: "SABLearner", steps: list[Batch], records: list[_
     return float(objective), z.grad.view(len(steps), records[0].z.shape[0], -1)
 
 
-def _backward_block(learner: "SABLearner", w: _Weights, grads: "_Gradients", steps: list[Batch],
+def _backward_block(learner: SABLearner, w: _Weights, grads: "_Gradients", steps: list[Batch],
                     records: list[_Step], dz: torch.Tensor, first: _FirstPass, count: int, lo: int,
                     adjoint: torch.Tensor | None) -> None:
     """Back-propagate block ``records`` by hand, from ``dz`` (the loss's gradient with respect to
@@ -371,6 +372,5 @@ def _backward_block(learner: "SABLearner", w: _Weights, grads: "_Gradients", ste
 
 
 def _flat_rows(rows: torch.Tensor, size: int) -> torch.Tensor:
-    from nobptt.learners.sab import _flat_rows as flat
-
-    return flat(rows, size)
+    """Row indices (B * r,) into a (B, size, .) tensor viewed as (B * size, .)."""
+    return (rows + size * torch.arange(rows.shape[0], device=rows.device).unsqueeze(1)).flatten()
