@@ -186,8 +186,9 @@ def test_flop_formula_against_a_hand_count():
     a step, weight gradient 2 S (D + H) 4H = 32; read-out 6 S Z C + the last output 2 Z C.
     Without attention (Z = 1): 32 + 16 + 32 + 12 + 2 = 94. Sparse attention with k_top = k_att = 1
     (Z = 2; memories 1 then 2, one kept each, both steps store): read-out 24 + 4; forward query 2,
-    scores 2 M, sum 2 k: 6 + 8; backward 2k + 2 + 2k = 6 a step: 12; stored keys 2 x 2 = 4;
-    W_q, W_k: 2 (S + sum k) = 8; v: 2 sum k = 4: 32 + 16 + 32 + 28 + 42 = 150."""
+    scores 2 M, sum 2 k: 6 + 8; backward 2 k + 2 = 4 a step: 8; the two stored memories' keys,
+    forward and back, 2 x (2 + 2) = 8; W_q 2 S = 4, W_k 2 x 2 stored = 4; v 2 sum k = 4:
+    32 + 16 + 32 + 28 + 42 = 150."""
     lstm = SABConfig(hidden=1, attn_dim=1, attention="none")
     assert update_flops(lstm, 2, 1, 1, 1) == 94
     sab = SABConfig(hidden=1, attn_dim=1, k_top=1, k_att=1)

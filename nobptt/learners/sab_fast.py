@@ -250,6 +250,7 @@ def update(learner: SABLearner, steps: list[Batch], h: torch.Tensor, c: torch.Te
         grads = _Gradients(learner)
         # dLoss/dmemory (B, M, H): from later blocks, then, inside a block, from its later steps
         adjoint = torch.zeros_like(first.memories) if learner.attend else None
+        key_adjoint = torch.zeros_like(first.keys) if learner.attend else None  # dLoss/dkey, likewise
         # the read-out and the loss of every step whose record was kept: one product, one loss call
         kept = [r for block in first.records if block is not None for r in block]
         loss, dz_kept = _readout_gradient(learner, steps[:len(kept)], kept, norm)
@@ -262,7 +263,8 @@ def update(learner: SABLearner, steps: list[Batch], h: torch.Tensor, c: torch.Te
                 loss += block_loss
             else:
                 dz = dz_kept[lo:hi]
-            _backward_block(learner, w, grads, steps[lo:hi], records, dz, first, first.counts[b], lo, adjoint)
+            _backward_block(learner, w, grads, steps[lo:hi], records, dz, first, first.counts[b], lo, adjoint,
+                            key_adjoint)
     grads.write(learner)
     return {"loss": loss}, first.out, first.h, first.c
 
@@ -313,11 +315,11 @@ def _readout_gradient(learner: SABLearner, steps: list[Batch], records: list[_St
 
 def _backward_block(learner: SABLearner, w: _Weights, grads: "_Gradients", steps: list[Batch],
                     records: list[_Step], dz: torch.Tensor, first: _FirstPass, count: int, lo: int,
-                    adjoint: torch.Tensor | None) -> None:
+                    adjoint: torch.Tensor | None, key_adjoint: torch.Tensor | None) -> None:
     """Back-propagate block ``records`` by hand, from ``dz`` (the loss's gradient with respect to
     the read-out's inputs): the gradient enters the scaled weights' sums in ``grads`` and
-    ``adjoint`` (rows of the memories the block kept; the block's own memories take theirs from it
-    when their step is reached). ``count``: memories stored before the block. Equations: the
+    ``adjoint`` and ``key_adjoint`` (rows of the memories and keys the block kept; the block's own
+    memories take theirs from them when their step is reached). ``count``: memories stored before the block. Equations: the
     forward in _cell and _step, differentiated."""
     attend, H = learner.attend, learner.config.hidden
     B = records[0].h_prev.shape[0]
@@ -332,8 +334,11 @@ def _backward_block(learner: SABLearner, w: _Weights, grads: "_Gradients", steps
         r = records[j]
         dh = dh_next + dz[j, :, :H]
         if attend and learner._stores(lo + j):
-            count -= 1  # this step stored memory ``count``: the gradient later steps and blocks sent it
-            dh = dh + adjoint[:, count]
+            count -= 1  # this step stored memory ``count``: the gradient later steps and blocks sent it,
+            # directly and through its key (made once per memory, so its gradient is taken once too)
+            dh = torch.addmm(dh + adjoint[:, count], key_adjoint[:, count], w_k)
+            d_keys.append(key_adjoint[:, count])
+            key_rows.append(first.memories[:, count])
         if attend:
             d_summary = dh + dz[j, :, H:]  # h = h^ + s, and s is also read out directly
             memories = pool.index_select(0, r.flat).view(B, -1, H)
@@ -345,12 +350,9 @@ def _backward_block(learner: SABLearner, w: _Weights, grads: "_Gradients", steps
             dh = torch.addmm(dh, d_query, w.w_q_t.t())
             d_scores.append(d_score)
             d_queries.append(d_query)
-            # into the kept memories: through the weighted sum and through their keys
-            d_memories = torch.addmm((r.alpha.unsqueeze(-1) * d_summary.unsqueeze(1)).view(-1, H),
-                                     d_pre.view(-1, A), w_k)
-            adjoint.view(-1, H).index_add_(0, r.flat, d_memories)
-            d_keys.append(d_pre.view(-1, A))
-            key_rows.append(memories.view(-1, H))
+            # into the kept memories through the weighted sum, and into their keys
+            adjoint.view(-1, H).index_add_(0, r.flat, (r.alpha.unsqueeze(-1) * d_summary.unsqueeze(1)).view(-1, H))
+            key_adjoint.view(-1, A).index_add_(0, r.flat, d_pre.view(-1, A))
         dc = torch.addcmul(dc_next, dh, r.d_cell, value=4.0)
         d_a = torch.cat([dc, dc, dc, dh], 1).mul_(r.d_gates)
         d_gates.append(d_a)
@@ -363,7 +365,8 @@ def _backward_block(learner: SABLearner, w: _Weights, grads: "_Gradients", steps
     grads.w_ih += (torch.cat([b.x for b in steps]).t() @ d_a).t()
     grads.bias += d_a.sum(0)
     if attend:
-        grads.w_k += torch.cat(d_keys).t() @ torch.cat(key_rows)
+        if d_keys:
+            grads.w_k += torch.cat(d_keys).t() @ torch.cat(key_rows)
         d_query = torch.cat(d_queries[::-1])
         grads.w_q += d_query.t() @ torch.cat([r.h_hat for r in records])
         grads.b_q += d_query.sum(0)

@@ -10,11 +10,12 @@ and it keeps k_t of them (min(M_t, k_top) for sparse attention, M_t for dense):
 per step, forward     LSTM 2 B (D + H) 4H; query 2 B H A; scores 2 B M_t A; weighted sum 2 B k_t H;
                       a stored memory's key 2 B H A
 per step, backward    LSTM 2 B 4H H (into h); attention 2 B k_t H (into the weights) + 2 B A H (into
-                      h^ through the query) + 2 B k_t A H (into the kept memories through their keys)
+                      h^ through the query); a stored memory 2 B A H (into h through its key, once:
+                      the gradients of its key from every step that kept it are summed first)
 per update            the read-out forward and backward 6 S B Z C (Z = 2H with attention, else H),
                       the last output once more 2 B Z C; the weights' gradients, one product each
-                      over all rows: 2 S B (D + H) 4H (LSTM), 2 A H (S B + B sum k_t) (query and
-                      keys), 2 A B sum k_t (v)
+                      over all rows: 2 S B (D + H) 4H (LSTM), 2 A H S B (query), 2 A H B N (keys,
+                      N memories stored), 2 A B sum k_t (v)
 
 The backward of a sparse step costs k_t memories, not M_t: only the kept memories get a gradient
 (Ke et al. 2018, §3). The scoring of every memory, 2 B M_t A per step, is the term quadratic in
@@ -51,7 +52,7 @@ def update_flops(config: SABConfig, steps: int, batch: int, input_dim: int, outp
     kept = sum(k for _, k in counts)
     for memories, k in counts:
         total += 2 * B * H * A + 2 * B * memories * A + 2 * B * k * H  # query, scores, weighted sum
-        total += 2 * B * k * H + 2 * B * A * H + 2 * B * k * A * H  # their backward
-    total += stored * 2 * B * H * A  # keys of the stored memories
-    total += 2 * A * H * (S * B + B * kept) + 2 * A * B * kept  # W_q, W_k and v gradients
+        total += 2 * B * k * H + 2 * B * A * H  # their backward
+    total += stored * (2 * B * H * A + 2 * B * A * H)  # keys of the stored memories, and back
+    total += 2 * A * H * (S * B + B * stored) + 2 * A * B * kept  # W_q, W_k and v gradients
     return total
