@@ -1,31 +1,36 @@
 """The fast training path of SAB (``model.impl = "fast"``): the same gradient as the reference
-path of ``nobptt.learners.sab`` with fewer, larger operations per step (docs/sab.md#speed).
+path of ``nobptt.learners.sab`` (autograd), with the backward written out by hand
+(docs/sab.md#speed; profile: ``nobptt bench profile --experiment copying_sab``).
 
 The algorithm is the reference's blockwise backtracking (docs/sab.md#the-learner; Ke et al. 2018,
 §3): a forward pass without a graph stores the block-start states, the memories and the memories
-each step kept; then the blocks are recomputed last to first, each from its kept memories, with
-the gradient later blocks sent into its own memories added in. What changes is how each pass is
-computed (measured in docs/sab.md#speed, profile: ``nobptt bench profile``):
+each step kept; then the blocks are back-propagated last to first, each from its kept memories,
+with the gradient later blocks sent into its own memories added in. What changes:
 
 * **tanh through the sigmoid.** torch's CPU tanh is 6x slower than its sigmoid here (650 against
   105 us for 250k floats, one AVX-512 thread), and the additive score evaluates tanh on every
   (stream, memory, attention unit) at every step, O(T^2) in all. We use tanh(z) = 2 sigmoid(2z) - 1:
   the score v.tanh(W_q h + b + W_m m) becomes 2 v.sigmoid(2 (W_q h + b + W_m m)) minus the constant
   sum(v), which is the same for every memory and so cancels in the top-k choice and in the
-  softmax (neither changes when every score moves by the same amount). The LSTM's gates use the same
-  identity: the cell candidate's pre-activation is doubled with the others' (one sigmoid for the
-  four gates) and 2 sigmoid - 1 taken. Equal in exact arithmetic; in floating point within rounding.
-* **Whole-sequence and whole-block products.** The input projection W_ih x_t + b of every step is
-  one matrix product per pass (per block when a graph is kept), the read-out and the loss of a block
-  one product and one loss call, the keys of a block's kept earlier memories one product.
-* **Preallocated memory buffers** in the first pass: memories and keys are written into (B, M, .)
-  buffers sized for the sequence; only the kept memories are gathered for the weighted sum.
-* **No per-step synchronisation**: the loss is read once per block, not once per step; the
-  memories' adjoints enter the backward as gradients of extra roots, not as extra loss terms.
+  softmax. The LSTM's candidate gate and tanh(c) use the same identity (the candidate's rows of
+  the weights are doubled so one sigmoid serves the four gates). Equal in exact arithmetic; in
+  floating point within rounding (tests/test_sab_fast.py).
+* **Step records instead of a second forward.** The first pass keeps what each step's backward
+  needs (_Step) while it fits in ``model.cache_mib``; blocks beyond it are recomputed from their
+  start state and kept memories, as the reference recomputes every block.
+* **A hand-written backward** (_backward_block): five operations for an LSTM step, on factors made
+  in the forward; the kept memories' gradients added into an adjoint by ``index_add``; a key's
+  gradient summed over every step that kept it and taken into its memory once, at the memory's
+  own step (as autograd does with the reference's per-memory keys); the weights' gradients one
+  matrix product per block. Only the read-out and the loss go through autograd, once for all
+  cached steps (one product, one loss call: every loss the learner supports).
+* **Fewer, larger operations**: a step's gates are one product of [x_t, h_{t-1}]; memories and
+  keys live in preallocated (B, M, .) buffers, rows gathered by ``index_select``.
 
-Covers the blockwise settings (``k_trunc`` > 0; sparse, dense or no attention; scores additive and
-dot) and full BPTT (``k_trunc`` = 0: the whole episode is one block); ``blockwise = false`` (the
-release's one graph) and the ``concat`` score use the reference path (``SABLearner._update``).
+Covers ``blockwise = true`` (any ``k_trunc``; ``k_trunc = 0``, full BPTT, is one block, always
+cached) with sparse, dense or no attention and the additive score; ``blockwise = false`` (the
+release's one graph) and the ``dot`` and ``concat`` scores run the reference path
+(:func:`supports`).
 """
 from __future__ import annotations
 
