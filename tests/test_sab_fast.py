@@ -81,6 +81,25 @@ def test_fast_path_equals_the_reference_path(setting):
         assert torch.allclose(ref[3][name], fast[3][name], rtol=1e-10, atol=1e-12), name
 
 
+def test_records_beyond_the_cache_are_recomputed_with_the_same_gradient(monkeypatch):
+    """model.cache_mib bounds the first pass's records: the blocks past it are recomputed. With
+    the unit shrunk to 20 kB (a block holds about 5 kB here), the first blocks are kept and the
+    later ones recomputed."""
+    steps = episode()
+    reference = learner("reference", k_trunc=3, k_top=2)
+    run(reference, steps)
+    monkeypatch.setattr(sab_fast, "MIB", 20_000)
+    kept = []
+    original = sab_fast._FirstPass.recompute
+    monkeypatch.setattr(sab_fast._FirstPass, "recompute", lambda self, *a: kept.append(a[3]) or original(self, *a))
+    fast = learner("fast", k_trunc=3, k_top=2)
+    run(fast, steps)
+    blocks = -(-len(steps) // 3)
+    assert 0 < len(kept) < blocks and sorted(kept) == list(range(blocks - len(kept), blocks))
+    for name, g in grads(reference).items():
+        assert torch.allclose(grads(fast)[name], g, rtol=1e-10, atol=1e-12), name
+
+
 def test_fast_path_over_windows_with_the_state_carried_and_gradients_accumulated():
     """Windows (character PTB's protocol): the state crosses windows, p.grad accumulates."""
     steps = episode(T=10)

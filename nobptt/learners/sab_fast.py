@@ -44,6 +44,7 @@ from nobptt.tasks.base import Batch, bernoulli_scores
 # The learner (nobptt.learners.sab.SABLearner) imports this module and passes itself in; this
 # module does not import it back (no import cycle, tests/test_imports.py).
 SABLearner = Any
+MIB = 2**20  # bytes per unit of model.cache_mib
 
 
 def supports(learner: SABLearner) -> bool:
@@ -192,7 +193,7 @@ class _FirstPass:
                  c: torch.Tensor) -> None:
         cfg = learner.config
         k = cfg.k_trunc or len(steps)
-        budget = cfg.cache_mib * 2**20 if cfg.k_trunc else float("inf")
+        budget = cfg.cache_mib * MIB if cfg.k_trunc else float("inf")
         B, H = h.shape
         self.starts: list[tuple[torch.Tensor, torch.Tensor]] = []
         self.counts: list[int] = []  # memories stored before each block
