@@ -92,7 +92,7 @@ def test_records_beyond_the_cache_are_recomputed_with_the_same_gradient(monkeypa
     kept = []
     original = sab_fast._FirstPass.recompute
     monkeypatch.setattr(sab_fast._FirstPass, "recompute", lambda self, *a: kept.append(a[3]) or original(self, *a))
-    fast = learner("fast", k_trunc=3, k_top=2)
+    fast = learner("fast", k_trunc=3, k_top=2, cache_mib=1)
     run(fast, steps)
     blocks = -(-len(steps) // 3)
     assert 0 < len(kept) < blocks and sorted(kept) == list(range(blocks - len(kept), blocks))
