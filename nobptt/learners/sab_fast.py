@@ -54,9 +54,9 @@ def supports(learner: SABLearner) -> bool:
 
 
 class _Weights:
-    """The parameters as the fast path uses them: the gate rows scaled for the sigmoid form of tanh
-    (the cell candidate's rows doubled), the score's query, keys and v doubled (additive). Built
-    inside the graph when gradients are wanted, so the gradient reaches the parameters themselves."""
+    """The parameters as the fast path uses them (no graph: _Gradients takes the gradients back
+    through these scalings): the candidate gate's rows doubled for the sigmoid form of tanh, the
+    score's query and keys doubled (2 (W_q h + b + W_m m)) and v doubled."""
 
     def __init__(self, learner: SABLearner) -> None:
         cell, H = learner.cell, learner.config.hidden
@@ -66,20 +66,18 @@ class _Weights:
         self.w_t = torch.cat([cell.weight_ih, cell.weight_hh], 1).mul(scale[:, None]).t().contiguous()
         self.w_hh_t = self.w_t[cell.weight_ih.shape[1]:]
         self.bias = (cell.bias_ih + cell.bias_hh) * scale
-        self.additive = learner.attend and learner.config.score == "additive"
-        if learner.attend:
+        if learner.attend:  # the additive score (supports())
             s = learner.scorer
-            factor = 2.0 if self.additive else 1.0
-            self.w_q_t, self.b_q = (s.query.weight * factor).t(), s.query.bias * factor
-            self.w_k_t = (s.key_map.weight * factor).t()
-            self.v = (s.v.weight * 2.0).view(-1) if self.additive else None
+            self.w_q_t, self.b_q = (s.query.weight * 2.0).t(), s.query.bias * 2.0
+            self.w_k_t = (s.key_map.weight * 2.0).t()
+            self.v = (s.v.weight * 2.0).view(-1)
 
 
 def _cell(w: _Weights, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor):
-    """One LSTM step: (h^, c, what its backward needs: see _lstm_factors). The gates are sigmoid(a) and the
-    candidate g = tanh(a_g) = 2 sigmoid(2 a_g) - 1 (its rows were doubled in _Weights); so
-    g = 2 sigmoid(2 a_g) - 1 and tanh(c) = 2 sigmoid(2 c) - 1. (One product with the
-    input and the state side by side: an input 10 wide is a poor matrix product alone.)"""
+    """One LSTM step: (h^, c, what its backward needs: _lstm_factors' arguments). The gates are
+    sigmoid(a); the candidate's rows were doubled (_Weights), so its tanh is 2 sigmoid(2 a_g) - 1,
+    and tanh(c) = 2 sigmoid(2 c) - 1. One product with the input and the state side by side: an
+    input 10 wide is a poor matrix product alone."""
     gates = torch.sigmoid(torch.addmm(w.bias, torch.cat([x, h], 1), w.w_t))
     i, f, g, o = gates.chunk(4, 1)
     g = torch.sub(g, 0.5).mul_(2.0)  # tanh of the candidate's pre-activation
@@ -117,7 +115,7 @@ def _summed_loss(output: torch.Tensor, terms: dict[str, torch.Tensor | None]) ->
 
 class _Step:
     """What the backward of one step needs, saved by the first pass or by a block's recompute: the
-    state before it, its gates, its cell state c and u = sigmoid(2 c); with attention h^, the flat
+    state before it, its cell state, the LSTM's factors (_lstm_factors); with attention h^, the flat
     rows of its kept memories, their score activations e = sigmoid(2 (query + key)) and weights
     alpha; ``z``, the read-out's input [h; s] (or h)."""
 
@@ -288,7 +286,7 @@ class _Gradients:
             s = learner.scorer
             self.w_q, self.b_q = torch.zeros_like(s.query.weight), torch.zeros_like(s.query.bias)
             self.w_k = torch.zeros_like(s.key_map.weight)
-            self.v = torch.zeros_like(s.v.weight).view(-1) if s.v is not None else None
+            self.v = torch.zeros_like(s.v.weight).view(-1)
 
     def write(self, learner: SABLearner) -> None:
         cell, H = learner.cell, learner.config.hidden
@@ -296,13 +294,11 @@ class _Gradients:
         scale[2 * H:3 * H] = 2.0
         pairs = [(cell.weight_ih, self.w_ih * scale[:, None]), (cell.weight_hh, self.w_hh * scale[:, None]),
                  (cell.bias_ih, self.bias * scale), (cell.bias_hh, self.bias * scale)]
-        if learner.attend:
-            s, factor = learner.scorer, (2.0 if learner.config.score == "additive" else 1.0)
-            pairs += [(s.query.weight, self.w_q * factor), (s.query.bias, self.b_q * factor),
-                      (s.key_map.weight, self.w_k * factor)]
-            if s.v is not None:
-                pairs.append((s.v.weight, (self.v * 2.0).view_as(s.v.weight)))
-        for p, g in pairs:
+        if learner.attend:  # W_q, b, W_m and v were doubled (_Weights)
+            s = learner.scorer
+            pairs += [(s.query.weight, self.w_q * 2.0), (s.query.bias, self.b_q * 2.0),
+                      (s.key_map.weight, self.w_k * 2.0), (s.v.weight, (self.v * 2.0).view_as(s.v.weight))]
+        for p, g in pairs:  # added, as autograd accumulates into p.grad
             p.grad = g if p.grad is None else p.grad + g
 
 
