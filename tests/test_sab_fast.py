@@ -235,3 +235,15 @@ def test_fast_path_leaves_the_reference_path_bit_identical():
     finally:
         sab_fast.update = original
     assert called == [1]
+
+
+def test_a_resume_may_change_the_training_path_not_the_model(tmp_path):
+    """model.impl and model.cache_mib say how the gradient is computed, not what is learned: a run
+    recorded on the reference path may be continued on the fast one (and back)."""
+    from nobptt.errors import ConfigError
+    from nobptt.run import check_resume_config
+
+    before = {"task": {"name": "copying"}, "model": {"name": "sab", "hidden": 8, "impl": "reference", "cache_mib": 256}}
+    check_resume_config(before, {**before, "model": {**before["model"], "impl": "fast", "cache_mib": 0}}, tmp_path)
+    with pytest.raises(ConfigError, match="model.hidden cannot change at resume"):
+        check_resume_config(before, {**before, "model": {**before["model"], "hidden": 9}}, tmp_path)
