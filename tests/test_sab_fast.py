@@ -16,6 +16,16 @@ from nobptt.tasks.episodes import EpisodeStream
 H, A = 6, 4
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors gain nothing from a second thread, and on a shared 2-core machine its
+    synchronisation made these tests 10x slower; the setting is put back afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def episode(task="copying", T=6, batch_size=3, seed=0, dtype=torch.float64):
     stream = EpisodeStream(task, T, batch_size, seed)
     steps = [stream.next_batch() for _ in range(stream.episode_length)]
