@@ -91,6 +91,21 @@ def test_fast_path_equals_the_reference_path(setting):
         assert torch.allclose(ref[3][name], fast[3][name], rtol=1e-10, atol=1e-12), name
 
 
+def test_fast_path_with_bernoulli_targets_and_weights():
+    """Per-output Bernoulli targets (a video's next frame) and per-stream weights (padding)."""
+    torch.manual_seed(1)
+    steps = [Batch(**{**vars(b), "target_prob": torch.rand(3, 10, dtype=torch.float64),
+                      "weight": torch.rand(3, dtype=torch.float64)}) for b in episode()]
+    out = {}
+    for impl in ("reference", "fast"):
+        model = learner(impl, k_trunc=3, k_top=2)
+        losses, _, _ = run(model, steps)
+        out[impl] = (losses, grads(model))
+    assert out["fast"][0] == pytest.approx(out["reference"][0], rel=1e-12)
+    for name, g in out["reference"][1].items():
+        assert torch.allclose(out["fast"][1][name], g, rtol=1e-10, atol=1e-12), name
+
+
 def test_records_beyond_the_cache_are_recomputed_with_the_same_gradient(monkeypatch):
     """model.cache_mib bounds the first pass's records: the blocks past it are recomputed. With
     the unit shrunk to 20 kB (a block holds about 5 kB here), the first blocks are kept and the
