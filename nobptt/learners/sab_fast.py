@@ -71,6 +71,7 @@ class _Weights:
             self.w_q_t, self.b_q = (s.query.weight * 2.0).t(), s.query.bias * 2.0
             self.w_k_t = (s.key_map.weight * 2.0).t()
             self.v = (s.v.weight * 2.0).view(-1)
+            self.v_column = self.v.unsqueeze(1)
 
 
 def _cell(w: _Weights, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor):
@@ -132,8 +133,8 @@ def _step(learner: SABLearner, w: _Weights, x: torch.Tensor, h: torch.Tensor, c:
           offsets: torch.Tensor | None = None, flat: torch.Tensor | None = None) -> tuple[_Step, torch.Tensor, torch.Tensor]:
     """One step without a graph: (its record, h, c). With ``flat`` None the step scores all
     ``count`` memories and keeps the k_top best (the first pass); otherwise it attends to the
-    memories at those flat rows of ``memories`` (a block's recompute). ``offsets``: (B, 1), stream
-    b's first row in the flattened (B * M, .) buffers."""
+    memories at those flat rows of ``memories`` (a block's recompute). ``offsets[m]``: (B, 1), stream
+    b's first row in a (B * m, .) view."""
     rec = _Step()
     rec.h_prev, rec.c_prev = h, c
     h_hat, c, parts = _cell(w, x, h, c)
@@ -147,19 +148,19 @@ def _step(learner: SABLearner, w: _Weights, x: torch.Tensor, h: torch.Tensor, c:
     query = torch.addmm(w.b_q, h_hat, w.w_q_t).unsqueeze(1)
     if flat is None:  # score every memory (the selection), keep the best
         e = torch.add(query, keys[:, :count]).sigmoid_()
-        scores = torch.mm(e.view(-1, A), w.v.unsqueeze(1)).view(B, -1)  # mm: counted by FlopCounterMode
+        scores = torch.mm(e.view(-1, A), w.v_column).view(B, -1)  # mm: counted by FlopCounterMode
         if learner.k_top is not None and count > learner.k_top:
             top, kept = scores.topk(learner.k_top, dim=-1)
             alpha = torch.softmax(top, -1)
             # the kept rows of e, by flat row of the (B * count, A) view (gather is 4x slower)
-            e = e.view(-1, A).index_select(0, (kept + offsets // size * count).view(-1)).view(B, -1, A)
+            e = e.view(-1, A).index_select(0, (kept + offsets[count]).view(-1)).view(B, -1, A)
         else:  # every memory kept
             kept = torch.arange(count, device=h.device).expand(B, -1)
             alpha = torch.softmax(scores, -1)
-        flat = (kept + offsets).view(-1)
+        flat = (kept + offsets[size]).view(-1)
     else:  # the kept memories only
         e = torch.sigmoid(query + keys.view(B * size, A).index_select(0, flat).view(B, -1, A))
-        alpha = torch.softmax(torch.mm(e.view(-1, A), w.v.unsqueeze(1)).view(B, -1), -1)
+        alpha = torch.softmax(torch.mm(e.view(-1, A), w.v_column).view(B, -1), -1)
     # gathered by flat row: index_select is 4x faster than advanced indexing here
     chosen = memories.view(B * size, -1).index_select(0, flat).view(B, -1, memories.shape[-1])
     summary = torch.bmm(alpha.unsqueeze(1), chosen).squeeze(1)
@@ -203,7 +204,9 @@ class _FirstPass:
             self.memories = h.new_zeros(B, size, H)  # slot 0: the zero memory
             self.keys = h.new_zeros(B, size, w.w_k_t.shape[1])  # the zero memory's key is 0 (no bias)
         count, held = 1, 0
-        self.offsets = (torch.arange(B, device=h.device) * self.memories.shape[1]).unsqueeze(1) if learner.attend else None
+        # offsets[m]: (B, 1), stream b's first row in a (B * m, .) view; made once, used every step
+        self.offsets = (torch.arange(B, device=h.device).unsqueeze(0) * torch.arange(self.memories.shape[1] + 1,
+                        device=h.device).unsqueeze(1)).unsqueeze(-1) if learner.attend else None
         for i in range(len(steps)):
             if i % k == 0:
                 self.starts.append((h, c))
@@ -332,12 +335,13 @@ def _backward_block(learner: SABLearner, w: _Weights, grads: "_Gradients", steps
         w_k = w.w_k_t.t()
     dh_next, dc_next = torch.zeros_like(records[0].h_prev), torch.zeros_like(records[0].c_prev)
     d_gates, d_keys, key_rows, d_scores, d_queries = [], [], [], [], []
+    dz_h, dz_s = dz[..., :H], dz[..., H:]
     for j in reversed(range(len(steps))):
         if len(d_gates) == WEIGHT_CHUNK:  # a long block (full BPTT): its weights' gradients in pieces
             _weight_gradients(grads, records[j + 1:j + 1 + WEIGHT_CHUNK], steps[j + 1:j + 1 + WEIGHT_CHUNK],
                               d_gates, d_scores, d_queries, attend)
         r = records[j]
-        dh = dh_next + dz[j, :, :H]
+        dh = dh_next + dz_h[j]
         if attend and learner._stores(lo + j):
             count -= 1  # this step stored memory ``count``: the gradient later steps and blocks sent it,
             # directly and through its key (made once per memory, so its gradient is taken once too)
@@ -345,7 +349,7 @@ def _backward_block(learner: SABLearner, w: _Weights, grads: "_Gradients", steps
             d_keys.append(key_adjoint[:, count])
             key_rows.append(first.memories[:, count])
         if attend:
-            d_summary = dh + dz[j, :, H:]  # h = h^ + s, and s is also read out directly
+            d_summary = dh + dz_s[j]  # h = h^ + s, and s is also read out directly
             memories = pool.index_select(0, r.flat).view(B, -1, H)
             d_alpha = torch.bmm(memories, d_summary.unsqueeze(-1)).squeeze(-1)
             d_score = r.alpha * (d_alpha - (r.alpha * d_alpha).sum(-1, keepdim=True))  # softmax
