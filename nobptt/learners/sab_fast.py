@@ -173,10 +173,10 @@ def _step(learner: SABLearner, w: _Weights, x: torch.Tensor, h: torch.Tensor, c:
 def _lstm_factors(gates: torch.Tensor, g: torch.Tensor, tanh_c: torch.Tensor, c_prev: torch.Tensor,
                   u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """What the LSTM step's backward multiplies by, made once in the forward so that the backward
-    is five operations: (f; d_cell = o u (1 - u), so dc = dc' + 4 dh d_cell (o (1 - tanh^2 c) =
-    4 o u (1 - u));
-    d_gates, so that dA = [dc, dc, dc, dh] d_gates: the gates' local derivatives
-    [g, c_prev, 2 i, tanh c] (2 i: the candidate's pre-activation was doubled) times sigmoid')."""
+    is five operations: (f, d_cell, d_gates). dc = dc' f' + 4 dh d_cell with d_cell = o u (1 - u),
+    since o (1 - tanh^2 c) = 4 o u (1 - u); dA = [dc, dc, dc, dh] d_gates with d_gates the gates'
+    local derivatives [g, c_prev, 2 i, tanh c] (2 i: the candidate's pre-activation was doubled)
+    times sigmoid' = s (1 - s)."""
     i, f, _, o = gates.chunk(4, 1)
     d_cell = torch.addcmul(u, u, u, value=-1.0).mul_(o)  # o u (1 - u); the factor 4 is in _backward_block
     local = torch.cat([g, c_prev, i * 2.0, tanh_c], 1)
@@ -245,7 +245,8 @@ class _FirstPass:
         return records
 
 
-def update(learner: SABLearner, steps: list[Batch], h: torch.Tensor, c: torch.Tensor):
+def update(learner: SABLearner, steps: list[Batch], h: torch.Tensor,
+           c: torch.Tensor) -> tuple[dict[str, float], torch.Tensor, torch.Tensor, torch.Tensor]:
     """Write the gradient of the mean loss over ``steps`` into p.grad, as SABLearner._update's
     reference path does: (losses to log, last output, h, c)."""
     k = learner.config.k_trunc or len(steps)  # k_trunc = 0: the whole sequence is one block
