@@ -123,9 +123,10 @@ class _Step:
     __slots__ = ("h_prev", "c_prev", "f", "d_cell", "d_gates", "c", "h_hat", "flat", "e", "alpha", "z")
 
     def nbytes(self) -> int:
-        """Bytes this record adds (h_prev and c_prev are the previous record's h and c)."""
-        return sum(t.numel() * t.element_size() for t in (self.d_cell, self.d_gates, self.c, self.h_hat, self.e,
-                                                           self.alpha, self.z, self.flat) if t is not None)
+        """Bytes this record holds (h_prev and c_prev are the previous record's h and c; f is a
+        view of the step's gates, which it keeps whole)."""
+        held = (self.d_cell, self.d_gates, self.c, self.h_hat, self.e, self.alpha, self.z, self.flat)
+        return self.f.untyped_storage().nbytes() + sum(t.numel() * t.element_size() for t in held if t is not None)
 
 
 def _step(learner: SABLearner, w: _Weights, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor,
