@@ -131,11 +131,13 @@ class _Step:
 
 def _step(learner: SABLearner, w: _Weights, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor,
           memories: torch.Tensor | None, keys: torch.Tensor | None, count: int,
-          offsets: torch.Tensor | None = None, flat: torch.Tensor | None = None) -> tuple[_Step, torch.Tensor, torch.Tensor]:
+          offsets: torch.Tensor | None = None, flat: torch.Tensor | None = None,
+          z_out: torch.Tensor | None = None) -> tuple[_Step, torch.Tensor, torch.Tensor]:
     """One step without a graph: (its record, h, c). With ``flat`` None the step scores all
     ``count`` memories and keeps the k_top best (the first pass); otherwise it attends to the
     memories at those flat rows of ``memories`` (a block's recompute). ``offsets[m]``: (B, 1), stream
-    b's first row in a (B * m, .) view."""
+    b's first row in a (B * m, .) view. ``z_out``: where [h; s] is written (a row of the first
+    pass's read-out buffer), or None."""
     rec = _Step()
     rec.h_prev, rec.c_prev = h, c
     h_hat, c, parts = _cell(w, x, h, c)
@@ -167,7 +169,7 @@ def _step(learner: SABLearner, w: _Weights, x: torch.Tensor, h: torch.Tensor, c:
     summary = torch.bmm(alpha.unsqueeze(1), chosen).squeeze(1)
     h = h_hat + summary
     rec.h_hat, rec.flat, rec.e, rec.alpha = h_hat, flat, e, alpha
-    rec.z = torch.cat([h, summary], -1)
+    rec.z = torch.cat([h, summary], -1) if z_out is None else torch.cat([h, summary], -1, out=z_out)
     return rec, h, c
 
 
@@ -205,6 +207,9 @@ class _FirstPass:
             self.memories = h.new_zeros(B, size, H)  # slot 0: the zero memory
             self.keys = h.new_zeros(B, size, w.w_k_t.shape[1])  # the zero memory's key is 0 (no bias)
         count, held = 1, 0
+        # the read-out's inputs [h; s] of every step, written in place: one (S B, 2H) matrix for the
+        # read-out of the cached steps without concatenating them
+        self.z = h.new_empty(len(steps), B, 2 * H) if learner.attend else None
         # offsets[m]: (B, 1), stream b's first row in a (B * m, .) view; made once, used every step
         self.offsets = (torch.arange(B, device=h.device).unsqueeze(0) * torch.arange(self.memories.shape[1] + 1,
                         device=h.device).unsqueeze(1)).unsqueeze(-1) if learner.attend else None
@@ -213,7 +218,8 @@ class _FirstPass:
                 self.starts.append((h, c))
                 self.counts.append(count)
                 self.records.append([])
-            rec, h, c = _step(learner, w, steps[i].x, h, c, self.memories, self.keys, count, self.offsets)
+            rec, h, c = _step(learner, w, steps[i].x, h, c, self.memories, self.keys, count, self.offsets,
+                              z_out=None if self.z is None else self.z[i])
             if learner.attend:
                 self.kept.append(rec.flat)
             if self.records[-1] is not None:
@@ -262,7 +268,8 @@ def update(learner: SABLearner, steps: list[Batch], h: torch.Tensor,
         key_adjoint = torch.zeros_like(first.keys) if learner.attend else None  # dLoss/dkey, likewise
         # the read-out and the loss of every step whose record was kept: one product, one loss call
         kept = [r for block in first.records if block is not None for r in block]
-        loss, dz_kept = _readout_gradient(learner, steps[:len(kept)], kept, norm)
+        loss, dz_kept = _readout_gradient(learner, steps[:len(kept)], kept, norm,
+                                          None if first.z is None else first.z[:len(kept)])
         for b in reversed(range(len(first.starts))):
             lo, hi = b * k, min((b + 1) * k, len(steps))
             records, dz = first.records[b], None
@@ -307,14 +314,15 @@ class _Gradients:
             p.grad = g if p.grad is None else p.grad + g
 
 
-def _readout_gradient(learner: SABLearner, steps: list[Batch], records: list[_Step],
-                      norm: float) -> tuple[float, torch.Tensor | None]:
+def _readout_gradient(learner: SABLearner, steps: list[Batch], records: list[_Step], norm: float,
+                      z: torch.Tensor | None = None) -> tuple[float, torch.Tensor | None]:
     """The summed loss / norm of ``steps`` and its gradient (S, B, .) with respect to the read-out's
-    inputs ``z``, by autograd through the head and the loss (which also writes the head's p.grad)."""
+    inputs ``z`` ((S, B, .), else the records' z concatenated), by autograd through the head and
+    the loss (which also writes the head's p.grad)."""
     if not records:
         return 0.0, None
     with torch.enable_grad():
-        z = torch.cat([r.z for r in records]).requires_grad_(True)
+        z = (torch.cat([r.z for r in records]) if z is None else z.reshape(-1, z.shape[-1])).requires_grad_(True)
         objective = _summed_loss(learner.head(z), _loss_terms(steps)) / norm
         objective.backward()
     return float(objective), z.grad.view(len(steps), records[0].z.shape[0], -1)
