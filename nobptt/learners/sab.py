@@ -32,6 +32,9 @@ a graph stores the block-start states and the memories; then the blocks are reco
 time, last to first, each back-propagated with the gradient its memories received from later
 blocks added in (the "backtracking"). This is exactly the gradient of the one-graph computation
 (tested), at the cost of a second forward pass, with one block's graph plus the memories alive.
+This file is the reference path (``model.impl = "reference"``, the code of every run recorded
+before issue 41). ``model.impl = "fast"`` (the default) computes the same gradient with the
+backward written out by hand: nobptt/learners/sab_fast.py, docs/sab.md#speed.
 """
 from __future__ import annotations
 
