@@ -86,7 +86,7 @@ class ESNConfig:
 
 
 def step_flops(config: ESNConfig, batch: int, input_dim: int, outputs: int) -> int:
-    """Matrix-product FLOPs of one training step (2 per multiply-add; docs/bench.md#flops-of-an-esn-step).
+    """Matrix-product FLOPs of one training step (2 per multiply-add; docs/bench.md#flops-of-an-esn-and-a-p-tncn-step).
     The reservoir is stored dense (its sparsity is in the values), so W h and W_in x cost
     2 B N^2 + 2 B D N. Ridge readout: the prequential output [1; h] W_out^T, 2 B (N + 1) C, and the
     streamed statistics X^T X and Y^T X, 2 B (N + 1)^2 + 2 B C (N + 1); the solve (a Cholesky
