@@ -292,8 +292,11 @@ class _Gradients:
 
     def __init__(self, learner: SABLearner) -> None:
         cell = learner.cell
-        self.w_ih, self.w_hh, self.bias = (torch.zeros_like(cell.weight_ih), torch.zeros_like(cell.weight_hh),
-                                           torch.zeros_like(cell.bias_ih))
+        # the LSTM's weight gradients transposed, (in, 4H): each block adds X^T dA in place (addmm),
+        # measured 20% faster here than adding (X^T dA)^T into a (4H, in) sum
+        self.w_ih_t, self.w_hh_t = cell.weight_ih.new_zeros(cell.weight_ih.shape[::-1]), \
+            cell.weight_hh.new_zeros(cell.weight_hh.shape[::-1])
+        self.bias = torch.zeros_like(cell.bias_ih)
         if learner.attend:
             s = learner.scorer
             self.w_q, self.b_q = torch.zeros_like(s.query.weight), torch.zeros_like(s.query.bias)
@@ -302,9 +305,9 @@ class _Gradients:
 
     def write(self, learner: SABLearner) -> None:
         cell, H = learner.cell, learner.config.hidden
-        scale = torch.ones(4 * H, dtype=self.w_hh.dtype, device=self.w_hh.device)
+        scale = torch.ones(4 * H, dtype=self.bias.dtype, device=self.bias.device)
         scale[2 * H:3 * H] = 2.0
-        pairs = [(cell.weight_ih, self.w_ih * scale[:, None]), (cell.weight_hh, self.w_hh * scale[:, None]),
+        pairs = [(cell.weight_ih, self.w_ih_t.t() * scale[:, None]), (cell.weight_hh, self.w_hh_t.t() * scale[:, None]),
                  (cell.bias_ih, self.bias * scale), (cell.bias_hh, self.bias * scale)]
         if learner.attend:  # W_q, b, W_m and v were doubled (_Weights)
             s = learner.scorer
@@ -389,11 +392,12 @@ WEIGHT_CHUNK = 10  # steps whose weight gradients are taken in one product (the 
 def _weight_gradients(grads: "_Gradients", records: list[_Step], steps: list[Batch], d_gates: list[torch.Tensor],
                       d_scores: list[torch.Tensor], d_queries: list[torch.Tensor], attend: bool) -> None:
     """Add the weights' gradients of consecutive steps (``records``, their per-step gradients in
-    the lists, last step first) into ``grads``, one product each, and empty the lists. (X^T dA)^T:
+    the lists, last step first) into ``grads``, one product each, and empty the lists. X^T dA:
     an order MKL runs 2-4x faster here than dA^T X."""
     d_a = torch.cat(d_gates[::-1])
-    grads.w_hh += (torch.cat([r.h_prev for r in records]).t() @ d_a).t()
-    grads.w_ih += (torch.cat([b.x for b in steps]).t() @ d_a).t()
+    # addmm with out= its own input, not addmm_: the same kernel, and FlopCounterMode counts it
+    torch.addmm(grads.w_hh_t, torch.cat([r.h_prev for r in records]).t(), d_a, out=grads.w_hh_t)
+    torch.addmm(grads.w_ih_t, torch.cat([b.x for b in steps]).t(), d_a, out=grads.w_ih_t)
     grads.bias += d_a.sum(0)
     if attend:
         d_query = torch.cat(d_queries[::-1])
