@@ -37,6 +37,9 @@ WRITTEN = ("config.json", "summary.json", "metrics.jsonl", "checkpoint.", "best.
 # from; every other [task] field and every [model] field is fixed by the checkpoint (its weights,
 # its carried state and its training stream's position were made with them)
 RESUMABLE_TASK_FIELDS = ("data_dir", "download")
+# how a learner computes its gradient, not what it is: SAB's training path and its cache
+# (docs/sab.md#speed); a run recorded on the reference path may be continued on either
+RESUMABLE_MODEL_FIELDS = ("impl", "cache_mib")
 
 
 class RunLock:
@@ -230,12 +233,14 @@ def load_learner(config: dict[str, dict[str, Any]], checkpoint: Path, stream: St
 
 
 def check_resume_config(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]], run_dir: Path) -> None:
-    """A resume may change [optim] and [train] (a learning rate, its schedule, the steps) and the
-    held-out stream; not the task, the learner or their fields, which the checkpoint was made with."""
+    """A resume may change [optim] and [train] (a learning rate, its schedule, the steps), the
+    held-out stream and how the gradient is computed (RESUMABLE_MODEL_FIELDS); not the task, the
+    learner or their other fields, which the checkpoint was made with."""
     for section in ("task", "model"):
         old, new = before.get(section, {}), after.get(section, {})
         for key in sorted(set(old) & set(new)):  # a field newer than the run folder takes its default
-            resumable = section == "task" and (key.startswith("eval_") or key in RESUMABLE_TASK_FIELDS)
+            resumable = (section == "task" and (key.startswith("eval_") or key in RESUMABLE_TASK_FIELDS)
+                         or section == "model" and key in RESUMABLE_MODEL_FIELDS)
             if old[key] == new[key] or resumable:
                 continue
             raise ConfigError(

@@ -48,9 +48,14 @@ def test_bptt_saved_bytes_grow_with_T_and_brsm_stay_flat():
 
 
 def test_blockwise_sab_holds_one_block_while_the_one_graph_release_grows_with_T():
-    blockwise = [measure("sab", T, 2)["saved_bytes"] for T in (20, 80)]
+    """Blockwise SAB, on the reference path (autograd) and on the fast path recomputing every block
+    (model.cache_mib=0), saves one block for backward; the release's one graph grows with T. (The
+    fast path's cached step records are not autograd's: they show in the peak resident memory.)"""
+    blockwise = [measure("sab_reference", T, 2)["saved_bytes"] for T in (20, 80)]
+    recompute = [measure("sab_recompute", T, 2)["saved_bytes"] for T in (20, 80)]
     one_graph = [measure("sab_onegraph", T, 2)["saved_bytes"] for T in (20, 80)]
     assert blockwise[1] <= 1.1 * blockwise[0]
+    assert 0 < recompute[1] <= 1.1 * recompute[0]
     assert one_graph[1] > 3.5 * one_graph[0] and one_graph[0] > blockwise[0]
 
 
@@ -123,3 +128,27 @@ def test_memory_bench_times_with_denormals_flushed_and_restores_the_mode():
     row = measure("lstm_bptt", 4, 2)
     assert row["flush_denormal"] is True  # as training by default: timings off the CPU's slow path
     assert (torch.tensor([2e-39]) / 2).item() != 0.0  # the in-process caller gets the default back
+
+
+def test_bench_profile_writes_a_table_of_operators_and_a_summary(tmp_path):
+    import csv
+    import json
+
+    from nobptt.cli import main
+
+    out = tmp_path / "profile.csv"
+    tiny = ["task.T=3", "task.batch_size=2", "model.hidden=4", "model.attn_dim=2"]
+    assert main(["bench", "profile", "--experiment", "copying_sab", "--updates", "1", "--out", str(out),
+                 *[a for o in tiny for a in ("--set", o)]]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert list(rows[0]) == ["op", "self_ms_per_update", "calls_per_update", "share"]
+    assert abs(sum(float(r["share"]) for r in rows) - 1) < 0.01  # shares of the profiled total
+    shares = [float(r["share"]) for r in rows]
+    assert shares == sorted(shares, reverse=True)
+    assert any(r["op"] in ("aten::mm", "aten::addmm") for r in rows)  # the LSTM's products
+    summary = json.loads(out.with_suffix(".json").read_text())
+    assert summary["experiment"] == "copying_sab" and summary["model"]["hidden"] == 4
+    assert summary["threads"] == torch.get_num_threads() and summary["ms_per_update_unprofiled"] > 0
+    assert summary["command"].startswith("nobptt bench profile")
+    assert main(["bench", "profile", "--experiment", "copying_sab", "--set", "model.hiden=4",
+                 "--out", str(out)]) == 2  # a misspelt field is refused before any work

@@ -1,4 +1,4 @@
-"""``nobptt bench memory|speed|allocator|denormals``: the benchmark commands and their arguments
+"""``nobptt bench memory|speed|profile|allocator|denormals``: the benchmark commands and their arguments
 (docs/bench.md); nobptt/cli.py adds them with :func:`add_bench_parser`."""
 from __future__ import annotations
 
@@ -126,6 +126,28 @@ def cmd_bench_speed(args: argparse.Namespace) -> int:
     return _bench_done(rows, out)
 
 
+def cmd_bench_profile(args: argparse.Namespace) -> int:
+    """``bench profile --experiment EXP [--set k=v]``: one update's time by operator (CSV + JSON)."""
+    from nobptt import config as cfg
+    from nobptt.bench.profile import profile_experiment, write_profile
+    from nobptt.environment import environment
+
+    _, sections = cfg.load_experiment(args.experiment)
+    cfg.resolve(cfg.apply_overrides(sections, args.set))  # a bad override fails here, named
+    result = profile_experiment(args.experiment, args.set, args.updates, args.device, args.seed)
+    machine = environment(args.device)
+    result["summary"].update(command=command_line(args), commit=machine["commit"], clean=machine["clean"],
+                             hardware=machine["hardware"])
+    summary = write_profile(result, Path(args.out))
+    s = result["summary"]
+    print(f"{args.experiment}: {s['ms_per_update_unprofiled']} ms per update unprofiled, "
+          f"{s['ms_per_update_profiled']} ms profiled, {s['profiler_events_per_update']} profiler events per update")
+    for row in result["rows"][:args.top]:
+        print(f"  {row['share']:7.2%} {row['self_ms_per_update']:9.2f} ms {row['calls_per_update']:8.1f} calls  {row['op']}")
+    print(f"wrote {args.out} and {summary}")
+    return 0
+
+
 def cmd_bench_denormals(args: argparse.Namespace) -> int:
     import json
 
@@ -166,6 +188,17 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
                        help="with --experiment: a row named NAME with these overrides (repeatable), e.g. "
                             "'tbptt5=model.name=tbptt;model.k=5;model.update_every=5'")
     speed.set_defaults(func=cmd_bench_speed)
+    prof = bench.add_parser("profile", help="where one training update of an experiment spends its time, "
+                            "by operator (torch.profiler): CSV + JSON")
+    prof.add_argument("--experiment", required=True, help="the experiment whose update is profiled")
+    prof.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                      help="override a config value (repeatable), e.g. model.impl=reference")
+    prof.add_argument("--updates", type=int, default=3, help="profiled updates, after one warm-up")
+    prof.add_argument("--seed", type=int, default=0)
+    prof.add_argument("--device", default="cpu")
+    prof.add_argument("--top", type=int, default=15, help="operators printed (the CSV has all)")
+    prof.add_argument("--out", default="reports/bench_profile.csv")
+    prof.set_defaults(func=cmd_bench_profile)
     alloc = bench.add_parser("allocator", help="page faults per update with and without train.keep_freed_memory "
                              "(glibc), one fresh process per repeat; prints, writes nothing")
     alloc.add_argument("--repeats", type=int, default=5, help="fresh processes per mode")

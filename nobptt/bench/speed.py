@@ -79,9 +79,24 @@ def _timed(device: str, run: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - started, result
 
 
+class _NoModuleTracking:
+    """Stands in for FlopCounterMode's module tracker, whose hooks on module inputs fail on a
+    leaf made inside a backward pass (SAB's reference path: "Expected gradient function to be
+    set"); only the total is read here, which needs no per-module split."""
+
+    parents = ("Global",)
+
+    def __enter__(self) -> "_NoModuleTracking":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
 def _counted(run: Callable[[], Any]) -> tuple[int, Any]:
     counter = FlopCounterMode(display=False,
                               custom_mapping={torch.ops.aten._embedding_bag: _embedding_bag_flops})
+    counter.mod_tracker = _NoModuleTracking()
     with counter:
         result = run()
     return counter.get_total_flops(), result
@@ -89,7 +104,19 @@ def _counted(run: Callable[[], Any]) -> tuple[int, Any]:
 
 def measure_speed(name: str, batch_size: int, steps: int = 60, device: str = "cpu", seed: int = 0,
                   scale: float | None = None, hidden: int | None = None) -> dict[str, Any]:
-    """Throughput and counted FLOPs of ``name`` (run in a fresh process)."""
+    """Throughput and counted FLOPs of ``name`` (run in a fresh process), denormals flushed as
+    training and the memory bench flush them (measured: SAB's reference path on this random input
+    ran 19 steps/s with them kept)."""
+    flushed = torch.set_flush_denormal(True)
+    try:
+        return {**_measure_speed(name, batch_size, steps, device, seed, scale, hidden),
+                "flush_denormal": str(flushed).lower()}
+    finally:
+        torch.set_flush_denormal(False)  # a fresh process's mode, for in-process callers (tests)
+
+
+def _measure_speed(name: str, batch_size: int, steps: int, device: str, seed: int, scale: float | None,
+                   hidden: int | None) -> dict[str, Any]:
     from nobptt.train.clipping import Clipper
     from nobptt.train.optim import OptimConfig, make_optimizer
 
@@ -132,6 +159,10 @@ def measure_experiment_speed(name: str, experiment: str, overrides: list[str], s
     config = cfg.resolve(cfg.apply_overrides(sections, [*overrides, f"train.seed={seed}", f"train.device={device}"]))
     if config["train"].get("threads"):
         torch.set_num_threads(config["train"]["threads"])
+    # as the experiment's runs (nobptt.run): with denormals kept, a long sequence's gradients can
+    # run several times slower (docs/runs.md#speed-settings)
+    flush = bool(config["train"].get("flush_denormal", True))
+    torch.set_flush_denormal(flush)
     torch.manual_seed(seed)
     peak = matmul_rate(device)
     stream = build_stream(config, "train", device)
@@ -152,7 +183,7 @@ def measure_experiment_speed(name: str, experiment: str, overrides: list[str], s
                            "options": json.dumps({"experiment": experiment, "overrides": overrides,
                                                   "threads": torch.get_num_threads()}),
                            "parameters": sum(p.numel() for p in learner.parameters()),
-                           "matmul_flops_per_s": round(peak),
+                           "matmul_flops_per_s": round(peak), "flush_denormal": str(flush).lower(),
                            # parameters + optimizer state + carried state, exactly; and the process's
                            # resident high-water mark over the training passes (allocator-dependent)
                            "persistent_bytes": tensor_bytes(learner.state_dict(), optimizer.state_dict()["state"], state),

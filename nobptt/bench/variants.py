@@ -31,6 +31,11 @@ VARIANTS: dict[str, tuple[str, Callable[[int], dict[str, Any]]]] = {
     # SAB, one episode of T steps per update (the "sab" entry: blockwise SAB; its baselines are
     # registered presets, benchmarked as learners: sab_lstm_tbptt5, sab_lstm_bptt, sab_selfattn)
     "sab_onegraph": ("sab", lambda T: {"blockwise": False}),  # the release's: truncation inside one graph
+    # the training paths (docs/sab.md#speed): "sab" runs the fast one, keeping its first pass's
+    # step records (model.cache_mib); these run the reference path (autograd, the recorded runs'
+    # code), and the fast one recomputing every block (memory bounded as the reference's)
+    "sab_reference": ("sab", lambda T: {"impl": "reference"}),
+    "sab_recompute": ("sab", lambda T: {"cache_mib": 0}),
 }
 
 # Longest T a variant is run at: one graph over attention to every memory holds (B, M, attn_dim)

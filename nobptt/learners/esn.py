@@ -85,6 +85,20 @@ class ESNConfig:
             raise ConfigError(f"model.readout={self.readout!r} must be one of {READOUTS}")
 
 
+def step_flops(config: ESNConfig, batch: int, input_dim: int, outputs: int) -> int:
+    """Matrix-product FLOPs of one training step (2 per multiply-add; docs/bench.md#flops-of-an-esn-and-a-p-tncn-step).
+    The reservoir is stored dense (its sparsity is in the values), so W h and W_in x cost
+    2 B N^2 + 2 B D N. Ridge readout: the prequential output [1; h] W_out^T, 2 B (N + 1) C, and the
+    streamed statistics X^T X and Y^T X, 2 B (N + 1)^2 + 2 B C (N + 1); the solve (a Cholesky
+    factorisation, not a matrix product) is not counted. Online readout: its output and the weight
+    gradient, 4 B N C (no gradient flows into the reservoir)."""
+    B, D, N, C = batch, input_dim, config.hidden, outputs
+    reservoir = 2 * B * N * N + 2 * B * D * N
+    if config.readout == "online":
+        return reservoir + 4 * B * N * C
+    return reservoir + 2 * B * (N + 1) * C + 2 * B * (N + 1) ** 2 + 2 * B * C * (N + 1)
+
+
 def sparse_matrix(rows: int, cols: int, fraction: float, values: torch.Tensor) -> torch.Tensor:
     """A (rows, cols) float64 matrix with round(fraction * rows * cols) nonzeros (at least one) at
     positions drawn uniformly without replacement; ``values`` is flattened and its first entries

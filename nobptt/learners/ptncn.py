@@ -93,6 +93,22 @@ class PTNCNConfig:
 MATRICES = ("W1", "W2", "E1", "E2", "M1", "M2", "V1", "V2", "U1")
 
 
+def step_flops(config: PTNCNConfig, batch: int, input_dim: int, outputs: int) -> int:
+    """Matrix-product FLOPs of one training step of a stream already started (no prime cycle) whose
+    step is scored (2 per multiply-add; docs/bench.md#flops-of-an-esn-and-a-p-tncn-step). The cycle
+    (ptncn_rules.cycle): the pre-activations x M1, y1 V1, y2 V2 (and y1 M2, y2 U1 with top-down
+    control), the predictions z2 W2 and z1 W1, the error feedback e1 E2 and e0 E1; the updates
+    (ptncn_rules.deltas): one outer product per matrix, W1, W2, M1, V1, V2 (and M2, U1), and with the
+    temporal E rule e0^T (...) and e1^T (...) (the code rule transposes W's updates: no product)."""
+    B, D, H, C = batch, input_dim, config.hidden, outputs
+    square = 4 + (2 if config.top_down else 0)  # H x H products of the cycle: V1, V2, W2, E2 (+ M2, U1)
+    cycle = 2 * B * (D * H + square * H * H + 2 * H * C)  # + M1, W1 and E1
+    updates = 2 * B * (H * C + D * H + (3 + (2 if config.top_down else 0)) * H * H)  # W1, M1; W2, V1, V2 (+ M2, U1)
+    if config.e_rule == "temporal":
+        updates += 2 * B * (C * H + H * H)
+    return cycle + updates
+
+
 @register_learner("ptncn", config=PTNCNConfig,
                   optim={"optimizer": "sgd", "lr": 0.075, "momentum": 0.95, "nesterov": True},
                   description="P-TNCN trained by local representation alignment: no unrolling, no derivatives")

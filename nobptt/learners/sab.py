@@ -32,6 +32,9 @@ a graph stores the block-start states and the memories; then the blocks are reco
 time, last to first, each back-propagated with the gradient its memories received from later
 blocks added in (the "backtracking"). This is exactly the gradient of the one-graph computation
 (tested), at the cost of a second forward pass, with one block's graph plus the memories alive.
+This file is the reference path (``model.impl = "reference"``, the code of every run recorded
+before issue 41). ``model.impl = "fast"`` (the default) computes the same gradient with the
+backward written out by hand: nobptt/learners/sab_fast.py, docs/sab.md#speed.
 """
 from __future__ import annotations
 
@@ -39,6 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nobptt.learners import sab_fast
 from nobptt.learners.base import Learner, State, StepOutput
 from nobptt.learners.registry import register_learner
 from nobptt.learners.sab_config import PRESETS, SAB_OPTIM, SABConfig, preset_of  # noqa: F401  (re-exported)
@@ -46,6 +50,7 @@ from nobptt.tasks.base import Batch, bernoulli_scores
 
 ATTENTION = ("sparse", "dense", "none")
 SCORES = ("additive", "dot", "concat")
+IMPLS = ("fast", "reference")
 MAX_EPISODE = 100_000  # steps collected before an update when window = 0 and no episode ends
 
 
@@ -106,6 +111,8 @@ class SABLearner(Learner):
             raise ValueError(f"attention={c.attention!r} must be one of {ATTENTION}")
         if c.score not in SCORES:
             raise ValueError(f"score={c.score!r} must be one of {SCORES}")
+        if c.impl not in IMPLS:
+            raise ValueError(f"impl={c.impl!r} must be one of {IMPLS}")
         if min(c.hidden, c.k_top, c.k_att, c.attn_dim) < 1 or c.k_trunc < 0 or c.window < 0:
             raise ValueError("hidden, k_top, k_att, attn_dim must be >= 1 and k_trunc, window >= 0 "
                              f"(got {c.hidden}, {c.k_top}, {c.k_att}, {c.attn_dim}, {c.k_trunc}, {c.window})")
@@ -280,6 +287,8 @@ class SABLearner(Learner):
         """Write the gradient of the mean loss over ``steps`` into p.grad: (the loss to log, last
         output, h, c)."""
         cfg = self.config
+        if cfg.impl == "fast" and sab_fast.supports(self):
+            return sab_fast.update(self, steps, h, c)
         if cfg.k_trunc and cfg.blockwise:
             loss, out, h, c = self._backward_by_blocks(steps, h, c)
         else:

@@ -27,9 +27,18 @@ class SABConfig:
     # 1/sqrt(H)), forget gates open half the time). 1 is the usual remedy for long dependencies
     # (Gers et al. 2000; Jozefowicz et al. 2015); the paper and the release say nothing (§2.5).
     forget_bias: float = 0.0
+    # training path: "fast" (nobptt/learners/sab_fast.py: same gradient, fewer and larger operations
+    # per step, docs/sab.md#speed) or "reference" (the code that trained every run recorded before
+    # issue 41, bit for bit). Settings the fast path does not cover (blockwise = false with
+    # k_trunc > 0, score = concat) run the reference path either way.
+    impl: str = "fast"
+    # fast path only: the step records its first pass may keep per update (MiB), so that those
+    # blocks need no second forward pass; blocks beyond it are recomputed (memory bounded as the
+    # reference's). Full BPTT (k_trunc = 0) keeps its one block whatever this says.
+    cache_mib: int = 256
 
     def __post_init__(self) -> None:
-        check_ranges(self, positive="hidden k_top k_att attn_dim", non_negative="k_trunc window")
+        check_ranges(self, positive="hidden k_top k_att attn_dim", non_negative="k_trunc window cache_mib")
 
 
 @dataclass
