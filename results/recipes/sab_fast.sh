@@ -23,5 +23,5 @@ python -m nobptt bench speed --experiment copying_sab --variant 'reference=model
   --variant 'fast=model.impl=fast;train.threads=1' --steps 120 --out results/bench_speed_sab_fast.csv || exit $?
 for impl in reference fast; do
   python -m nobptt bench profile --experiment copying_sab --set model.impl=$impl --set train.threads=1 \
-    --out results/profile_copying_sab_$impl.csv | tail -3
+    --out results/profiles/copying_sab_$impl.csv | tail -3
 done
