@@ -1,4 +1,6 @@
 """Memory meters: exact counts on known graphs; BPTT grows with T, bRSM does not."""
+from pathlib import Path
+
 import torch
 
 from nobptt.bench.memory import measure
@@ -152,3 +154,5 @@ def test_bench_profile_writes_a_table_of_operators_and_a_summary(tmp_path):
     assert summary["command"].startswith("nobptt bench profile")
     assert main(["bench", "profile", "--experiment", "copying_sab", "--set", "model.hiden=4",
                  "--out", str(out)]) == 2  # a misspelt field is refused before any work
+    assert main(["bench", "profile", "--experiment", "copying_sab", "--out", "results/profile.csv"]) == 2
+    assert not Path("results/profile.json").exists()  # its summary would stop `nobptt results`

@@ -132,13 +132,17 @@ def cmd_bench_profile(args: argparse.Namespace) -> int:
     from nobptt.bench.profile import profile_experiment, write_profile
     from nobptt.environment import environment
 
+    out = Path(args.out)
+    if out.parent.resolve() == Path("results").resolve():  # the folder `nobptt results` reads as records
+        raise cfg.ConfigError(f"--out {out}: a profile's JSON summary is not a record file, and in results/ it "
+                              f"would stop `nobptt results`; write it under results/profiles/ (docs/results.md)")
     _, sections = cfg.load_experiment(args.experiment)
     cfg.resolve(cfg.apply_overrides(sections, args.set))  # a bad override fails here, named
     result = profile_experiment(args.experiment, args.set, args.updates, args.device, args.seed)
     machine = environment(args.device)
     result["summary"].update(command=command_line(args), commit=machine["commit"], clean=machine["clean"],
                              hardware=machine["hardware"])
-    summary = write_profile(result, Path(args.out))
+    summary = write_profile(result, out)
     s = result["summary"]
     print(f"{args.experiment}: {s['ms_per_update_unprofiled']} ms per update unprofiled, "
           f"{s['ms_per_update_profiled']} ms profiled, {s['profiler_events_per_update']} profiler events per update")

@@ -11,6 +11,7 @@ are called often, so the table says where time goes, not how long an update take
 from __future__ import annotations
 
 import csv
+import io
 import json
 import time
 from pathlib import Path
@@ -82,11 +83,11 @@ def profile_experiment(experiment: str, overrides: list[str], updates: int = 3, 
 
 def write_profile(result: dict[str, Any], out_csv: Path) -> Path:
     """The rows as CSV at ``out_csv`` and the summary as JSON beside it; returns the JSON path."""
-    out_csv.parent.mkdir(parents=True, exist_ok=True)
-    with out_csv.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["op", "self_ms_per_update", "calls_per_update", "share"])
-        writer.writeheader()
-        writer.writerows(result["rows"])
-    summary = out_csv.with_suffix(".json")
-    summary.write_text(json.dumps(result["summary"], indent=1) + "\n")
-    return summary
+    from nobptt.records.io import write_text  # atomic: a temporary file, then a rename
+
+    table = io.StringIO()
+    writer = csv.DictWriter(table, fieldnames=["op", "self_ms_per_update", "calls_per_update", "share"])
+    writer.writeheader()
+    writer.writerows(result["rows"])
+    write_text(out_csv, table.getvalue())
+    return write_text(out_csv.with_suffix(".json"), json.dumps(result["summary"], indent=1) + "\n")
