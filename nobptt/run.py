@@ -186,7 +186,12 @@ def _prepare(config: dict[str, dict[str, Any]], run_dir: Path, train_cfg: TrainC
     if resume:
         trainer.resume(run_dir / checkpoint if checkpoint else None, truncate_log=False)
         if not read_only:
-            finished = trainer.step >= train_cfg.steps
+            finished = trainer.step >= train_cfg.steps or trainer.stopped_early
+            if trainer.stopped_early and (run_dir / "summary.json").exists():
+                raise RunFolderError(
+                    f"nothing to do: {run_dir} stopped early at step {trainer.step}, {train_cfg.patience} "
+                    f"evaluations after its best {train_cfg.best_metric} (step {trainer.best.get('step')}); "
+                    f"to train on, resume with a larger --set train.patience=... or train.patience=0")
             if finished and (run_dir / "summary.json").exists():
                 raise RunFolderError(
                     f"nothing to do: {run_dir} finished at step {trainer.step}; raise --steps above "

@@ -98,6 +98,29 @@ def test_memory_freezes_and_classifier_starts_on_schedule():
     assert float(learner.layer.winners.beta) == 0.0  # boosting ends with memory learning
 
 
+def test_bfloat16_classifier_trains_near_float32_and_keeps_float32_weights_and_evaluation():
+    import copy
+    full = _tiny_rsm(classifier_from_step=0)
+    half = copy.deepcopy(full)
+    half.config = RSMConfig(**{**vars(full.config), "classifier_precision": "bfloat16"})
+    batch = _batches(3)[2]
+    grads = []
+    for learner in (full, half):
+        state = learner.initial_state(4, "cpu")
+        state, out = learner.learn(state, batch)
+        assert out.logits.dtype == torch.float32
+        grads.append(learner.classifier.net[2].weight.grad)
+        assert all(p.dtype == torch.float32 for p in learner.classifier.parameters())
+    # bfloat16 keeps 8 bits of mantissa: the gradients agree to ~1%, not to float32 rounding
+    assert not torch.equal(grads[0], grads[1])
+    torch.testing.assert_close(grads[1], grads[0], rtol=0.05, atol=0.02 * float(grads[0].abs().max()))
+    # evaluation is float32 in both: the same logits exactly
+    state = full.initial_state(4, "cpu")
+    torch.testing.assert_close(half.infer(state, batch)[1], full.infer(state, batch)[1], rtol=0, atol=0)
+    with pytest.raises(ValueError, match="model.classifier_precision='float16' must be one of"):
+        RSMConfig(classifier_precision="float16")
+
+
 def test_forgetting_restarts_a_stream_from_a_fresh_state():
     learner = _tiny_rsm()
     batch = _batches(1)[0]

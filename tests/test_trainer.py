@@ -16,13 +16,13 @@ from toy import CycleStream
 SMALL = dict(groups=24, k=4, classifier_hidden=16, boost_strength=1.0)
 
 
-def make_trainer(tmp_path, steps=60, name="brsm", optim=None, **model):
+def make_trainer(tmp_path, steps=60, name="brsm", optim=None, train=None, **model):
     seed_everything(0)
     stream = CycleStream()
     learner = build_learner(name, {**(SMALL if name != "lstm" else {}), **model}, stream.input_dim,
                             stream.n_classes)
     cfg = TrainConfig(steps=steps, epoch_steps=10, eval_every=30, eval_steps=5, eval_warmup=2,
-                      checkpoint_every=20, progress=False)
+                      checkpoint_every=20, progress=False, **(train or {}))
     optim = OptimConfig(**{**get_learner_spec(name).optim, **(optim or {})})
     return Trainer(learner, stream, cfg, tmp_path, make_eval_stream=lambda: CycleStream(seed=99), optim=optim)
 
@@ -181,3 +181,30 @@ def test_a_learner_with_local_updates_refuses_a_clip(tmp_path):
         make_trainer(tmp_path, name="brsm", optim={"grad_clip": 1.0})
     trainer = make_trainer(tmp_path, steps=10, name="brsm")
     assert "grad_norm" not in trainer.run()  # nothing clipped, nothing logged
+
+
+def test_patience_stops_after_that_many_evaluations_without_a_better_one(tmp_path, monkeypatch):
+    # evaluations every 30 steps: 5.0, 4.0 (best, step 60), then three worse ones -> stop at 150
+    patient = {"best_metric": "heldout_nll", "patience": 3}
+    trainer = make_trainer(tmp_path, steps=300, train=patient)
+    values = iter([5.0, 4.0, 4.5, 4.2, 4.1, 3.0, 2.0, 2.5, 2.6, 2.7])
+    monkeypatch.setattr(trainer, "evaluate", lambda: {"heldout_nll": next(values)})
+    last = trainer.run()
+    assert trainer.step == 150 and last["stopped_early"] is True
+    assert trainer.best == {"step": 60, "heldout_nll": 4.0}
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=False)["step"] == 150
+    assert torch.load(tmp_path / "best.pt", weights_only=False)["step"] == 60
+    # a resume with the same patience stays stopped; with more patience it trains on
+    again = make_trainer(tmp_path, steps=300, train=patient)
+    again.resume()
+    assert again.stopped_early and again.run() and again.step == 150
+    more = make_trainer(tmp_path, steps=300, train={**patient, "patience": 5})
+    more.resume()
+    monkeypatch.setattr(more, "evaluate", lambda: {"heldout_nll": next(values)})
+    more.run()
+    assert more.step == 300 and more.best == {"step": 210, "heldout_nll": 2.0}
+
+
+def test_patience_without_a_metric_to_watch_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="train.patience=2 needs train.best_metric"):
+        make_trainer(tmp_path, train={"patience": 2})

@@ -32,7 +32,11 @@ class TrainConfig:
     # Keep a copy of the checkpoint with the best held-out value of this metric (best.pt):
     # "heldout_nll" (lower is better) or "heldout_accuracy" (higher is better); "" = none.
     best_metric: str = ""
+    # Early stopping: stop once ``best_metric`` has not improved for this many held-out
+    # evaluations in a row (0 = never). The last checkpoint is saved where it stopped; best.pt holds
+    # the best one, and a resume of a stopped run does not train further.
+    patience: int = 0
 
     def __post_init__(self) -> None:
         check_ranges(self, positive="steps epoch_steps eval_steps",
-                     non_negative="eval_every eval_from_step eval_warmup checkpoint_every seed threads")
+                     non_negative="eval_every eval_from_step eval_warmup checkpoint_every seed threads patience")

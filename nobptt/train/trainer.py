@@ -128,8 +128,13 @@ class Trainer:
         self.state = learner.initial_state(stream.batch_size, self.device)
         if config.best_metric and config.best_metric not in BEST_METRICS:
             raise ValueError(f"train.best_metric={config.best_metric!r} must be one of {sorted(BEST_METRICS)} or ''")
+        if config.patience and not config.best_metric:
+            raise ValueError(f"train.patience={config.patience} needs train.best_metric (the metric it watches); "
+                             f"set it (e.g. --set train.best_metric=heldout_nll) or set train.patience=0")
         self.step, self.wall_time_s = 0, 0.0
         self.best: dict[str, Any] = {}  # {"step", metric: value} of best.pt
+        # held-out evaluations since the best one, and the step early stopping ended the run at
+        self.early_stop: dict[str, Any] = {"stale": 0, "stopped_at": None}
         self.loss_history: dict[str, list[float]] = {}  # recent epoch means, for ``explosion``
         self.untrained: dict[str, float] = {}  # first-epoch losses and epochs above them, for ``above_untrained``
         self.above_untrained: dict[str, int] = {}
@@ -156,7 +161,7 @@ class Trainer:
             "epoch_sums": (self.epoch.sums, self.epoch.counts, self.epoch.maxima),
             "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
                     "python": random.getstate()},
-            "best": self.best, "loss_history": self.loss_history,
+            "best": self.best, "early_stop": self.early_stop, "loss_history": self.loss_history,
             "untrained": {"losses": self.untrained, "above": self.above_untrained},
         }, path or self.checkpoint_path, keep_previous=path is None or path == self.checkpoint_path)
         if self.after_first_save is not None and (path is None or path == self.checkpoint_path):
@@ -185,6 +190,9 @@ class Trainer:
         self.step, self.wall_time_s = ckpt["step"], ckpt["wall_time_s"]
         self.checkpoint_config = ckpt.get("config", {})
         self.best = ckpt.get("best", {})
+        self.early_stop = ckpt.get("early_stop", {"stale": 0, "stopped_at": None})  # absent before patience
+        if self.stopped_early and not 0 < self.config.patience <= self.early_stop["stale"]:
+            self.early_stop["stopped_at"] = None  # resumed with more patience (or none): it goes on
         self.loss_history = ckpt.get("loss_history", {})  # absent before divergence had a history
         untrained = ckpt.get("untrained", {})  # absent before the untrained-loss rule: it starts afresh
         self.untrained, self.above_untrained = untrained.get("losses", {}), untrained.get("above", {})
@@ -260,7 +268,16 @@ class Trainer:
         better = BEST_METRICS[metric]
         if not self.best or better(row[metric], self.best[metric]) != self.best[metric]:
             self.best = {"step": self.step, metric: row[metric]}
+            self.early_stop["stale"] = 0
             self.save(self.run_dir / BEST)
+        else:
+            self.early_stop["stale"] += 1
+            if self.config.patience and self.early_stop["stale"] >= self.config.patience:
+                self.early_stop["stopped_at"] = self.step
+
+    @property
+    def stopped_early(self) -> bool:
+        return self.early_stop.get("stopped_at") is not None
 
     def _end_epoch(self) -> dict[str, Any]:
         self.learner.on_epoch_end()
@@ -280,7 +297,7 @@ class Trainer:
         for logged in self.log.rows():
             last.update(logged)
         self.learner.train()
-        while self.step < cfg.steps:
+        while self.step < cfg.steps and not self.stopped_early:
             started = time.perf_counter()
             self.train_step()
             self.wall_time_s += time.perf_counter() - started
@@ -293,13 +310,16 @@ class Trainer:
                 row = {"step": self.step, "wall_time_s": round(self.wall_time_s, 3), **row,
                        **self.evaluate()}
                 self._keep_best(row)
+                if self.stopped_early:
+                    row["stopped_early"] = True
             if row:  # checked before it is logged or checkpointed: the checkpoint stays the good one
                 self._check_divergence(row)
                 self.log.write(row)
                 last.update(row)
                 if progress:
                     progress(self.step, row)
-            if (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0) or self.step == cfg.steps:
+            if ((cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0) or self.step == cfg.steps
+                    or self.stopped_early):
                 self.save()
             elif progress and not row:
                 progress(self.step, {})
