@@ -21,6 +21,7 @@ from nobptt.errors import ConfigError
 from nobptt.tasks.registry import register_task
 from nobptt.tasks.sentences import PACKINGS, PaddedSentenceStream, RefillSentenceStream, SentencePass, Sentences
 from nobptt.tasks.tokens import ChunkedTokenStream, ContiguousTokenStream, TokenStream
+from nobptt.tasks.windows import WindowPass, WindowStream
 from nobptt.validation import check_ranges
 
 
@@ -46,13 +47,27 @@ class PTBWordConfig:
 
 @dataclass
 class PTBCharConfig:
-    batch_size: int = 32  # contiguous training chunks read in parallel
-    eval_batch_size: int = 100  # held-out pass = ptb.char.valid.txt cut into this many chunks
+    batch_size: int = 32  # contiguous training chunks (or, windowed, windows) read in parallel
+    eval_batch_size: int = 100  # held-out pass = ptb.char.valid.txt cut into this many chunks (windows)
+    # stream: state carried through the whole text, every character scored (the usual protocol);
+    # windows: the HRHN release's (Suarez 2017): every window of ``window`` inputs starts from a
+    # zero state; training reads random windows, evaluation windows every ``scored`` characters and
+    # scores only their last ``scored`` predictions (nobptt.tasks.windows, docs/cells.md)
+    protocol: str = "stream"
+    window: int = 100
+    scored: int = 5
     data_dir: str = ""
     download: bool = True
 
     def __post_init__(self) -> None:
-        check_ranges(self, positive="batch_size eval_batch_size")
+        check_ranges(self, positive="batch_size eval_batch_size window scored")
+        if self.protocol not in CHAR_PROTOCOLS:
+            raise ConfigError(f"task.protocol={self.protocol!r} must be one of {', '.join(CHAR_PROTOCOLS)}")
+        if self.scored > self.window:
+            raise ConfigError(f"task.scored={self.scored} must be at most task.window={self.window}")
+
+
+CHAR_PROTOCOLS = ("stream", "windows")
 
 
 def sentences(corpus: Corpus) -> list[list[str]]:
@@ -107,20 +122,27 @@ def make_ptb_word(config: PTBWordConfig, split: str, seed: int = 0, device: torc
                description="Penn Treebank character level: next character from the current one (one-hot), "
                            "B contiguous streams (held-out stream: one pass over ptb.char.valid.txt)")
 def make_ptb_char(config: PTBCharConfig, split: str, seed: int = 0, device: torch.device | str = "cpu",
-                  ) -> ContiguousTokenStream | ChunkedTokenStream:
-    """Character-level PTB, one-hot inputs (50 symbols): training reads ptb.char.train.txt as
-    ``batch_size`` contiguous chunks (the usual streaming protocol); "heldout" (= "valid") and
-    "test" are one pass. ``seed`` is unused: the chunks are read in order."""
-    split, data_dir = _split(split), config.data_dir or None
-    train = load_ptb("train", "char", data_dir, config.download)
+                  ) -> ContiguousTokenStream | ChunkedTokenStream | WindowStream | WindowPass:
+    """Character-level PTB, one-hot inputs (50 symbols). Stream protocol: training reads
+    ptb.char.train.txt as ``batch_size`` contiguous chunks; "heldout" (= "valid") and "test" are
+    one pass (``seed`` is unused). Windowed protocol: training reads random windows (``seed``),
+    evaluation the overlapping windows of nobptt.tasks.windows."""
+    c, split, data_dir = config, _split(split), config.data_dir or None
+    train = load_ptb("train", "char", data_dir, c.download)
     table = torch.eye(len(train.vocab))
     # the floor printed beside the scores: the held-out file's while training (the test file is
-    # read only by the final evaluation), the evaluated file's otherwise; every symbol is scored
-    scored = load_ptb("valid" if split == "train" else split, "char", data_dir, config.download)
-    floor = unigram_floor(train.ids, scored.ids, len(train.vocab))
+    # read only by the final evaluation), the evaluated file's otherwise, over the targets scored
+    # (every one in the stream protocol; from window - scored + 1 on when windowed)
+    evaluated = load_ptb("valid" if split == "train" else split, "char", data_dir, c.download)
+    first_scored = c.window - c.scored + 1 if c.protocol == "windows" else 0  # index of the first scored target
+    floor = unigram_floor(train.ids, evaluated.ids[first_scored:], len(train.vocab))
+    if c.protocol == "windows":
+        if split == "train":
+            return WindowStream(train.ids, table, c.batch_size, c.window, seed, device, floor)
+        return WindowPass(evaluated.ids, table, c.eval_batch_size, c.window, c.scored, device, floor)
     if split == "train":
-        return ContiguousTokenStream(train.ids, table, config.batch_size, device, floor)
-    return ChunkedTokenStream(scored.ids, table, config.eval_batch_size, train.vocab.index(EOL), device, floor)
+        return ContiguousTokenStream(train.ids, table, c.batch_size, device, floor)
+    return ChunkedTokenStream(evaluated.ids, table, c.eval_batch_size, train.vocab.index(EOL), device, floor)
 
 
 @dataclass

@@ -1,0 +1,40 @@
+#!/bin/bash
+# Issue 43, character PTB at a CPU size: LSTM, RHN depth 1 / 5 / 10, HyperLSTM and HRHN (depth 7) at
+# about 100k parameters each (widths from nobptt.cells.sizing.matched_hidden), truncated BPTT k = 10,
+# 50,000 steps of 32 streams, seed 0, under the stream protocol and under the HRHN release's windowed
+# protocol (docs/cells.md#character-ptb-two-protocols). One learning rate for all, chosen on held-out
+# by a probe of the LSTM under the stream protocol (no test read); then each run's best.pt is read
+# on the test split once, under the protocol it trained with.
+cd "$(dirname "$0")/../.."
+export PYTHONPATH=$PWD
+export NOBPTT_DATA=${NOBPTT_DATA:-../shared/data}
+python -m nobptt sweep ptb_char_cells --seeds 0 --grid optim.lr=1e-3,3e-3,1e-2 --no-test --jobs 2 --threads 1 \
+  --set train.steps=10000 --sweep-dir sweeps/ptb_char_cells_lr --out results --name ptb_char_cells_lr || exit $?
+lr=$(python -c "
+import json; r = json.load(open('results/ptb_char_cells_lr.json'))
+print([x for x in r['records'] if x['details']['sweep']['selection']['chosen']][0]['details']['sweep']['point'][0].split('=')[1])")
+echo "learning rate chosen on held-out: $lr"
+W="--set task.protocol=windows --set task.eval_batch_size=1000"
+variants=()
+for cell in lstm:129 rhn:1:189 rhn:5:92 rhn:10:67 hyperlstm:116 hrhn:7:76; do
+  name=${cell%:*} hidden=${cell##*:}
+  for protocol in stream windows; do
+    extra=""; [ $protocol = windows ] && extra=$W
+    variants+=("${name/:/}-$protocol|--set model.cell=$name --set model.hidden=$hidden --set optim.lr=$lr $extra")
+  done
+done
+run_one() {
+  IFS='|' read -r name args <<< "$1"
+  dir=runs/ptb_char_cells-$name-s0
+  [ -f $dir/summary.json ] && return
+  if [ -d $dir ]; then python -m nobptt train --resume $dir > $dir.log 2>&1; return; fi
+  python -m nobptt train ptb_char_cells --seed 0 --run-dir $dir $args --set train.progress=false > $dir.log 2>&1
+}
+export -f run_one
+printf '%s\n' "${variants[@]}" | xargs -P 2 -I{} bash -c 'run_one "{}"'
+for v in "${variants[@]}"; do
+  name=${v%%|*}
+  [ -f runs/ptb_char_cells-$name-s0/test_reads.json ] && continue  # read once, on an earlier pass
+  python -m nobptt eval runs/ptb_char_cells-$name-s0 --checkpoint best.pt --split test \
+    --out results/ptb_char_cells.json 2>&1 | tail -1
+done
