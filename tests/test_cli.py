@@ -163,3 +163,21 @@ def test_a_closed_pipe_ends_the_listing_quietly():
     proc = subprocess.run(f"{sys.executable} -m nobptt list | head -1", shell=True, capture_output=True, text=True,
                           cwd=Path(__file__).resolve().parents[1])
     assert proc.stdout.strip() == "learners:" and "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
+
+
+def test_a_run_stopped_early_says_so_on_resume_and_goes_on_with_more_patience(tmp_path, monkeypatch, capsys):
+    from nobptt.train.trainer import Trainer
+
+    scores = iter([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0])  # held-out NLL only rises after the first
+    monkeypatch.setattr(Trainer, "evaluate", lambda self: {"heldout_nll": next(scores)})
+    run = tmp_path / "run"
+    tiny = ["--set", "model.name=esn", "--set", "model.hidden=8", "--set", "train.epoch_steps=10",
+            "--set", "train.eval_every=10", "--set", "train.progress=false",
+            "--set", "train.best_metric=heldout_nll", "--set", "train.patience=2"]
+    assert main(["train", "add_online", "--steps", "100", "--run-dir", str(run), *tiny]) == 0
+    assert json.loads((run / "summary.json").read_text())["step"] == 30
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run)]) == 2
+    assert "stopped early at step 30, 2 evaluations after its best heldout_nll (step 10)" in capsys.readouterr().err
+    assert main(["train", "--resume", str(run), "--set", "train.patience=4"]) == 0
+    assert json.loads((run / "summary.json").read_text())["step"] == 50
