@@ -203,3 +203,23 @@ def test_online_learner_labels_name_the_fields_a_run_changed():
     five, twenty = record_label(config(k=5, update_every=5), "add_online"), record_label(config(k=20, update_every=20), "add_online")
     assert five != twenty and "k 5" in five and "k 20" in twenty
     assert record_label({**config(), "model": {"name": "rtrl", "hidden": 32}}, "add_online") == "rtrl"
+
+
+def test_curves_at_equal_steps_average_seeds_keep_common_steps_and_give_the_difference(tmp_path):
+    folder = tmp_path / "results"
+    a = {**record("float32", "brsm", [run(0, 0.5, 1.0)]),
+         "curves": {"seed0": [{"step": 10, "heldout_perplexity": 120.0}, {"step": 20, "heldout_perplexity": 110.0},
+                              {"step": 30, "memory_mse": 0.1}]}}
+    b = {**record("bfloat16", "brsm", [run(0, 0.5, 1.0, clean=False)]),
+         "curves": {"seed0": [{"step": 20, "heldout_perplexity": 110.5}, {"step": 30, "heldout_perplexity": 109.0}],
+                    "seed1": [{"step": 20, "heldout_perplexity": 111.5}]}}
+    write_file(folder / "lm.json", {"schema": 1, "name": "lm", "records": [a, b]})
+    text = table_from_args(["--curve", "heldout_perplexity"], folder)
+    lines = text.splitlines()
+    assert lines[0] == f"| step | float32 | bfloat16 {DAGGER} | difference |"
+    assert lines[2] == "| 20 | 110.00 | 111.00 | 1.00 |"  # step 10 and 30 are not in both; seeds averaged
+    assert len([line for line in lines if line.startswith("| ")]) == 2 and "code not pinned" in text
+    assert table_from_args(["--curve", "heldout_perplexity", "--format", "csv"], folder).splitlines()[1] == \
+        "20,110.0,111.0,1.0"
+    with pytest.raises(RecordError, match="--curve heldout_bpc: no selected record has a curve with it"):
+        table_from_args(["--curve", "heldout_bpc"], folder)

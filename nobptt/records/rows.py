@@ -4,6 +4,8 @@ Shared by the tables of `nobptt results` and the README's status table (headline
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import statistics
 from typing import Any
 
@@ -23,32 +25,37 @@ def pinned(run: dict[str, Any]) -> bool:
     return all(p.get("commit") is not None and p.get("clean") is True for p in parts)
 
 
-def record_rows(files: dict[str, dict[str, Any]], args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Group the selected records' runs into table rows: one per config and split (and, for
-    training records, final step); each row keeps its runs."""
-    groups: dict[tuple, dict[str, Any]] = {}
+def selected_records(files: dict[str, dict[str, Any]], args: argparse.Namespace):
+    """(file name, record) of every record the table options select, in file order."""
     for name, data in files.items():
         if "records" not in data or not wanted(args.file, name):
             continue
         for record in data["records"]:
-            if not (wanted(args.task, record["task"]) and wanted(args.learner, record["learner"])
+            if (wanted(args.task, record["task"]) and wanted(args.learner, record["learner"])
                     and wanted(args.experiment, record["experiment"]) and wanted(args.kind, record["kind"])
                     and wanted(args.label, record["label"]) and (not args.split or record["split"] == args.split)):
+                yield name, record
+
+
+def record_rows(files: dict[str, dict[str, Any]], args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Group the selected records' runs into table rows: one per config and split (and, for
+    training records, final step); each row keeps its runs."""
+    groups: dict[tuple, dict[str, Any]] = {}
+    for name, record in selected_records(files, args):
+        for run in record["runs"]:
+            overrides = tuple(run.get("overrides") or ())
+            if (args.overrides == "none" and overrides) or (args.overrides == "only" and not overrides):
                 continue
-            for run in record["runs"]:
-                overrides = tuple(run.get("overrides") or ())
-                if (args.overrides == "none" and overrides) or (args.overrides == "only" and not overrides):
-                    continue
-                # training records read the metrics at the end of each run: runs stopped at
-                # different steps are different rows, never averaged together
-                stopped = run.get("steps") if record["kind"] == "training" else None
-                key = (name, record["label"], record["kind"], record["task"], record["learner"],
-                       record["experiment"], record["split"], overrides, stopped)
-                row = groups.setdefault(key, {"file": name, "label": record["label"], "kind": record["kind"],
-                                              "task": record["task"], "learner": record["learner"],
-                                              "experiment": record["experiment"], "split": record["split"],
-                                              "overrides": " ".join(overrides), "runs": []})
-                row["runs"].append(run)
+            # training records read the metrics at the end of each run: runs stopped at
+            # different steps are different rows, never averaged together
+            stopped = run.get("steps") if record["kind"] == "training" else None
+            key = (name, record["label"], record["kind"], record["task"], record["learner"],
+                   record["experiment"], record["split"], overrides, stopped)
+            row = groups.setdefault(key, {"file": name, "label": record["label"], "kind": record["kind"],
+                                          "task": record["task"], "learner": record["learner"],
+                                          "experiment": record["experiment"], "split": record["split"],
+                                          "overrides": " ".join(overrides), "runs": []})
+            row["runs"].append(run)
     return list(groups.values())
 
 
@@ -74,3 +81,11 @@ def markdown(header: list[str], body: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in body]
     return "\n".join(lines) + "\n"
+
+
+def csv_text(header: list[str], body: list[list[Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(body)
+    return out.getvalue()

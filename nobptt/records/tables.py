@@ -9,8 +9,6 @@ marked with a dagger and a footnote.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import re
 import shlex
 import statistics
@@ -19,8 +17,8 @@ from typing import Any
 
 from nobptt.errors import RecordError
 from nobptt.records.io import load_all
-from nobptt.records.rows import (DAGGER, FOOTNOTE, format_metric, markdown, metric_values, pinned,  # noqa: F401
-                                 record_rows, wanted)
+from nobptt.records.rows import (DAGGER, FOOTNOTE, csv_text, format_metric, markdown, metric_values,  # noqa: F401
+                                 pinned, record_rows, wanted)
 from nobptt.records.costs import steps_per_update
 from nobptt.records.labels import eval_length, updates
 
@@ -70,6 +68,9 @@ def add_table_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("markdown", "csv"), default="markdown")
     parser.add_argument("--headlines", action="store_true",
                         help="the status table: each system's headline number next to the paper's")
+    parser.add_argument("--curve", metavar="METRIC",
+                        help="the selected records' curves of this metric at equal steps, one column per record "
+                             "(e.g. --curve heldout_perplexity; with two records, their difference too)")
     parser.add_argument("--experiments", action="store_true",
                         help="the reproduce table: every experiment's command, expected result and runtime")
     parser.add_argument("--docs", action="append", metavar="PAGE",
@@ -174,7 +175,7 @@ def records_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
         header = [h for c in columns for h in ([c] if c in FIELDS else [c, f"{c}_std"])] + ["pinned"]
         body = [[x for c in columns for x in _cell(r, c, "csv")] + [str(all(pinned(run) for run in r["runs"])).lower()]
                 for r in rows]
-        return _csv(header, body)
+        return csv_text(header, body)
     body = [[x for c in columns for x in _cell(r, c, "markdown")] for r in rows]
     text = markdown([HEADINGS.get(c, c) for c in columns], body)
     if any(not all(pinned(run) for run in r["runs"]) for r in rows):
@@ -191,7 +192,7 @@ def bench_table(files: dict[str, dict[str, Any]], args: argparse.Namespace) -> s
         columns = [c for c in BENCH_COLUMNS if any(row.get(c) not in ("", None) for _, row in rows)]
     pinned = [row["clean"] == "true" and bool(row["commit"]) for _, row in rows]
     if args.format == "csv":
-        return _csv(columns + ["pinned"], [[row.get(c, "") for c in columns] + [str(p).lower()]
+        return csv_text(columns + ["pinned"], [[row.get(c, "") for c in columns] + [str(p).lower()]
                                            for (_, row), p in zip(rows, pinned)])
     body = []
     for (_, row), ok in zip(rows, pinned):
@@ -216,14 +217,6 @@ def _bench_cell(column: str, text: str) -> str:
     return f"{value:.4g}"
 
 
-def _csv(header: list[str], body: list[list[Any]]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(body)
-    return out.getvalue()
-
-
 def table(files: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
     """The table (or, when bench CSVs are named too, the tables) the options select."""
     if args.headlines:
@@ -234,6 +227,10 @@ def table(files: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
         from nobptt.records.reproduce import experiments_table
 
         return experiments_table(args.docs)
+    if args.curve:
+        from nobptt.records.curve_table import curve_table
+
+        return curve_table(files, args)
     parts = []
     rows = record_rows(files, args)
     if rows:
