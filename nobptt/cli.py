@@ -294,6 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "a Ray instance on this machine)")
     sw.add_argument("--sweep-dir", help="the sweep folder (default sweeps/EXPERIMENT-HASH: the same command, the "
                     "same folder, so rerunning it continues the sweep)")
+    sw.add_argument("--chosen", metavar="RECORD_FILE", help="print the grid point a sweep's aggregate record chose on "
+                    "validation as --set options, for the runs that use the choice (no training)")
     sw.add_argument("--collect", metavar="SWEEP_DIR", help="write the aggregate record of an existing sweep "
                     "folder from its run folders (no training)")
     sw.add_argument("--out", help="folder for the aggregate record (default reports; the tracked results/ only "

@@ -235,3 +235,22 @@ def test_a_probe_chooses_on_validation_and_never_reads_the_test_split(tmp_path, 
     capsys.readouterr()
     assert main(["sweep", "--collect", str(sweep_dir), "--no-test"]) == 2
     assert "--no-test is part of a sweep's plan" in capsys.readouterr().err
+
+
+def test_chosen_prints_the_point_a_sweep_chose_as_set_options_and_refuses_a_record_without_one(tmp_path, capsys):
+    from nobptt.records.io import write_file
+    from test_results_tables import run
+
+    def rec(point, chosen):
+        return {"schema": 1, "kind": "evaluation", "label": "x", "task": "t", "learner": "l", "experiment": "e",
+                "split": "valid", "metrics": {"accuracy": 0.5}, "runs": [run(0, 0.5, 1.0)],
+                "details": {"sweep": {"point": point, "selection": {"chosen": chosen}}}}
+    good, none = tmp_path / "good.json", tmp_path / "none.json"
+    write_file(good, {"schema": 1, "name": "good", "records": [rec(["optim.lr=1e-3", "model.hidden=8"], False),
+                                                                rec(["optim.lr=3e-3", "model.hidden=16"], True)]})
+    write_file(none, {"schema": 1, "name": "none", "records": [rec(["optim.lr=1e-3"], False)]})
+    assert main(["sweep", "--chosen", str(good)]) == 0
+    assert capsys.readouterr().out == "--set optim.lr=3e-3 --set model.hidden=16\n"
+    assert main(["sweep", "--chosen", str(none)]) == 2
+    assert "no point was chosen" in capsys.readouterr().err
+    assert main(["sweep", "add_online", "--chosen", str(good)]) == 2

@@ -188,3 +188,17 @@ def test_records(sweep_dir: Path, plan: Plan, points: list[Point], checkpoint: s
             record_evaluation(done, cache, command, writing, [], {"checkpoint_sha256": sha}, label)
         out.append(kept())
     return out
+
+
+def chosen_point(path: Path) -> list[str]:
+    """The grid point (``SECTION.KEY=VALUE`` strings) a sweep's aggregate record chose on validation,
+    for later runs to train with (``nobptt sweep --chosen FILE`` prints them as --set options)."""
+    from nobptt.records.io import load_file
+
+    points = {tuple(r["details"]["sweep"]["point"]) for r in load_file(path).get("records", [])
+              if ((r.get("details") or {}).get("sweep") or {}).get("selection", {}).get("chosen")}
+    if len(points) != 1:
+        why = "no point was chosen (a sweep records a choice only once all its runs have finished)" if not points \
+            else f"{len(points)} points are marked chosen: {sorted(points)}"
+        raise RecordError(f"{path}: {why}; the choice comes from one sweep's aggregate record (nobptt sweep --out)")
+    return list(points.pop())

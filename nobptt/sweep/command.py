@@ -10,7 +10,7 @@ from nobptt.errors import RecordError
 from nobptt.records.provenance import tree_state
 from nobptt.sweep import grid
 from nobptt.sweep.backends import LocalBackend, RayBackend
-from nobptt.sweep.collect import collect
+from nobptt.sweep.collect import chosen_point, collect
 from nobptt.sweep.plan import default_sweep_dir, make_plan
 from nobptt.sweep.runner import sweep
 
@@ -18,6 +18,12 @@ from nobptt.sweep.runner import sweep
 def run_command(args: argparse.Namespace, command: str) -> int:
     """`nobptt sweep` (its arguments: nobptt/cli.py): check every point, then run the sweep; or, with
     ``--collect``, write the aggregate record of an existing sweep folder."""
+    if args.chosen:
+        if args.experiment:
+            raise cfg.ConfigError(f"--chosen {args.chosen} reads a record; give no experiment with it "
+                                  f"(got {args.experiment!r})")
+        print(" ".join(f"--set {value}" for value in chosen_point(Path(args.chosen))))
+        return 0
     if args.collect:
         if args.experiment:
             raise cfg.ConfigError(f"--collect {args.collect} records an existing sweep folder; give no experiment "

@@ -10,9 +10,7 @@ export PYTHONPATH=$PWD
 export NOBPTT_DATA=${NOBPTT_DATA:-../shared/data}
 python -m nobptt sweep ptb_char_cells --seeds 0 --grid optim.lr=1e-3,3e-3,1e-2 --no-test --jobs 2 --threads 1 \
   --set train.steps=10000 --sweep-dir sweeps/ptb_char_cells_lr --out results --name ptb_char_cells_lr || exit $?
-lr=$(python -c "
-import json; r = json.load(open('results/ptb_char_cells_lr.json'))
-print([x for x in r['records'] if x['details']['sweep']['selection']['chosen']][0]['details']['sweep']['point'][0].split('=')[1])")
+lr=$(python -m nobptt sweep --chosen results/ptb_char_cells_lr.json) || exit $?
 echo "learning rate chosen on held-out: $lr"
 W="--set task.protocol=windows --set task.eval_batch_size=1000"
 variants=()
@@ -20,7 +18,7 @@ for cell in lstm:129 rhn:1:189 rhn:5:92 rhn:10:67 hyperlstm:116 hrhn:7:76; do
   name=${cell%:*} hidden=${cell##*:}
   for protocol in stream windows; do
     extra=""; [ $protocol = windows ] && extra=$W
-    variants+=("${name/:/}-$protocol|--set model.cell=$name --set model.hidden=$hidden --set optim.lr=$lr $extra")
+    variants+=("${name/:/}-$protocol|--set model.cell=$name --set model.hidden=$hidden $lr $extra")
   done
 done
 run_one() {

@@ -17,20 +17,18 @@ export NOBPTT_DATA=${NOBPTT_DATA:-../shared/data}
 python -m nobptt sweep ptb_char_rnn250 --seeds 0 --grid optim.lr=1e-3,3e-3,1e-2 --no-test --jobs 2 --threads 1 \
   --set train.steps=10000 --set train.eval_every=10000 --sweep-dir sweeps/ptb_char_rnn250_lr \
   --out results --name ptb_char_rnn250_lr || exit $?
-lr=$(python -c "
-import json; r = json.load(open('results/ptb_char_rnn250_lr.json'))
-print([x for x in r['records'] if x['details']['sweep']['selection']['chosen']][0]['details']['sweep']['point'][0].split('=')[1])")
+lr=$(python -m nobptt sweep --chosen results/ptb_char_rnn250_lr.json) || exit $?
 echo "learning rate chosen on held-out: $lr"
 S="--set task.name=ptb_char_sentences"
 variants=(
   "ptncn-stream|ptb_char_ptncn|"
   "ptncn-sentences|ptb_char_ptncn|$S"
-  "uoro-stream|ptb_char_rnn250|--set model.name=uoro --set model.update_every=10 --set optim.lr=$lr --set train.steps=50000"
-  "tbptt10-stream|ptb_char_rnn250|--set optim.lr=$lr"
-  "tbptt10-sentences|ptb_char_rnn250|$S --set optim.lr=$lr"
-  "bptt-sentences|ptb_char_rnn250|$S --set model.name=bptt --set optim.lr=$lr"
-  "esn-stream|ptb_char_rnn250|--set model.name=esn --set optim.lr=$lr"
-  "rtrl16-stream|ptb_char_rnn250|--set model.name=rtrl --set model.hidden=16 --set model.update_every=10 --set optim.lr=$lr"
+  "uoro-stream|ptb_char_rnn250|--set model.name=uoro --set model.update_every=10 $lr --set train.steps=50000"
+  "tbptt10-stream|ptb_char_rnn250|$lr"
+  "tbptt10-sentences|ptb_char_rnn250|$S $lr"
+  "bptt-sentences|ptb_char_rnn250|$S --set model.name=bptt $lr"
+  "esn-stream|ptb_char_rnn250|--set model.name=esn $lr"
+  "rtrl16-stream|ptb_char_rnn250|--set model.name=rtrl --set model.hidden=16 --set model.update_every=10 $lr"
 )
 run_one() {
   IFS='|' read -r name experiment args <<< "$1"
@@ -46,11 +44,9 @@ printf '%s\n' "${variants[@]}" | xargs -P 2 -I{} bash -c 'run_one "{}"'
 python -m nobptt sweep ptb_char_rnn250 --seeds 0 --grid optim.lr=3e-4,1e-3,3e-3 --no-test --jobs 2 --threads 1 \
   --set model.name=uoro --set model.update_every=10 --set train.steps=10000 --set train.eval_every=10000 \
   --sweep-dir sweeps/ptb_char_rnn250_uoro_lr --out results --name ptb_char_rnn250_uoro_lr || exit $?
-uoro_lr=$(python -c "
-import json; r = json.load(open('results/ptb_char_rnn250_uoro_lr.json'))
-print([x for x in r['records'] if x['details']['sweep']['selection']['chosen']][0]['details']['sweep']['point'][0].split('=')[1])")
+uoro_lr=$(python -m nobptt sweep --chosen results/ptb_char_rnn250_uoro_lr.json) || exit $?
 echo "UORO's learning rate chosen on held-out: $uoro_lr"
-variants+=("uoro-own-lr-stream|ptb_char_rnn250|--set model.name=uoro --set model.update_every=10 --set optim.lr=$uoro_lr --set train.steps=50000")
+variants+=("uoro-own-lr-stream|ptb_char_rnn250|--set model.name=uoro --set model.update_every=10 $uoro_lr --set train.steps=50000")
 [ "$uoro_lr" = "$lr" ] || run_one "${variants[-1]}"
 [ "$uoro_lr" = "$lr" ] && unset 'variants[-1]'
 for v in "${variants[@]}"; do
