@@ -17,6 +17,7 @@ python -m nobptt bench speed --experiment ptb_char_cells --steps 100 \
   --variant "rhn5=model.cell=rhn:5;model.hidden=92;$T1" --variant "rhn10=model.cell=rhn:10;model.hidden=67;$T1" \
   --variant "hyperlstm=model.cell=hyperlstm;model.hidden=116;$T1" --variant "hrhn7=model.cell=hrhn:7;model.hidden=76;$T1" \
   --out results/bench_speed_cells.csv || exit $?
-# the Phased LSTM reads a timestamp: timed on the frequency task (one thread: the experiments' own)
-python -m nobptt bench speed --experiment freq_plstm --experiment freq_lstm --steps 125 \
-  --out results/bench_speed_freq.csv || exit $?
+# the Phased LSTM reads a timestamp: timed on the frequency task, eager and compiled (model.compile)
+python -m nobptt bench speed --experiment freq_plstm --steps 125 --variant "plstm=$T1" \
+  --variant "plstm_compiled=model.compile=true;$T1" --variant "lstm=model.cell=lstm;$T1" \
+  --variant "lstm_compiled=model.cell=lstm;model.compile=true;$T1" --out results/bench_speed_freq.csv || exit $?

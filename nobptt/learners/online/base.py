@@ -48,6 +48,10 @@ class OnlineConfig:
     # apply the accumulated gradient every update_every steps (1 = fully online); 0 = when the task
     # says every stream's episode ended (batch.ends_sequence)
     update_every: int = 1
+    # torch.compile the cell's step (fused kernels for its element-wise operations, forward and
+    # backward): the same values to float rounding, faster where a step is many small operations
+    # (docs/cells.md#speed). The first step of each batch shape and mode pays the compilation.
+    compile: bool = False
 
     def __post_init__(self) -> None:
         check_ranges(self, positive="hidden", non_negative="update_every")
@@ -111,6 +115,16 @@ class OnlineLearner(Learner):
             self.readout = None
 
     # -- the pieces a subclass and the oracle tests use ---------------------------------------
+    def cell_step(self, params: Params, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """``cell.step``, compiled when ``config.compile`` (once, on first use; kept out of the
+        state dict)."""
+        if not self.config.compile:
+            return self.cell.step(params, h, x)
+        compiled = self.__dict__.get("_compiled_step")
+        if compiled is None:
+            compiled = self.__dict__["_compiled_step"] = torch.compile(self.cell.step, dynamic=False)
+        return compiled(params, h, x)
+
     def predict(self, h: torch.Tensor) -> torch.Tensor:
         out = self.cell.output(h)
         return self.readout(out) if self.readout is not None else out
@@ -162,7 +176,7 @@ class OnlineLearner(Learner):
         h, x = state["h"], batch.x.to(self._dtype)
         params = self.cell_params()
         with torch.no_grad():
-            h_new = self.cell.step(params, h, x)
+            h_new = self.cell_step(params, h, x)
             traces = self.propagate(state["traces"], params, h, x, h_new)
         # the learning signal q_t = dl_t/dh_t, through the readout only; the readout's gradient
         # accumulates in its p.grad on the way
@@ -185,7 +199,7 @@ class OnlineLearner(Learner):
     @torch.no_grad()
     def infer(self, state: State, batch: Batch) -> tuple[State, torch.Tensor]:
         state = self._restart(state, batch.reset)
-        h_new = self.cell.step(self.cell_params(), state["h"], batch.x.to(self._dtype))
+        h_new = self.cell_step(self.cell_params(), state["h"], batch.x.to(self._dtype))
         return {**state, "h": h_new}, self.predict(h_new)
 
     def param_groups(self) -> list[dict[str, Any]]:

@@ -85,7 +85,7 @@ class WindowBPTT(OnlineLearner):
         """One step with the live parameters (the graph reaches them): h', output, l_t, logged."""
         params, x = self.cell.params(), batch.x.to(self._dtype)
         h_old = self.restarted_h(h, batch.reset)
-        h = self.cell.step(params, h_old, x)
+        h = self.cell_step(params, h_old, x)
         output = self.predict(h)
         loss, logged = step_loss(output, batch)
         logged.update(cell_metrics(self.cell.step_metrics(params, h_old, x), batch.mask))
