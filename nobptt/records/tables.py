@@ -193,7 +193,7 @@ def bench_table(files: dict[str, dict[str, Any]], args: argparse.Namespace) -> s
     pinned = [row["clean"] == "true" and bool(row["commit"]) for _, row in rows]
     if args.format == "csv":
         return csv_text(columns + ["pinned"], [[row.get(c, "") for c in columns] + [str(p).lower()]
-                                           for (_, row), p in zip(rows, pinned)])
+                                               for (_, row), p in zip(rows, pinned)])
     body = []
     for (_, row), ok in zip(rows, pinned):
         cells = [_bench_cell(c, row.get(c, "")) for c in columns]

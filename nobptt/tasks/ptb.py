@@ -120,7 +120,8 @@ def make_ptb_word(config: PTBWordConfig, split: str, seed: int = 0, device: torc
 
 @register_task("ptb_char", config=PTBCharConfig,
                description="Penn Treebank character level: next character from the current one (one-hot), "
-                           "B contiguous streams (held-out stream: one pass over ptb.char.valid.txt)")
+                           "B contiguous streams (held-out stream: one pass over ptb.char.valid.txt); "
+                           "task.protocol=windows: the HRHN release's zero-state 100-character windows")
 def make_ptb_char(config: PTBCharConfig, split: str, seed: int = 0, device: torch.device | str = "cpu",
                   ) -> ContiguousTokenStream | ChunkedTokenStream | WindowStream | WindowPass:
     """Character-level PTB, one-hot inputs (50 symbols). Stream protocol: training reads
