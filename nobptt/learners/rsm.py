@@ -32,9 +32,8 @@ class RSMConfig(RSMLayerConfig):
     classifier_logit_leaky: bool = False
     # "bfloat16": the classifier's training forward and backward run under autocast (weights, Adam's
     # state and every evaluation stay float32). On PTB its 1200 x 10,000 output layer is most of a
-    # classifier-phase step, and the classifier alone trained 1.6x faster so on an AVX512-BF16 CPU
-    # (docs/notebook/2026-12-speed-and-cells.md); docs/ptb.md#speed compares the two runs' validation
-    # curves at equal steps.
+    # classifier-phase step; docs/ptb.md#speed compares the recorded runs' training time and their
+    # validation curves at equal steps.
     classifier_precision: str = "float32"
     # Schedules (docs/ptb.md#the-brsm-model). The memory learns for ``memory_steps`` training steps, then is
     # frozen with boosting switched off (0 = never frozen); the classifier learns from step

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from nobptt.tasks.base import Batch
+from nobptt.tasks.tokens import _Stepped
 
 
 def _check(tokens: int, window: int, scored: int) -> None:
@@ -89,7 +90,7 @@ def window_starts(tokens: int, window: int, scored: int) -> tuple[torch.Tensor, 
     return torch.tensor(starts), torch.tensor(first)
 
 
-class WindowPass:
+class WindowPass(_Stepped):
     """One evaluation pass of the windowed protocol: ``length`` steps, then StopIteration."""
 
     def __init__(self, ids: torch.Tensor, table: torch.Tensor, batch_size: int, window: int, scored: int,
@@ -123,12 +124,3 @@ class WindowPass:
         reset = torch.full((self.batch_size,), j == 0, dtype=torch.bool, device=self.device)
         return Batch(x=self.table[current], label=current, target_x=self.table[nxt], target_label=nxt,
                      reset=reset, weight=self.weights[episode, :, j], ends_sequence=j == self.window - 1)
-
-    def ceilings(self) -> dict[str, float]:
-        return dict(self.levels)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"step": self.step}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.step = state["step"]
