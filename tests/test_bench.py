@@ -156,3 +156,20 @@ def test_bench_profile_writes_a_table_of_operators_and_a_summary(tmp_path):
                  "--out", str(out)]) == 2  # a misspelt field is refused before any work
     assert main(["bench", "profile", "--experiment", "copying_sab", "--out", "results/profile.csv"]) == 2
     assert not Path("results/profile.json").exists()  # its summary would stop `nobptt results`
+
+
+def test_speed_warms_up_inference_before_timing_it(monkeypatch):
+    """A step compiled by model.compile is traced again under no_grad: the timed inference pass must
+    follow a warm-up pass, or the compilation is counted in the inference rate."""
+    from nobptt.bench import speed, variants
+
+    calls = []
+    passes = {"_train_pass": speed._train_pass, "_infer_pass": speed._infer_pass}
+    for name, run in passes.items():
+        monkeypatch.setattr(speed, name, lambda *a, _name=name, _run=run, **k: calls.append(_name) or _run(*a, **k))
+    timed = []
+    monkeypatch.setattr(speed, "_timed", lambda device, run: (timed.append(calls[-1] if calls else None), (1.0, run()))[1])
+    monkeypatch.setitem(variants.VARIANTS, "tiny", ("brsm", lambda T: {"groups": 4, "k": 2, "classifier_hidden": 4}))
+    speed.measure_speed("tiny", 2, steps=2)
+    assert calls[:4] == ["_train_pass", "_train_pass", "_infer_pass", "_infer_pass"]
+    assert timed == ["_train_pass", "_infer_pass"]  # each timed pass follows a warm-up pass of its kind

@@ -3,7 +3,7 @@
 Per configuration, in a fresh process: the float32 matrix-multiply rate of the device is measured
 first (the physical limit the learners' GEMMs run against, at the precision they use), then the
 learner runs ``steps`` warm-up steps, ``steps`` timed training steps (learn + optimizer update),
-``steps`` timed inference steps, and the same two passes again under
+``steps`` inference warm-up steps, ``steps`` timed inference steps, and the same two passes again under
 ``torch.utils.flop_counter.FlopCounterMode`` to count the floating-point work per step. The
 count covers the matrix products (mm/addmm/bmm and the sparse products' embedding_bag), not
 elementwise ops, so ``*_matmul_fraction`` = counted FLOP/s / measured matmul FLOP/s reads as the
@@ -129,6 +129,7 @@ def _measure_speed(name: str, batch_size: int, steps: int, device: str, seed: in
     batches = random_batches(batch_size, device, seed)
     state = _train_pass(learner, optimizer, learner.initial_state(batch_size, device), batches, steps, clipper)
     train_s, state = _timed(device, lambda: _train_pass(learner, optimizer, state, batches, steps, clipper))
+    state = _infer_pass(learner, state, batches, steps)  # warm-up: a compiled step (model.compile) is traced again under no_grad
     infer_s, state = _timed(device, lambda: _infer_pass(learner, state, batches, steps))
     train_flops, state = _counted(lambda: _train_pass(learner, optimizer, state, batches, steps, clipper))
     infer_flops, state = _counted(lambda: _infer_pass(learner, state, batches, steps))
@@ -175,6 +176,7 @@ def measure_experiment_speed(name: str, experiment: str, overrides: list[str], s
     state = _train_pass(learner, optimizer, learner.initial_state(stream.batch_size, device), batches, steps, clipper)
     train_s, state = _timed(device, lambda: _train_pass(learner, optimizer, state, batches, steps, clipper))
     train_rss = peak_rss_bytes() - idle
+    state = _infer_pass(learner, state, batches, steps)  # warm-up: a compiled step (model.compile) is traced again under no_grad
     infer_s, state = _timed(device, lambda: _infer_pass(learner, state, batches, steps))
     train_flops, state = _counted(lambda: _train_pass(learner, optimizer, state, batches, steps, clipper))
     infer_flops, state = _counted(lambda: _infer_pass(learner, state, batches, steps))
