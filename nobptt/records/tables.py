@@ -37,7 +37,7 @@ COST_FIELDS = ("ms_per_step", "ms_per_update", "state_bytes")
 CONFIG_FIELDS = ("T", "eval_T", "updates", "total_updates")
 BENCH_COLUMNS = ("learner", "T", "scale", "batch_size", "steps", "parameters", "peak_rss_above_idle_bytes",
                  "persistent_bytes", "saved_bytes", "trace_bytes", "trace_formula_bytes", "seconds_per_sequence",
-                 "train_steps_per_s", "train_samples_per_s", "train_matmul_fraction", "infer_steps_per_s", "infer_samples_per_s",
+                 "train_steps_per_s", "train_samples_per_s", "train_flops_per_step", "train_matmul_fraction", "infer_steps_per_s", "infer_samples_per_s",
                  "infer_matmul_fraction", "flush_denormal", "error")
 HEADINGS = {"overrides": "eval overrides", "n": "runs", "train_wall_time_s": "training wall_time_s",
             "T": "trained at T", "eval_T": "tested at T", "updates": "updates (checkpoint)",
