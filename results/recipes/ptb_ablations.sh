@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # RECORD of what ran, kept as it ran (machine paths included); not a maintained driver (those: scripts/, nobptt/experiments/).
+# Since 2026-12-07 ptb_brsm defaults to the bfloat16 classifier step and patience 3; these runs were
+# float32 without patience: add --set model.classifier_precision=float32 --set train.patience=0 to rerun them.
 # The PTB ablations of brsm.md §4.3 (Flat_PTB_Abl_*), each differing from ptb_brsm only as listed,
 # at the CPU budget schedule of results/ptb_brsm_cpu30k (30k memory + 20k classifier steps, the
 # point at which that run's recorded result was taken; ~1 h 40-50 min each on 2 cores, then ~4 min

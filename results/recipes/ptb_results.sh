@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # RECORD of what ran, kept as it ran (machine paths included); not a maintained driver (those: scripts/, nobptt/experiments/).
+# Since 2026-12-07 ptb_brsm defaults to the bfloat16 classifier step and patience 3; these runs were
+# float32 without patience: add --set model.classifier_precision=float32 --set train.patience=0 to rerun them.
 # The Penn Treebank results recorded in results/ptb_*.json/png (issue 4), as run on the 2-core CPU
 # machine. Needs NOBPTT_DATA pointing at a folder with ptb_word/ (PTB is never shipped).
 set -euo pipefail
