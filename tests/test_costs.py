@@ -31,6 +31,10 @@ def test_steps_per_update_follows_update_every_or_the_episode():
     assert steps_per_update({"model": {"name": "bptt", "update_every": 0}, "task": {"name": "bouncing"}}) == 19
     assert steps_per_update({"model": {"name": "sab"}, "task": {"name": "bouncing", "frames": 10}}) == 9
     assert steps_per_update({"model": {"name": "ptncn"}, "task": {"name": "bouncing"}}) is None
+    # the frequency task: one update per left-padded batch of sequences
+    assert steps_per_update({"model": {"name": "bptt", "update_every": 0}, "task": {"name": "freq"}}) == 125
+    assert steps_per_update({"model": {"name": "eprop", "update_every": 0},
+                             "task": {"name": "freq", "sampling": "0.1ms"}}) == 1250
     # full BPTT per sentence: an update per padded batch of sentences, whose length varies
     assert steps_per_update({"model": {"name": "bptt", "update_every": 0}, "task": {"name": "ptb_char_sentences"}}) is None
 
@@ -53,3 +57,17 @@ def test_an_evaluation_record_carries_the_runs_costs_and_tables_show_them(tmp_pa
     assert main(["results", "--results", str(out.parent), "--columns", "label,ms_per_step,ms_per_update,state_bytes"]) == 0
     table = capsys.readouterr().out
     assert "ms per update" in table and "MB" in table
+
+
+@pytest.mark.parametrize("name", ["copying", "adding", "bouncing", "freq"])
+def test_a_tasks_declared_episode_length_is_its_streams(name):
+    """The records read a task's episode length from its registration, without building the stream
+    (nobptt.records.labels.episode_length); it must be the length the stream's episodes have."""
+    from nobptt.records.labels import episode_length
+    from nobptt.tasks.registry import get_task_spec
+
+    spec = get_task_spec(name)
+    task = {"copying": {"T": 7, "recall": 3}, "adding": {"T": 9}, "bouncing": {"frames": 6, "size": 32},
+            "freq": {"sampling": "async"}}[name]
+    stream = spec.factory(spec.config_cls(**task), "train", 0, "cpu")
+    assert episode_length({"task": {"name": name, **task}, "model": {}}) == stream.episode_length

@@ -40,17 +40,19 @@ def _experiment(name: str) -> dict[str, Any] | None:
 
 
 def episode_length(config: dict[str, Any]) -> int:
-    """Time steps per optimizer update: one episode (copying: T + 2 x the recalled length; adding:
-    T), else the model's window (character PTB)."""
-    task, model = config["task"], config["model"]
-    if task["name"] == "copying":
-        from nobptt.tasks.episodes import RECALL  # lazily: the task module imports torch
+    """Time steps per optimizer update of a learner that updates once per sequence: the task's
+    episode (its registered ``episode_length``: copying T + 2 x the recalled length, adding T,
+    bouncing frames - 1, the frequency task its padded length), else the model's window
+    (character PTB), else 1."""
+    import dataclasses
 
-        return task.get("T", 0) + 2 * task.get("recall", RECALL)
-    if task["name"] == "adding":
-        return task.get("T", 0)
-    if task["name"] == "bouncing":  # frames - 1 predictions per sequence (nobptt/tasks/bouncing.py)
-        return task.get("frames", 20) - 1
+    from nobptt.tasks.registry import task_specs  # lazily: the tasks import torch
+
+    task, model = config["task"], config["model"]
+    spec = task_specs().get(task["name"])
+    if spec is not None and spec.episode_length is not None:
+        known = {f.name for f in dataclasses.fields(spec.config_cls)}  # a record may hold retired fields
+        return spec.episode_length(spec.config_cls(**{k: v for k, v in task.items() if k in known}))
     return model.get("window") or 1
 
 

@@ -266,7 +266,8 @@ class BouncingConfig:
 
 @register_task("bouncing", config=BouncingConfig,
                description="Bouncing MNIST / notMNIST: predict the next 64x64 frame of 2 bouncing glyphs "
-                           "(BCE and SSE per frame)")
+                           "(BCE and SSE per frame)",
+               episode_length=lambda c: c.frames - 1)  # frames - 1 predictions a sequence
 def bouncing_stream(config: BouncingConfig, split: str, seed: int, device: str) -> BouncingStream:
     if split not in ("train", "heldout", "test"):
         raise ConfigError(f"task 'bouncing' has no {split!r} stream: use train, heldout or test")

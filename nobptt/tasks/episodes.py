@@ -197,12 +197,14 @@ def episode_stream(task: str, config: EpisodeConfig, split: str, seed: int, devi
 
 
 @register_task("copying", config=EpisodeConfig,
-               description="copying problem: recall 10 (task.recall) symbols after T blanks (length T+20; chance 1/8)")
+               description="copying problem: recall 10 (task.recall) symbols after T blanks (length T+20; chance 1/8)",
+               episode_length=lambda c: c.T + 2 * c.recall)
 def copying_stream(config: EpisodeConfig, split: str, seed: int, device: str) -> EpisodeStream:
     return episode_stream("copying", config, split, seed, device)
 
 
 @register_task("adding", config=EpisodeConfig,
-               description="adding problem: sum of the two marked values of a length-T sequence (chance MSE 1/6)")
+               description="adding problem: sum of the two marked values of a length-T sequence (chance MSE 1/6)",
+               episode_length=lambda c: c.T)
 def adding_stream(config: EpisodeConfig, split: str, seed: int, device: str) -> EpisodeStream:
     return episode_stream("adding", config, split, seed, device)

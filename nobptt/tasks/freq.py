@@ -218,7 +218,8 @@ class FreqConfig:
 
 @register_task("freq", config=FreqConfig,
                description="Phased LSTM frequency discrimination: is a sine's period in [5, 6] ms (task 2: "
-                           "two periods), sampled at 1 ms, 0.1 ms or asynchronously; timestamps as an input")
+                           "two periods), sampled at 1 ms, 0.1 ms or asynchronously; timestamps as an input",
+               episode_length=lambda c: max_length(c.variant, c.sampling))  # left-padded to the longest
 def freq_stream(config: FreqConfig, split: str, seed: int, device: str) -> FreqStream:
     if split == "train":
         return FreqStream(config.variant, config.sampling, config.batch_size, seed, device=device)

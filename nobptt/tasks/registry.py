@@ -28,20 +28,26 @@ class TaskSpec:
     # separate test set also accept "test", read only by the final evaluation)
     factory: Callable[..., Stream]
     description: str
+    # episode_length(config) -> time steps of every episode, for a task whose batches are synchronised
+    # episodes of one length (a learner that updates once per sequence updates once per that many
+    # steps: nobptt.records.labels.episode_length); None for a task that is one stream
+    episode_length: Callable[..., int] | None = None
 
 
 _TASKS: dict[str, TaskSpec] = {}
 
 
-def register_task(name: str, *, config: type, description: str) -> Callable[[F], F]:
-    """Function decorator: register the decorated stream factory as task ``name``."""
+def register_task(name: str, *, config: type, description: str,
+                  episode_length: Callable[..., int] | None = None) -> Callable[[F], F]:
+    """Function decorator: register the decorated stream factory as task ``name`` (``episode_length``:
+    see TaskSpec)."""
     if not dataclasses.is_dataclass(config):
         raise TypeError(f"config for task {name!r} must be a dataclass")
 
     def decorate(factory: F) -> F:
         if name in _TASKS and _TASKS[name].factory is not factory:
             raise ValueError(f"task {name!r} is already registered")
-        _TASKS[name] = TaskSpec(name, config, factory, description)
+        _TASKS[name] = TaskSpec(name, config, factory, description, episode_length)
         return factory
     return decorate
 
