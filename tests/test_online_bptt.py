@@ -196,3 +196,31 @@ def test_tbptt_10_moves_theta_away_from_the_optimum():
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
     assert float(learner.cell.theta.detach()) > start + 0.01
+
+
+@pytest.mark.parametrize("cell", cell_names())
+@pytest.mark.parametrize("name, options", [("bptt", {}), ("tbptt", {"k": 4})])
+def test_unscored_steps_stay_out_of_the_graph_and_the_gradient_is_unchanged(cell, name, options, monkeypatch):
+    """A step that scores no stream (weight 0 everywhere, e.g. the frequency task before its last
+    step) and does not close the window adds no loss to the graph; the gradient equals, to the bit,
+    the one with every step's (zero) loss back-propagated, and a window with no scored step still
+    sends its (zero) gradient to every parameter."""
+    from nobptt.learners.online import bptt as module
+
+    episode = random_episode(T, regression=cell == "gru")
+    for t, batch in enumerate(episode):  # scored: step 2 (one stream) and the last step
+        batch.weight = torch.tensor([1.0, 0.0] if t == 2 else [1.0, 1.0] if t == T - 1 else [0.0, 0.0],
+                                    dtype=torch.float64)
+    learner = tiny_learner(name, cell=cell, **options)
+    graded = []
+    real_loss = module.step_loss
+    monkeypatch.setattr(module, "step_loss", lambda out, b: (graded.append(torch.is_grad_enabled()), real_loss(out, b))[1])
+    skipping = online_gradient(learner, episode)
+    k = options.get("k", T)
+    closing = {t for t in range(T) if (t + 1) % k == 0 or t == T - 1}
+    assert graded == [t in closing or t in (2, T - 1) for t in range(T)]  # the rest were left out
+    monkeypatch.setattr(module.base, "scores_any", lambda batch: True)
+    every_step = online_gradient(learner, episode)  # every loss in the graph, as before the change
+    assert all(torch.equal(skipping[n], every_step[n]) for n in skipping)
+    if name == "bptt":  # and the unrolled oracle's, every weighted loss in one graph
+        assert max_abs_difference(skipping, bptt_gradient(learner, episode)) < 1e-12

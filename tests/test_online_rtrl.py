@@ -63,3 +63,28 @@ def test_rtrl_state_is_n_times_p_floats_per_stream():
     state = learner.initial_state(3, "cpu")
     p = sum(v.numel() for v in learner.cell.parameters())
     assert learner.trace_bytes(state) == 3 * 5 * p * 8
+
+
+@pytest.mark.parametrize("name, options", [("rtrl", {}), ("snap1", {}), ("uoro", {}), ("eprop", {})])
+def test_an_unscored_step_adds_no_gradient_computation_and_changes_no_gradient(name, options, monkeypatch):
+    """At a step that scores no stream (weight 0 everywhere: the frequency task before an episode's
+    last step) q_t = 0: the learners skip the readout's backward and the cell gradient, and the
+    accumulated gradient is, to the bit, the one computed with them; RTRL's still equals BPTT's."""
+    from nobptt.learners.online import base
+
+    episode = random_episode(7)
+    for t, batch in enumerate(episode):  # scored: step 3 (one stream) and the last step
+        batch.weight = torch.tensor([0.0, 1.0] if t == 3 else [1.0, 1.0] if t == 6 else [0.0, 0.0],
+                                    dtype=torch.float64)
+    learner = tiny_learner(name, cell="lstm", **options)
+    calls = []
+    real = learner.cell_gradient
+    monkeypatch.setattr(learner, "cell_gradient", lambda *a: (calls.append(1), real(*a))[1])
+    skipping = online_gradient(learner, episode)
+    assert len(calls) == 2  # steps 3 and 6 only
+    monkeypatch.setattr(base, "scores_any", lambda batch: True)
+    every_step = online_gradient(learner, episode)
+    assert len(calls) == 2 + 7
+    assert all(torch.equal(skipping[n], every_step[n]) for n in skipping)
+    if name == "rtrl":
+        assert max_abs_difference(skipping, bptt_gradient(learner, episode)) < 1e-12

@@ -85,6 +85,13 @@ def step_loss(output: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, dict[st
     return loss, {"loss": float(loss.detach()), "nll": float((per * weight).sum().detach()) / max(scored, 1e-12)}
 
 
+def scores_any(batch: Batch) -> bool:
+    """Whether this step scores any stream (no weight: every stream). A step that scores none has
+    l_t = 0 and a zero gradient, which the learners skip computing (the frequency task scores only
+    an episode's last step)."""
+    return batch.weight is None or bool(batch.weight.any())
+
+
 def cell_metrics(values: dict[str, torch.Tensor], mask: torch.Tensor | None) -> dict[str, float]:
     """The cell's per-stream diagnostics (``Cell.step_metrics``) averaged over the streams whose step
     is input (``Batch.mask``); none at a step where every stream is padding, so that an epoch's mean
@@ -178,18 +185,27 @@ class OnlineLearner(Learner):
         with torch.no_grad():
             h_new = self.cell_step(params, h, x)
             traces = self.propagate(state["traces"], params, h, x, h_new)
-        # the learning signal q_t = dl_t/dh_t, through the readout only; the readout's gradient
-        # accumulates in its p.grad on the way
-        probe = h_new.detach().requires_grad_(True)
-        with torch.enable_grad():
-            output = self.predict(probe)
-            loss, logged = step_loss(output, batch)
-            loss.backward()
+        if scores_any(batch):
+            # the learning signal q_t = dl_t/dh_t, through the readout only; the readout's gradient
+            # accumulates in its p.grad on the way
+            probe = h_new.detach().requires_grad_(True)
+            with torch.enable_grad():
+                output = self.predict(probe)
+                loss, logged = step_loss(output, batch)
+                loss.backward()
+            with torch.no_grad():
+                grads = self.cell_gradient(traces, probe.grad, params, h, x, h_new)
+                for name, p in self.cell.named_parameters():
+                    p.grad = grads[name].clone() if p.grad is None else p.grad + grads[name]
+        else:  # no stream scored: q_t = 0, so this step's gradient is 0 (the traces still advanced)
+            with torch.no_grad():
+                output = self.predict(h_new)
+                loss, logged = step_loss(output, batch)  # the logged values, as every step logs them
+                for p in self.parameters():  # a zero p.grad, as adding this step's zeros would leave it
+                    if p.grad is None and p.requires_grad:
+                        p.grad = torch.zeros_like(p)
         with torch.no_grad():
-            grads = self.cell_gradient(traces, probe.grad, params, h, x, h_new)
             logged.update(cell_metrics(self.cell.step_metrics(params, h, x), batch.mask))
-            for name, p in self.cell.named_parameters():
-                p.grad = grads[name].clone() if p.grad is None else p.grad + grads[name]
         steps = state["steps"] + 1
         every = self.config.update_every
         update = steps % every == 0 if every else bool(batch.ends_sequence)

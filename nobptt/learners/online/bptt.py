@@ -37,6 +37,7 @@ import torch
 
 from nobptt.errors import ConfigError
 from nobptt.learners.base import State, StepOutput
+from nobptt.learners.online import base
 from nobptt.learners.online.base import ONLINE_OPTIM, OnlineConfig, OnlineLearner, cell_metrics, step_loss
 from nobptt.learners.registry import register_learner
 from nobptt.tasks.base import Batch
@@ -81,22 +82,35 @@ class WindowBPTT(OnlineLearner):
         state = super().initial_state(batch_size, device)
         return {**state, "start": state["h"], "window": []}
 
-    def _forward(self, h: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, float]]:
-        """One step with the live parameters (the graph reaches them): h', output, l_t, logged."""
+    def _forward(self, h: torch.Tensor, batch: Batch, closes: bool
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, dict[str, float]]:
+        """One step with the live parameters (the graph reaches them): h', output, l_t, logged.
+        l_t is None at a step that scores no stream and does not close the window (``closes``): its
+        loss is 0 with a zero gradient, so it is left out of the graph. The gradient is the same to
+        the bit (autograd would only add those zeros), and a task scored at an episode's last step
+        alone (the frequency task) saves the readout's and the loss's backward at every other step.
+        The closing step's loss always stays, so the window's backward reaches every parameter
+        even when no step in it is scored, as before."""
         params, x = self.cell.params(), batch.x.to(self._dtype)
         h_old = self.restarted_h(h, batch.reset)
         h = self.cell_step(params, h_old, x)
-        output = self.predict(h)
-        loss, logged = step_loss(output, batch)
+        if closes or base.scores_any(batch):
+            output = self.predict(h)
+            loss, logged = step_loss(output, batch)
+        else:
+            with torch.no_grad():
+                output = self.predict(h)
+                loss, logged = step_loss(output, batch)  # the logged values, as every step logs them
+            loss = None
         logged.update(cell_metrics(self.cell.step_metrics(params, h_old, x), batch.mask))
         return h, output, loss, logged
 
     def _replay(self, state: State) -> tuple[torch.Tensor, torch.Tensor]:
         """The open window's graph rebuilt from its start (after a resume): (h, sum of losses)."""
         h, total = state["start"], torch.zeros((), dtype=self._dtype, device=state["start"].device)
-        for batch in state["window"]:
-            h, _, loss, _ = self._forward(h, batch)
-            total = total + loss
+        for batch in state["window"]:  # an open window's steps did not close it
+            h, _, loss, _ = self._forward(h, batch, closes=False)
+            total = total if loss is None else total + loss
         return h, total
 
     def learn(self, state: State, batch: Batch) -> tuple[State, StepOutput]:
@@ -108,8 +122,6 @@ class WindowBPTT(OnlineLearner):
             else:
                 start = state["start"]
                 h, total = (state["_h"], state["_loss"]) if "_h" in state else self._replay(state)
-            h, output, loss, logged = self._forward(h, batch)
-            total = total + loss
         window = window + [batch]
         steps = state["steps"] + 1
         every = self.config.update_every
@@ -118,6 +130,9 @@ class WindowBPTT(OnlineLearner):
             raise ConfigError(f"model.update_every=0 but no episode ended in {MAX_WINDOW} steps: this task's "
                               f"streams have no episodes; set model.update_every to the window length")
         closes = update or bool(batch.ends_sequence) or (self.truncation is not None and len(window) == self.truncation)
+        with torch.enable_grad():
+            h, output, loss, logged = self._forward(h, batch, closes)
+            total = total if loss is None else total + loss
         carried = {"h": h.detach(), "traces": {}, "steps": steps}
         if closes:
             total.backward()
