@@ -225,11 +225,14 @@ class Trainer:
         decay_learning_rate(self.optimizer, self.optim, self.step + 1)
         # regression outputs are not logits, and Bernoulli targets have no label to be accurate on
         if out.logits is not None and batch.target_value is None and batch.target_prob is None:
-            hits = (out.logits.argmax(dim=-1) == batch.target_label).float()
             if batch.weight is None:
+                hits = (out.logits.argmax(dim=-1) == batch.target_label).float()
                 self.epoch.add("prequential_accuracy", hits.sum().item(), batch.target_label.numel())
             else:  # padding (weight 0, e.g. per-sentence PTB's padded batches) is not a prediction
-                self.epoch.add("prequential_accuracy", (hits * batch.weight).sum().item(), batch.weight.sum().item())
+                scored = batch.weight.sum().item()
+                if scored:  # a step that scores nothing adds 0 of 0 (most of a frequency-task episode)
+                    hits = (out.logits.argmax(dim=-1) == batch.target_label).float()
+                    self.epoch.add("prequential_accuracy", (hits * batch.weight).sum().item(), scored)
         for name, value in out.losses.items():
             self.epoch.add(name, value)
         self.step += 1
