@@ -102,3 +102,9 @@ def test_a_phased_lstm_trains_on_the_task_from_the_command_line(tmp_path, learne
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [125, 250]
     assert all(0.0 < r["gate_open"] < 0.5 for r in rows) and 0.0 <= rows[-1]["heldout_accuracy"] <= 1.0
+    # the open fraction at inference (no leak): measured by the held-out pass and recorded with the test read
+    assert 0.0 < rows[-1]["heldout_gate_open"] < 0.5
+    out = tmp_path / "record.json"
+    assert main(["eval", str(run), "--split", "test", "--out", str(out), "--allow-dirty"]) == 0
+    metrics = json.loads(out.read_text())["records"][0]["metrics"]
+    assert 0.0 < metrics["gate_open_fraction"] < 0.5 and "accuracy" in metrics

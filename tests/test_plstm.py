@@ -123,6 +123,26 @@ def test_open_fraction_is_about_r_on_over_uniform_times_and_is_logged_over_real_
     assert "gate_open" not in out.losses
 
 
+def test_the_held_out_pass_measures_the_open_fraction_over_real_steps():
+    """evaluate() reports heldout_gate_open: the mean over steps of the open fraction of the
+    streams with input, computed from the same timestamps the steps read."""
+    from nobptt.tasks.freq import FreqStream
+    from nobptt.train.evaluation import evaluate
+
+    torch.manual_seed(0)
+    learner = build_learner("bptt", {"cell": "plstm", "hidden": 8}, input_dim=2, n_classes=2)
+    stream = FreqStream("single", "async", 4, seed=3, episodes=2)
+    expected = []
+    for _ in range(stream.length):
+        batch = stream.next_batch()
+        if bool(batch.mask.any()):
+            fraction = learner.cell.open_fraction(learner.cell.params(), batch.x[batch.mask])
+            expected.append(float(fraction.mean()))
+    result = evaluate(learner, FreqStream("single", "async", 4, seed=3, episodes=2), 0, 0, "cpu")
+    assert result["heldout_gate_open"] == pytest.approx(sum(expected) / len(expected), rel=1e-6)
+    assert 0.0 < result["heldout_gate_open"] < 0.5 and "heldout_accuracy" in result
+
+
 def test_eprop_internal_dynamics_are_the_forget_path_and_the_gate_s_copy():
     """Unit j's components (h_j, c_j): dc'/dc = k f + 1 - k, dh'/dh = 1 - k, dh'/dc = k o tanh'(c~) f."""
     torch.manual_seed(0)

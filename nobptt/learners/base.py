@@ -47,6 +47,13 @@ class Learner(nn.Module):
         """One time step without learning (no gradients, no duty-cycle updates); returns logits."""
         raise NotImplementedError
 
+    def infer_diagnostics(self, state: State, batch: Batch) -> dict[str, float]:
+        """Diagnostics of the inference step about to run from ``state`` on ``batch``, that the
+        held-out evaluation averages over its steps and records as ``heldout_NAME`` (e.g. the
+        Phased LSTM's open fraction ``gate_open``: at inference a closed unit is an exact copy, so
+        1 - gate_open of its multiply-adds need not be computed). None by default."""
+        return {}
+
     def param_groups(self) -> list[dict[str, Any]]:
         """Optimizer parameter groups, each {"params": [...], "name": NAME}. The learning rates come
         from ``[optim]`` (``nobptt.train.optim``): ``lr`` for every group, ``classifier_lr`` for the

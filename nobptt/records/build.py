@@ -15,9 +15,11 @@ from nobptt.records.schema import SCHEMA, is_commit
 # metrics.jsonl keys -> metric names that carry their unit
 ROW_METRICS = {"heldout_accuracy": "accuracy", "heldout_nll": "nll_nats", "heldout_mse": "mse",
                "heldout_bce": "bce_nats", "heldout_sse": "sse",
-               "prequential_accuracy": "prequential_accuracy"}
+               "prequential_accuracy": "prequential_accuracy",
+               "heldout_gate_open": "gate_open_fraction"}  # the Phased LSTM's open fraction at inference
 # for these, a larger value is better when picking the best row
 HIGHER_IS_BETTER = ("accuracy",)
+DIAGNOSTICS = ("gate_open_fraction",)  # measured, not scores: no "best" value
 
 
 def split_commit(text: Any) -> tuple[str | None, bool | None, str | None]:
@@ -108,6 +110,8 @@ def training_metrics(rows: list[dict[str, Any]], task: str) -> dict[str, float]:
             continue
         best = max(values) if name.endswith(HIGHER_IS_BETTER) else min(values)
         out.update(unit_metrics({key: values[-1]}, task))
+        if name in DIAGNOSTICS:
+            continue
         out.update({f"best_{k}": v for k, v in unit_metrics({key: best}, task).items()})
     return out
 

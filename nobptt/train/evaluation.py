@@ -16,7 +16,8 @@ def evaluate(learner: Learner, stream: Stream, warmup: int, steps: int,
     targets (``batch.target_value``), the mean squared error per target, or, for Bernoulli targets
     (``batch.target_prob``), the mean BCE and SSE per target summed over its outputs (per frame,
     for a video: ``heldout_bce``, ``heldout_sse``), of ``learner`` on ``stream`` from a fresh
-    state, without learning.
+    state, without learning; and the mean over the scored steps of each of the learner's
+    ``infer_diagnostics`` (``heldout_NAME``, e.g. ``heldout_gate_open``).
 
     A finite stream (``stream.length``) is read once, whole, and its targets are weighted by
     ``batch.weight`` (``warmup`` and ``steps`` are then unused); an endless one is read for
@@ -31,9 +32,16 @@ def evaluate(learner: Learner, stream: Stream, warmup: int, steps: int,
         total_steps = warmup + steps
     correct = nll = squared = bce = sse = total = 0.0
     regression = bernoulli = False
+    diagnostics: dict[str, list[float]] = {}  # name -> [sum, steps] of Learner.infer_diagnostics
+    diagnose = getattr(learner, "infer_diagnostics", None)  # a learner not derived from Learner may lack it
     learner.eval()
     for i in range(total_steps):
         batch = stream.next_batch().to(device)
+        if i >= warmup and diagnose is not None:
+            for name, value in diagnose(state, batch).items():
+                diagnostics.setdefault(name, [0.0, 0])
+                diagnostics[name][0] += value
+                diagnostics[name][1] += 1
         state, logits = learner.infer(state, batch)
         if i >= warmup:
             weight = batch.weight if batch.weight is not None else torch.ones_like(batch.target_label, dtype=torch.float)
@@ -52,8 +60,9 @@ def evaluate(learner: Learner, stream: Stream, warmup: int, steps: int,
             correct += float(((logits.argmax(dim=-1) == batch.target_label).float() * weight).sum())
             nll += float((losses * weight).sum())
     learner.train()
+    means = {f"heldout_{name}": value / steps for name, (value, steps) in diagnostics.items()}
     if regression:
-        return {"heldout_mse": squared / total}
+        return {"heldout_mse": squared / total, **means}
     if bernoulli:
-        return {"heldout_bce": bce / total, "heldout_sse": sse / total}
-    return {"heldout_accuracy": correct / total, "heldout_nll": nll / total}
+        return {"heldout_bce": bce / total, "heldout_sse": sse / total, **means}
+    return {"heldout_accuracy": correct / total, "heldout_nll": nll / total, **means}

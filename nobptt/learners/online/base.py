@@ -213,6 +213,12 @@ class OnlineLearner(Learner):
                 StepOutput(logits=output.detach(), losses=logged, update=update))
 
     @torch.no_grad()
+    def infer_diagnostics(self, state: State, batch: Batch) -> dict[str, float]:
+        """The cell's step metrics (``Cell.step_metrics``), as training logs them."""
+        x = batch.x.to(self._dtype)
+        return cell_metrics(self.cell.step_metrics(self.cell_params(), state["h"], x), batch.mask)
+
+    @torch.no_grad()
     def infer(self, state: State, batch: Batch) -> tuple[State, torch.Tensor]:
         state = self._restart(state, batch.reset)
         h_new = self.cell_step(self.cell_params(), state["h"], batch.x.to(self._dtype))
