@@ -21,3 +21,9 @@ python -m nobptt bench speed --experiment ptb_char_cells --steps 100 \
 python -m nobptt bench speed --experiment freq_plstm --steps 125 --variant "plstm=$T1" \
   --variant "plstm_compiled=model.compile=true;$T1" --variant "lstm=model.cell=lstm;$T1" \
   --variant "lstm_compiled=model.cell=lstm;model.compile=true;$T1" --out results/bench_speed_freq.csv || exit $?
+# where a step's time goes, for the two largest runs of issue 43 (added 2026-12-07, after the first
+# pass of the rows above; rerunning this file remeasures them all)
+python -m nobptt bench profile --experiment freq_plstm --set train.threads=1 \
+  --out results/profiles/freq_plstm.csv | tail -3
+python -m nobptt bench profile --experiment ptb_char_cells --set model.cell=hrhn:7 --set model.hidden=76 \
+  --set train.threads=1 --out results/profiles/ptb_char_cells_hrhn7.csv | tail -3
