@@ -8,6 +8,7 @@
 # 0.13-0.22 s; about 6 h of one core in all. Two lanes of one single-thread run each, balanced
 # (about 3 h of wall time); resumable: rerun it and each sweep picks up where it stopped.
 cd "$(dirname "$0")/../.."
+. results/recipes/lanes.sh
 export PYTHONPATH=$PWD
 U=5000
 sweep() {  # sweep T EXPERIMENT
@@ -20,10 +21,4 @@ sweep() {  # sweep T EXPERIMENT
 lane_a() { sweep 300 copying_sab_long && sweep 300 copying_lstm_tbptt5; }
 lane_b() { sweep 200 copying_sab_long && sweep 200 copying_lstm_tbptt5 && sweep 200 copying_lstm_bptt \
   && sweep 300 copying_lstm_bptt; }
-mkdir -p sweeps
-lane_a > sweeps/copying_long_T.lane_a.log 2>&1 &
-a=$!
-lane_b > sweeps/copying_long_T.lane_b.log 2>&1
-b=$?
-wait $a || exit $?
-exit $b
+run_lanes copying_long_T

@@ -9,6 +9,7 @@
 # seed: about 26 and 17 min of training a seed, about 8 h of one core in all. Two lanes of one
 # single-thread run each, balanced (about 4 h of wall time); resumable: rerun it.
 cd "$(dirname "$0")/../.."
+. results/recipes/lanes.sh
 export PYTHONPATH=$PWD
 sweep() {  # EXPERIMENT NAME SEEDS ARGS...
   local exp=$1 name=$2 seeds=$3; shift 3
@@ -23,10 +24,4 @@ tenth() {  # EXPERIMENT: seed 0 at 0.1 ms for 7 epochs
 lane_a() { sweep freq_plstm freq_plstm_1ms 0-4 && sweep freq_lstm freq_lstm_1ms 0-4 && tenth freq_plstm; }
 lane_b() { sweep freq_plstm freq_plstm_async 0-4 --set task.sampling=async \
   && sweep freq_lstm freq_lstm_async 0-4 --set task.sampling=async && tenth freq_lstm; }
-mkdir -p sweeps
-lane_a > sweeps/freq.lane_a.log 2>&1 &
-a=$!
-lane_b > sweeps/freq.lane_b.log 2>&1
-b=$?
-wait $a || exit $?
-exit $b
+run_lanes freq

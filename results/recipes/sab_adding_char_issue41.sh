@@ -12,6 +12,7 @@
 # 2.2 h for character PTB. Two lanes of one single-thread run each, about 3.3 h of wall time;
 # resumable: rerun it and each sweep continues where it stopped.
 cd "$(dirname "$0")/../.."
+. results/recipes/lanes.sh
 export PYTHONPATH=$PWD
 export NOBPTT_DATA=${NOBPTT_DATA:-../shared/data}
 U=5000 T=400
@@ -31,10 +32,4 @@ char() {  # char EXPERIMENT: the learning-rate probe, then three seeds at the ch
 }
 lane_a() { adding adding_sab_long adding_T400_sab; }
 lane_b() { adding adding_lstm_bptt adding_T400_lstm_bptt && char ptb_char_lstm_tbptt10 && char ptb_char_sab; }
-mkdir -p sweeps
-lane_a > sweeps/sab_adding_char_issue41.lane_a.log 2>&1 &
-a=$!
-lane_b > sweeps/sab_adding_char_issue41.lane_b.log 2>&1
-b=$?
-wait $a || exit $?
-exit $b
+run_lanes sab_adding_char_issue41
