@@ -16,8 +16,8 @@ def evaluate(learner: Learner, stream: Stream, warmup: int, steps: int,
     targets (``batch.target_value``), the mean squared error per target, or, for Bernoulli targets
     (``batch.target_prob``), the mean BCE and SSE per target summed over its outputs (per frame,
     for a video: ``heldout_bce``, ``heldout_sse``), of ``learner`` on ``stream`` from a fresh
-    state, without learning; and the mean over the scored steps of each of the learner's
-    ``infer_diagnostics`` (``heldout_NAME``, e.g. ``heldout_gate_open``).
+    state, without learning; and each of the learner's ``infer_diagnostics`` averaged over the steps
+    that report it (``heldout_NAME``, e.g. ``heldout_gate_open``; steps of padding alone report none).
 
     A finite stream (``stream.length``) is read once, whole, and its targets are weighted by
     ``batch.weight`` (``warmup`` and ``steps`` are then unused); an endless one is read for
