@@ -77,6 +77,18 @@ def test_other_learners_get_a_short_description():
     assert record_label(longer, "ssmnist_pbrsm") == "partitioned bRSM, 30,000 steps"  # the file's: 10,000
 
 
+def test_task_settings_that_change_the_measurement_are_named():
+    """Two protocols of character PTB, or two samplings of the frequency task, never share a row."""
+    cells = {"task": {"name": "ptb_char", "protocol": "windows"}, "model": {"name": "tbptt", "cell": "rhn:5"}}
+    assert record_label(cells).endswith(", windows protocol")
+    assert "protocol" not in record_label({**cells, "task": {"name": "ptb_char", "protocol": "stream"}})
+    freq = {"task": {"name": "freq", "sampling": "async"}, "model": {"name": "bptt", "cell": "plstm"}}
+    assert record_label(freq).endswith(", async sampling")
+    assert record_label({**freq, "task": {"name": "freq", "variant": "combo", "sampling": "async"}}).endswith(
+        ", task 2, async sampling")
+    assert "sampling" not in record_label({**freq, "task": {"name": "freq", "sampling": "1ms"}})
+
+
 def _evaluation(c, seed, accuracy, overrides=()):
     c = json.loads(json.dumps(c))
     c["train"]["seed"] = seed

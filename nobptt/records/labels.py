@@ -175,11 +175,17 @@ def _changed_fields(model: dict[str, Any]) -> str:
 def task_options(task: dict[str, Any]) -> str:
     """Task settings that change what a row measures or how it was trained, where the task's name
     does not say it: per-sentence character PTB's scored end-of-line and its packing
-    (docs/ptb.md#character-ptb-per-sentence)."""
-    if task.get("name") != "ptb_char_sentences":
-        return ""
-    parts = ["<eol> scored"] if task.get("eol") else []
-    parts += ["refill streams"] if task.get("packing") == "refill" else []
+    (docs/ptb.md#character-ptb-per-sentence), character PTB's windowed protocol
+    (docs/cells.md#character-ptb-two-protocols), the frequency task's sampling and task 2."""
+    name, parts = task.get("name"), []
+    if name == "ptb_char_sentences":
+        parts += ["<eol> scored"] if task.get("eol") else []
+        parts += ["refill streams"] if task.get("packing") == "refill" else []
+    elif name == "ptb_char" and task.get("protocol", "stream") != "stream":
+        parts.append(f"{task['protocol']} protocol")
+    elif name == "freq":
+        parts += ["task 2"] if task.get("variant", "single") != "single" else []
+        parts += [f"{task['sampling']} sampling"] if task.get("sampling", "1ms") != "1ms" else []
     return "".join(f", {p}" for p in parts)
 
 
