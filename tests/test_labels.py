@@ -77,6 +77,15 @@ def test_other_learners_get_a_short_description():
     assert record_label(longer, "ssmnist_pbrsm") == "partitioned bRSM, 30,000 steps"  # the file's: 10,000
 
 
+def test_a_decay_that_starts_after_the_budget_is_not_named():
+    """copying_sab_long's decay starts at update 27,000: a run of 5,000 updates (issue 41's T = 200
+    and 300) trains at a constant rate, and its label says no decay."""
+    long = config(decay=(L * 1500, L * 27000), steps=L * 5000)
+    assert record_label(long, "copying_sab") == "SAB; T = 100, 5,000 updates"
+    within = config(decay=(L * 1500, L * 4000), steps=L * 5000)
+    assert record_label(within, "copying_sab") == "SAB, lr 0.001, 0.0005 from update 4,000; T = 100, 5,000 updates"
+
+
 def test_task_settings_that_change_the_measurement_are_named():
     """Two protocols of character PTB, or two samplings of the frequency task, never share a row."""
     cells = {"task": {"name": "ptb_char", "protocol": "windows"}, "model": {"name": "tbptt", "cell": "rhn:5"}}

@@ -110,6 +110,8 @@ def schedule(config: dict[str, Any]) -> str:
     if decay == 1.0 or not every:
         return ""
     first = optim.get("lr_decay_from") or every  # the trainer's first decay step
+    if first >= train["steps"]:  # no decay within this run's budget: a constant rate
+        return ""
     start = updates(config, first)
     if first + every > train["steps"]:  # decayed once
         return f", lr {lr:g}, {lr * decay:g} from update {start:,}"
