@@ -88,3 +88,20 @@ def test_an_unscored_step_adds_no_gradient_computation_and_changes_no_gradient(n
     assert all(torch.equal(skipping[n], every_step[n]) for n in skipping)
     if name == "rtrl":
         assert max_abs_difference(skipping, bptt_gradient(learner, episode)) < 1e-12
+
+
+@pytest.mark.parametrize("target", ["label", "value", "prob"])
+def test_the_unscored_loss_is_what_step_loss_gives_at_weight_zero(target):
+    from nobptt.learners.online.base import step_loss, unscored_loss
+    from nobptt.tasks.base import Batch
+
+    g = torch.Generator().manual_seed(0)
+    output = torch.randn(3, 4, generator=g, dtype=torch.float64)
+    fields = {"label": {"target_label": torch.tensor([0, 2, 1])},
+              "value": {"target_value": torch.randn(3, 4, generator=g, dtype=torch.float64)},
+              "prob": {"target_prob": torch.rand(3, 4, generator=g, dtype=torch.float64)}}[target]
+    batch = Batch(x=output, label=torch.zeros(3, dtype=torch.long), target_x=output, weight=torch.zeros(3),
+                  **{"target_label": torch.zeros(3, dtype=torch.long), **fields})
+    loss, logged = step_loss(output, batch)
+    zero, quick = unscored_loss(output, batch)
+    assert quick == logged and float(zero) == float(loss) == 0.0
