@@ -93,3 +93,15 @@ def test_bad_lengths_are_refused():
         EpisodeStream("copying", 0, 2, 0)
     with pytest.raises(ValueError, match="T >= 2"):
         EpisodeStream("adding", 1, 2, 0)
+
+
+def test_a_batch_already_on_the_device_is_not_copied_and_others_are_moved():
+    from nobptt.tasks.base import Batch
+
+    x = torch.zeros(2, 3)
+    batch = Batch(x=x, label=torch.zeros(2, dtype=torch.long), target_x=x, target_label=torch.zeros(2, dtype=torch.long),
+                  weight=torch.ones(2), ends_sequence=True)
+    assert batch.to("cpu") is batch
+    moved = batch.to("meta")  # a device without data: every tensor moves, the rest is kept
+    assert moved is not batch and moved.x.device.type == moved.weight.device.type == "meta"
+    assert moved.ends_sequence and moved.reset is None

@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import torch
 
-from nobptt.bench.meters import SavedTensorMeter, peak_rss_bytes, reset_peak_rss, tensor_bytes
+from nobptt.bench.meters import SavedTensorMeter, peak_rss_above, peak_rss_bytes, reset_peak_rss, tensor_bytes
 from nobptt.bench.runner import PINNED_MALLOC, run_all
 from nobptt.bench.variants import CLASSES, INPUT_DIM, MAX_T, resolve, sizes
 from nobptt.learners.online.base import OnlineLearner
@@ -87,7 +87,7 @@ def _train_one_sequence(name: str, T: int, batch_size: int, device: str, seed: i
            "saved_bytes": meter.peak,
            "persistent_bytes": tensor_bytes(learner.state_dict(), optimizer.state_dict()["state"], state),
            **trace_figures(learner, state, batch_size),
-           "peak_rss_above_idle_bytes": peak_rss_bytes() - idle,
+           "peak_rss_above_idle_bytes": peak_rss_above(idle),
            "seconds_per_sequence": round(time.perf_counter() - started, 3), "device": device}
     if device.startswith("cuda"):
         row["cuda_peak_bytes"] = torch.cuda.max_memory_allocated()

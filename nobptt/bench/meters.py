@@ -131,6 +131,13 @@ def peak_rss_bytes() -> int:
     return 0
 
 
+def peak_rss_above(idle: int) -> int:
+    """The high-water mark's rise above ``idle`` (its value read right after ``reset_peak_rss``).
+    It cannot truly fall below it, but the kernel batches RSS counters per thread, so a reading
+    can come out a few pages low (seen: -16 kB); that is read as 0."""
+    return max(0, peak_rss_bytes() - idle)
+
+
 def reset_peak_rss() -> bool:
     """Reset VmHWM to the current RSS (Linux >= 4.0); False where not possible."""
     try:

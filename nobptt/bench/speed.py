@@ -22,7 +22,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from nobptt.bench.memory import random_batches
-from nobptt.bench.meters import peak_rss_bytes, reset_peak_rss, tensor_bytes
+from nobptt.bench.meters import peak_rss_above, peak_rss_bytes, reset_peak_rss, tensor_bytes
 from nobptt.bench.runner import run_all
 from nobptt.bench.variants import CLASSES, INPUT_DIM, resolve, sizes
 from nobptt.learners.base import Learner
@@ -175,7 +175,7 @@ def measure_experiment_speed(name: str, experiment: str, overrides: list[str], s
     idle = peak_rss_bytes()
     state = _train_pass(learner, optimizer, learner.initial_state(stream.batch_size, device), batches, steps, clipper)
     train_s, state = _timed(device, lambda: _train_pass(learner, optimizer, state, batches, steps, clipper))
-    train_rss = peak_rss_bytes() - idle
+    train_rss = peak_rss_above(idle)
     state = _infer_pass(learner, state, batches, steps)  # warm-up: a compiled step (model.compile) is traced again under no_grad
     infer_s, state = _timed(device, lambda: _infer_pass(learner, state, batches, steps))
     train_flops, state = _counted(lambda: _train_pass(learner, optimizer, state, batches, steps, clipper))

@@ -35,8 +35,13 @@ class Batch:
     mask: torch.Tensor | None = None
 
     def to(self, device: torch.device | str) -> "Batch":
-        moved = {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in vars(self).items()}
-        return Batch(**moved)
+        """The batch on ``device``: itself when every tensor is there already (the trainer moves
+        every step's batch, and a stream built on the run's device makes them there)."""
+        device = torch.device(device)
+        fields = vars(self)
+        if all(v.device == device for v in fields.values() if isinstance(v, torch.Tensor)):
+            return self
+        return Batch(**{k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in fields.items()})
 
 
 def bernoulli_scores(logits: torch.Tensor, target_prob: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
