@@ -86,6 +86,13 @@ def test_a_decay_that_starts_after_the_budget_is_not_named():
     assert record_label(within, "copying_sab") == "SAB, lr 0.001, 0.0005 from update 4,000; T = 100, 5,000 updates"
 
 
+def test_a_constant_rate_other_than_the_experiment_files_is_named():
+    probe = config(steps=L * 5000)
+    probe["optim"]["lr"] = 0.004
+    assert record_label(probe, "copying_sab") == "SAB, lr 0.004; T = 100, 5,000 updates"
+    assert record_label(config(steps=L * 5000), "copying_sab") == "SAB; T = 100, 5,000 updates"
+
+
 def test_task_settings_that_change_the_measurement_are_named():
     """Two protocols of character PTB, or two samplings of the frequency task, never share a row."""
     cells = {"task": {"name": "ptb_char", "protocol": "windows"}, "model": {"name": "tbptt", "cell": "rhn:5"}}

@@ -122,7 +122,12 @@ def sab_description(config: dict[str, Any], experiment: str | None) -> str:
     """The learner, what differs from the experiment file and the schedule, without the training
     length and budget: a run and its continuation share it (the SAB figures' line colours)."""
     config = _upgrade(config)
-    return sab_learner(config["model"]) + differences(config, experiment) + schedule(config)
+    rate = schedule(config)
+    if not rate:  # a constant rate other than the experiment file's (a recipe's probe chose it)
+        defaults = (_experiment(experiment) if experiment else None) or config
+        lr, file_lr = config.get("optim", {}).get("lr"), defaults.get("optim", {}).get("lr")
+        rate = f", lr {lr:g}" if lr is not None and file_lr is not None and lr != file_lr else ""
+    return sab_learner(config["model"]) + differences(config, experiment) + rate
 
 
 def sab_label(config: dict[str, Any], experiment: str | None) -> str:
