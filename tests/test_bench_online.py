@@ -181,3 +181,37 @@ def test_bench_speed_times_an_experiments_own_task_and_variants(tmp_path, capsys
     assert main(["bench", "speed", "--experiment", "copying_online", "--experiment", "add_online", "--variant",
                  "ok=model.update_every=0", "--out", str(out), "--allow-dirty"]) == 2
     assert "give one --experiment with --variant" in capsys.readouterr().err and not out.exists()
+
+
+@pytest.mark.parametrize("cell", ["lstm", "plstm", "rhn:1", "rhn:5", "hyperlstm", "hrhn:3"])
+def test_counted_flops_of_a_cell_step_are_its_products(cell):
+    """The FLOPs `bench speed` counts for one inference step of each new cell (the cells' rows of
+    issue 41, results/bench_speed_cells.csv) are its matrix products, counted by hand: 2 B x the
+    multiply-adds of its gate products and of the readout. The Phased LSTM's gates do not read the
+    timestamp channel. The hyper cells' products are those of a hyper cell and a main cell (sizes
+    from the cell itself)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from nobptt.learners.registry import build_learner
+    from nobptt.tasks.base import Batch
+
+    B, D, H, C = 3, 6, 8, 5
+    torch.manual_seed(0)
+    learner = build_learner("tbptt", {"cell": cell, "hidden": H}, D, C)
+    x = torch.randn(B, D)
+    batch = Batch(x=x, label=torch.zeros(B, dtype=torch.long), target_x=x, target_label=torch.zeros(B, dtype=torch.long))
+    state = learner.initial_state(B, "cpu")
+    counter = FlopCounterMode(display=False)
+    with counter:
+        learner.infer(state, batch)
+    readout = 2 * B * H * C
+    name, _, depth = cell.partition(":")
+    if name == "lstm":
+        expected = 2 * B * (D + H) * 4 * H
+    elif name == "plstm":
+        expected = 2 * B * (D - 1 + H) * 4 * H
+    elif name == "rhn":
+        expected = 2 * B * (D * 2 * H + int(depth) * H * 2 * H)
+    else:  # every weight matrix of the hyper and main cells is used once per step (biases stacked per layer are not products)
+        expected = 2 * B * sum(p.numel() for n, p in learner.cell.named_parameters() if p.dim() >= 2 and "bias" not in n)
+    assert counter.get_total_flops() == expected + readout
