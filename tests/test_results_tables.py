@@ -223,3 +223,19 @@ def test_curves_at_equal_steps_average_seeds_keep_common_steps_and_give_the_diff
         "20,110.0,111.0,1.0"
     with pytest.raises(RecordError, match="--curve heldout_bpc: no selected record has a curve with it"):
         table_from_args(["--curve", "heldout_bpc"], folder)
+
+
+def test_curves_per_seed_and_in_updates(tmp_path):
+    """--per-seed: a column per seed's curve (a seed that broke down is not averaged away); where
+    every run updates once per episode of one length (copying, T = 10: 30 steps), an updates column."""
+    folder = tmp_path / "results"
+    config = {"task": {"name": "copying", "T": 10, "recall": 10}, "model": {"name": "sab"}, "train": {"steps": 600}}
+    runs = [{**run(seed, 0.5, 1.0), "config": config} for seed in (0, 1)]
+    sab = {**record("SAB", "sab", runs),
+           "curves": {"seed0": [{"step": 300, "heldout_accuracy": 0.3}, {"step": 600, "heldout_accuracy": 0.9}],
+                      "seed1": [{"step": 300, "heldout_accuracy": 0.3}, {"step": 600, "heldout_accuracy": 0.1}]}}
+    write_file(folder / "copying.json", {"schema": 1, "name": "copying", "records": [sab]})
+    lines = table_from_args(["--curve", "heldout_accuracy", "--per-seed"], folder).splitlines()
+    assert lines[0] == "| step | updates | SAB, seed 0 | SAB, seed 1 |"
+    assert lines[3] == "| 600 | 20 | 90.00% | 10.00% |"
+    assert table_from_args(["--curve", "heldout_accuracy"], folder).splitlines()[3] == "| 600 | 20 | 50.00% |"

@@ -71,6 +71,8 @@ def add_table_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--curve", metavar="METRIC",
                         help="the selected records' curves of this metric at equal steps, one column per record "
                              "(e.g. --curve heldout_perplexity; with two records, their difference too)")
+    parser.add_argument("--per-seed", action="store_true",
+                        help="with --curve: one column per seed's curve instead of each record's mean over its seeds")
     parser.add_argument("--experiments", action="store_true",
                         help="the reproduce table: every experiment's command, expected result and runtime")
     parser.add_argument("--docs", action="append", metavar="PAGE",
