@@ -254,3 +254,22 @@ def test_chosen_prints_the_point_a_sweep_chose_as_set_options_and_refuses_a_reco
     assert main(["sweep", "--chosen", str(none)]) == 2
     assert "no point was chosen" in capsys.readouterr().err
     assert main(["sweep", "add_online", "--chosen", str(good)]) == 2
+
+
+def test_a_sweep_collected_from_another_folder_reads_no_test_split_again(tmp_path, monkeypatch):
+    """A sweep run with a relative --sweep-dir keeps its test reads under relative run paths;
+    collecting it from another working folder (by its absolute path) must find them, not read the
+    test split again (each checkpoint's test_reads.json stays at one read)."""
+    here, elsewhere = tmp_path / "clone_a", tmp_path / "clone_b"
+    here.mkdir(), elsewhere.mkdir()
+    monkeypatch.chdir(here)
+    args = ["sweep", "add_online", "--seeds", "0", *[a for s in SETS for a in ("--set", s)],
+            "--sweep-dir", "sweeps/rel", "--out", "results", "--name", "rel", "--allow-dirty"]
+    assert main(args) == 0
+    monkeypatch.chdir(elsewhere)
+    assert main(["sweep", "--collect", str(here / "sweeps" / "rel"), "--out", "results", "--name", "rel",
+                 "--allow-dirty"]) == 0
+    reads = json.loads((here / "sweeps" / "rel" / "runs" / "s0" / "test_reads.json").read_text())["reads"]
+    assert len(reads) == 1
+    tests = [r for r in load_file(elsewhere / "results" / "rel.json")["records"] if r["kind"] == "evaluation"]
+    assert [r["test_reads"] for r in tests] == [1]

@@ -170,9 +170,12 @@ def test_records(sweep_dir: Path, plan: Plan, points: list[Point], checkpoint: s
         sha = sha256_of(folder / ckpt)
 
         def kept() -> dict[str, Any] | None:
+            # the run is known by its folder's name under runs/ and its checkpoint's sha256, not by
+            # the path the read was recorded under: a sweep run with a relative --sweep-dir and
+            # collected from another folder would otherwise read the test split again
             for record in load_file(cache)["records"] if cache.exists() else []:
                 run = record["runs"][0]
-                if (Path(run["run_dir"]).resolve() == folder.resolve() and run["evaluation"]["checkpoint"] == ckpt
+                if (Path(run["run_dir"]).name == folder.name and run["evaluation"]["checkpoint"] == ckpt
                         and record["details"].get("checkpoint_sha256") == sha):
                     return record
             return None
