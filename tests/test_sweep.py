@@ -273,3 +273,13 @@ def test_a_sweep_collected_from_another_folder_reads_no_test_split_again(tmp_pat
     assert len(reads) == 1
     tests = [r for r in load_file(elsewhere / "results" / "rel.json")["records"] if r["kind"] == "evaluation"]
     assert [r["test_reads"] for r in tests] == [1]
+    # a kept read recorded under an older label rule is labelled by today's rule, as the training record
+    cache = here / "sweeps" / "rel" / "test_evaluations.json"
+    kept = json.loads(cache.read_text())
+    kept["records"][0]["label"] = "an old label"
+    cache.write_text(json.dumps(kept))
+    assert main(["sweep", "--collect", str(here / "sweeps" / "rel"), "--out", "again", "--name", "rel",
+                 "--allow-dirty"]) == 0
+    records = load_file(elsewhere / "again" / "rel.json")["records"]
+    assert len({r["label"] for r in records}) == 1 and records[0]["label"] != "an old label"
+    assert [r["test_reads"] for r in records if r["kind"] == "evaluation"] == [1]
