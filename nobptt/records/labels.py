@@ -122,11 +122,8 @@ def sab_description(config: dict[str, Any], experiment: str | None) -> str:
     """The learner, what differs from the experiment file and the schedule, without the training
     length and budget: a run and its continuation share it (the SAB figures' line colours)."""
     config = _upgrade(config)
-    rate = schedule(config)
-    if not rate:  # a constant rate other than the experiment file's (a recipe's probe chose it)
-        defaults = (_experiment(experiment) if experiment else None) or config
-        lr, file_lr = config.get("optim", {}).get("lr"), defaults.get("optim", {}).get("lr")
-        rate = f", lr {lr:g}" if lr is not None and file_lr is not None and lr != file_lr else ""
+    # a decaying schedule names its rate; a constant one only where it is not the experiment file's
+    rate = schedule(config) or _changed_rate(config, _experiment(experiment) if experiment else None)
     return sab_learner(config["model"]) + differences(config, experiment) + rate
 
 
@@ -152,12 +149,14 @@ def other_label(config: dict[str, Any], experiment: str | None = None) -> str:
     steps = config.get("train", {}).get("steps")
     if defaults and steps is not None and steps != defaults.get("train", {}).get("steps"):
         text += f", {steps:,} steps"
-    # a learning rate set on the command line (a recipe's probe chose it) is part of what the row is:
-    # two runs of one learner at two rates must not share a row as if they were seeds
+    return text + _changed_rate(config, defaults)
+
+
+def _changed_rate(config: dict[str, Any], defaults: dict[str, Any] | None) -> str:
+    """", lr X" for a learning rate set on the command line (a recipe's probe chose it): part of what
+    the row is, so that two runs of one learner at two rates never share a row as if they were seeds."""
     lr, file_lr = config.get("optim", {}).get("lr"), (defaults or {}).get("optim", {}).get("lr")
-    if lr is not None and file_lr is not None and lr != file_lr:
-        text += f", lr {lr:g}"
-    return text
+    return f", lr {lr:g}" if lr is not None and file_lr is not None and lr != file_lr else ""
 
 
 # learners whose runs share an experiment file and differ by --set (the online learners of

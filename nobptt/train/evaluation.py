@@ -60,7 +60,7 @@ def evaluate(learner: Learner, stream: Stream, warmup: int, steps: int,
             correct += float(((logits.argmax(dim=-1) == batch.target_label).float() * weight).sum())
             nll += float((losses * weight).sum())
     learner.train()
-    means = {f"heldout_{name}": value / steps for name, (value, steps) in diagnostics.items()}
+    means = {f"heldout_{name}": value / count for name, (value, count) in diagnostics.items()}
     if regression:
         return {"heldout_mse": squared / total, **means}
     if bernoulli:

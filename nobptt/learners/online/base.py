@@ -85,12 +85,12 @@ def step_loss(output: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, dict[st
     return loss, {"loss": float(loss.detach()), "nll": float((per * weight).sum().detach()) / max(scored, 1e-12)}
 
 
-def unscored_loss(output: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
-    """What ``step_loss`` gives at a step that scores no stream (every weight 0), without computing
-    it: a zero loss and zero logged values under the target's names. (A non-finite output would
-    have made them NaN; the trainer's check of the logits still stops such a run.)"""
+def unscored_logs(batch: Batch) -> dict[str, float]:
+    """What ``step_loss`` logs at a step that scores no stream (every weight 0), without computing
+    it: zeros under the target's names. (A non-finite output would have logged NaN; the trainer's
+    check of the logits still stops such a run.)"""
     names = ("mse",) if batch.target_value is not None else ("bce", "sse") if batch.target_prob is not None else ("nll",)
-    return output.new_zeros(()), {"loss": 0.0, **{name: 0.0 for name in names}}
+    return {"loss": 0.0, **{name: 0.0 for name in names}}
 
 
 def scores_any(batch: Batch) -> bool:
@@ -208,7 +208,7 @@ class OnlineLearner(Learner):
         else:  # no stream scored: q_t = 0, so this step's gradient is 0 (the traces still advanced)
             with torch.no_grad():
                 output = self.predict(h_new)
-                loss, logged = unscored_loss(output, batch)
+                logged = unscored_logs(batch)
                 for p in self.parameters():  # a zero p.grad, as adding this step's zeros would leave it
                     if p.grad is None and p.requires_grad:
                         p.grad = torch.zeros_like(p)

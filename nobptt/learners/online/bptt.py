@@ -100,7 +100,7 @@ class WindowBPTT(OnlineLearner):
         else:
             with torch.no_grad():
                 output = self.predict(h)
-            loss, logged = None, base.unscored_loss(output, batch)[1]
+            loss, logged = None, base.unscored_logs(batch)
         logged.update(cell_metrics(self.cell.step_metrics(params, h_old, x), batch.mask))
         return h, output, loss, logged
 
