@@ -77,6 +77,18 @@ def test_other_learners_get_a_short_description():
     assert record_label(longer, "ssmnist_pbrsm") == "partitioned bRSM, 30,000 steps"  # the file's: 10,000
 
 
+def test_a_field_set_back_to_the_learners_default_is_named():
+    """freq_plstm has 110 units; a run at the learner's default 32 (results/recipes/freq_online.sh)
+    must not read as the file's 110."""
+    from nobptt.learners.registry import get_learner_spec
+
+    default = get_learner_spec("bptt").config_cls().hidden
+    small = {"task": {"name": "freq"}, "model": {"name": "bptt", "cell": "plstm", "hidden": default}}
+    assert f"hidden {default}" in record_label(small, "freq_plstm")
+    assert "hidden" not in record_label(small)  # no file: only what differs from the learner's defaults
+    assert "hidden 110" in record_label({**small, "model": {**small["model"], "hidden": 110}})
+
+
 def test_a_decay_that_starts_after_the_budget_is_not_named():
     """copying_sab_long's decay starts at update 27,000: a run of 5,000 updates (issue 41's T = 200
     and 300) trains at a constant rate, and its label says no decay."""

@@ -140,12 +140,12 @@ def other_label(config: dict[str, Any], experiment: str | None = None) -> str:
     its training length where it is not its experiment file's ("..., 30,000 steps")."""
     model = config["model"]
     name = model.get("name", "unknown")
+    defaults = _experiment(experiment) if experiment else None
     if name == "lstm":
         k1, k2 = model.get("k1"), model.get("k2")
         text = f"LSTM tBPTT k1=k2={k1}" if k1 == k2 else f"LSTM tBPTT k1={k1} k2={k2}"
     else:
-        text = NAMES.get(name, name) + _changed_fields(model)
-    defaults = _experiment(experiment) if experiment else None
+        text = NAMES.get(name, name) + _changed_fields(model, (defaults or {}).get("model", {}))
     steps = config.get("train", {}).get("steps")
     if defaults and steps is not None and steps != defaults.get("train", {}).get("steps"):
         text += f", {steps:,} steps"
@@ -161,11 +161,12 @@ def _changed_rate(config: dict[str, Any], defaults: dict[str, Any] | None) -> st
 
 # learners whose runs share an experiment file and differ by --set (the online learners of
 # docs/online.md): their labels name every [model] field that differs from the learner's defaults,
-# so that e.g. truncated BPTT with k = 5 and k = 20 never share a row
+# so that e.g. truncated BPTT with k = 5 and k = 20 never share a row, and every field set back from
+# the experiment file's value to the default (freq_plstm's 110 units run at the default 32)
 FIELD_LABELLED = ("rtrl", "snap", "snap1", "snap2", "uoro", "eprop", "bptt", "tbptt", "esn")
 
 
-def _changed_fields(model: dict[str, Any]) -> str:
+def _changed_fields(model: dict[str, Any], file_model: dict[str, Any]) -> str:
     name = model.get("name")
     if name not in FIELD_LABELLED:
         return ""
@@ -175,7 +176,7 @@ def _changed_fields(model: dict[str, Any]) -> str:
 
     defaults = {f.name: f.default for f in dataclasses.fields(get_learner_spec(name).config_cls)}
     return "".join(f", {key} {value}" for key, value in model.items()
-                   if key in defaults and value != defaults[key])
+                   if key in defaults and (value != defaults[key] or value != file_model.get(key, value)))
 
 
 def task_options(task: dict[str, Any]) -> str:
