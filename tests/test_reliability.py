@@ -176,6 +176,9 @@ def test_an_epoch_loss_far_above_its_recent_range_is_an_explosion():
     assert "beyond 1e+15" in explosion({"step": 50, "memory_mse": 5e20}, {})
     assert "non-finite heldout_nll" in explosion({"step": 50, "heldout_nll": float("inf")}, {})
     assert explosion({"step": 50, "memory_mse": 1e-3}, {"memory_mse": [1e-6, 1e-6]}) is None  # near zero
+    # a gradient norm leaving a plateau is not a loss exploding (copying, full BPTT, T = 300, seed 1)
+    assert explosion({"step": 9, "loss": 0.1, "grad_norm_lstm": 11.05}, {"grad_norm_lstm": [0.0012] * 20}) is None
+    assert "non-finite grad_norm" in explosion({"step": 9, "grad_norm": float("nan")}, {"grad_norm": [0.1]})
 
 
 def test_progress_formatting_never_raises_on_an_overflowing_value():
