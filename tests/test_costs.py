@@ -31,6 +31,11 @@ def test_steps_per_update_follows_update_every_or_the_episode():
     assert steps_per_update({"model": {"name": "bptt", "update_every": 0}, "task": {"name": "bouncing"}}) == 19
     assert steps_per_update({"model": {"name": "sab"}, "task": {"name": "bouncing", "frames": 10}}) == 9
     assert steps_per_update({"model": {"name": "ptncn"}, "task": {"name": "bouncing"}}) is None
+    # SAB and its baselines update once per episode or window, by their registry entry, on any task;
+    # the ESN's ridge readout never updates by an optimizer, even on an episodic task
+    assert steps_per_update({"model": {"name": "sab_lstm_bptt"}, "task": {"name": "adding", "T": 50}}) == 50
+    assert steps_per_update({"model": {"name": "sab", "window": 100}, "task": {"name": "ptb_char"}}) == 100
+    assert steps_per_update({"model": {"name": "esn", "readout": "ridge"}, "task": {"name": "copying"}}) is None
     # the frequency task: one update per left-padded batch of sequences
     assert steps_per_update({"model": {"name": "bptt", "update_every": 0}, "task": {"name": "freq"}}) == 125
     assert steps_per_update({"model": {"name": "eprop", "update_every": 0},

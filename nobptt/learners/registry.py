@@ -29,13 +29,16 @@ class LearnerSpec:
     description: str
     # [optim] defaults of this learner (nobptt.train.optim.OptimConfig field -> value)
     optim: dict[str, Any] = field(default_factory=dict)
+    # True: one optimizer update per sequence of an episodic task, whatever its config says (SAB and
+    # its baselines); records read it for the time per update (nobptt.records.costs)
+    per_episode: bool = False
 
 
 _REGISTRY: dict[str, LearnerSpec] = {}
 
 
 def register_learner(name: str, *, config: type, description: str,
-                     optim: dict[str, Any] | None = None) -> Callable[[T], T]:
+                     optim: dict[str, Any] | None = None, per_episode: bool = False) -> Callable[[T], T]:
     """Class decorator: register the decorated learner class under ``name``. Stack it to register
     one class under several names (presets: each its own config subclass of defaults)."""
     if not dataclasses.is_dataclass(config):
@@ -44,7 +47,7 @@ def register_learner(name: str, *, config: type, description: str,
     def decorate(cls: T) -> T:
         if name in _REGISTRY and _REGISTRY[name].factory is not cls:
             raise ValueError(f"learner {name!r} is already registered")
-        _REGISTRY[name] = LearnerSpec(name, cls, config, description, dict(optim or {}))
+        _REGISTRY[name] = LearnerSpec(name, cls, config, description, dict(optim or {}), per_episode)
         return cls
     return decorate
 

@@ -98,7 +98,7 @@ class MemoryScorer(nn.Module):
 def _register_presets(cls: type) -> type:
     """Register SABLearner under every name in sab_config.PRESETS (SAB and its LSTM baselines)."""
     for name, (config, description) in PRESETS.items():
-        register_learner(name, config=config, optim=SAB_OPTIM, description=description)(cls)
+        register_learner(name, config=config, optim=SAB_OPTIM, description=description, per_episode=True)(cls)
     return cls
 
 

@@ -67,15 +67,17 @@ def run_costs(run_dir: Path, rows: list[dict[str, Any]]) -> dict[str, Any]:
 def steps_per_update(config: dict[str, Any]) -> int | None:
     """Time steps between optimizer updates from a run's config: the online learners'
     ``update_every`` (0: one episode), else one episode or window (nobptt.records.labels.updates)."""
+    from nobptt.learners.registry import learner_specs  # lazily: the learners import torch
     from nobptt.records.labels import episode_length
 
-    model, task = config.get("model", {}), config.get("task", {})
+    model = config.get("model", {})
     every = model.get("update_every")
     if every:
         return int(every)
-    # SAB and full BPTT update once per sequence on an episodic task; P-TNCN (no update_every) every step
-    episodic = task.get("name") in ("copying", "adding") or (task.get("name") == "bouncing" and model.get("name") == "sab")
-    if every == 0 or episodic:
+    # SAB and its baselines update once per sequence (their registry entry says so); P-TNCN and
+    # the other learners without update_every: unknown here
+    spec = learner_specs().get(model.get("name"))
+    if every == 0 or (spec is not None and spec.per_episode):
         length = episode_length(config)
         return length if length > 1 else None  # an episode of unknown length (per-sentence PTB): unknown
     return None
