@@ -66,7 +66,8 @@ def run_costs(run_dir: Path, rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def steps_per_update(config: dict[str, Any]) -> int | None:
     """Time steps between optimizer updates from a run's config: the online learners'
-    ``update_every`` (0: one episode), else one episode or window (nobptt.records.labels.updates)."""
+    ``update_every`` (0: one episode); for a learner registered ``per_episode`` (SAB and its
+    baselines) one episode or window (nobptt.records.labels.episode_length); else None (unknown)."""
     from nobptt.learners.registry import learner_specs  # lazily: the learners import torch
     from nobptt.records.labels import episode_length
 
