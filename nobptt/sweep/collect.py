@@ -180,7 +180,8 @@ def test_records(sweep_dir: Path, plan: Plan, points: list[Point], checkpoint: s
                     return record
             return None
 
-        if kept() is None:
+        record = kept()
+        if record is None:
             try:
                 done = evaluate_checkpoint(folder, ckpt, "test", command=command)
             except ConfigError as err:
@@ -189,9 +190,10 @@ def test_records(sweep_dir: Path, plan: Plan, points: list[Point], checkpoint: s
                 raise
             # written at once: a read is never lost to a later error
             record_evaluation(done, cache, command, writing, [], {"checkpoint_sha256": sha}, label)
+            record = kept()
         # labelled by today's rule, as the training records are: a label is how a row is named, not
         # provenance (a read kept from before a fix of the rule keeps its numbers and counts)
-        out.append({**kept(), "label": label})
+        out.append({**record, "label": label})
     return out
 
 
