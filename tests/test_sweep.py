@@ -14,6 +14,7 @@ import pytest
 from nobptt.cli import main
 from nobptt.errors import ConfigError
 from nobptt.records.io import load_file
+from nobptt.records.provenance import RepeatedTestReadWarning
 from nobptt.sweep.grid import parse_grid, parse_seeds
 from nobptt.sweep.plan import FINISHED, UNFINISHED, default_sweep_dir, make_plan, run_dir, state, train_args
 
@@ -283,3 +284,35 @@ def test_a_sweep_collected_from_another_folder_reads_no_test_split_again(tmp_pat
     records = load_file(elsewhere / "again" / "rel.json")["records"]
     assert len({r["label"] for r in records}) == 1 and records[0]["label"] != "an old label"
     assert [r["test_reads"] for r in records if r["kind"] == "evaluation"] == [1]
+
+
+def test_the_sweeps_own_test_reads_run_at_its_threads_per_run(tmp_path, monkeypatch):
+    """A sweep recording beside another lane reads the test split at --threads, as its points ran,
+    not at torch's default of a thread per core (which slowed the other lane's timed run); so does
+    --collect given --threads; the process's thread count is restored after."""
+    import torch
+
+    import nobptt.evaluate
+
+    seen, read = [], nobptt.evaluate.evaluate_checkpoint
+
+    def counting(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return read(*args, **kwargs)
+
+    monkeypatch.setattr(nobptt.evaluate, "evaluate_checkpoint", counting)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        args = ["sweep", "add_online", "--seeds", "0", *[a for s in SETS for a in ("--set", s)], "--jobs", "1",
+                "--threads", "1", "--sweep-dir", str(tmp_path / "sw"), "--out", str(tmp_path), "--name", "sw",
+                "--allow-dirty"]
+        assert main(args) == 0
+        assert seen == [1] and torch.get_num_threads() == 2
+        (tmp_path / "sw" / "test_evaluations.json").unlink()  # forget the kept read: read again
+        with pytest.warns(RepeatedTestReadWarning):
+            assert main(["sweep", "--collect", str(tmp_path / "sw"), "--threads", "1", "--out",
+                         str(tmp_path / "again"), "--allow-dirty"]) == 0
+        assert seen == [1, 1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

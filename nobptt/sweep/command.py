@@ -12,7 +12,7 @@ from nobptt.sweep import grid
 from nobptt.sweep.backends import LocalBackend, RayBackend
 from nobptt.sweep.collect import chosen_point, collect
 from nobptt.sweep.plan import default_sweep_dir, make_plan
-from nobptt.sweep.runner import sweep
+from nobptt.sweep.runner import sweep, torch_threads
 
 
 def run_command(args: argparse.Namespace, command: str) -> int:
@@ -31,8 +31,9 @@ def run_command(args: argparse.Namespace, command: str) -> int:
         if args.no_test:
             raise cfg.ConfigError(f"--no-test is part of a sweep's plan, given when the sweep is made; --collect "
                                   f"{args.collect} follows the plan in its sweep.json")
-        path, lines = collect(Path(args.collect), Path(args.out) if args.out else None, args.name,
-                              args.allow_dirty, command)
+        with torch_threads(args.threads):  # --threads: the test reads' threads (default: torch's)
+            path, lines = collect(Path(args.collect), Path(args.out) if args.out else None, args.name,
+                                  args.allow_dirty, command)
         print("\n".join([*lines, f"recorded {path}"]))
         return 0
     if not args.experiment:

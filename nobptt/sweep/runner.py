@@ -41,6 +41,22 @@ def sweep_lock(sweep_dir: Path) -> Iterator[None]:
         yield
 
 
+@contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """The sweep process's own work (the test reads when it records) at ``threads`` torch threads,
+    as each point ran: at torch's default of one thread per core a test read beside another lane's
+    run oversubscribes the cores and slows that run, whose wall time goes into its record."""
+    import torch
+
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def execute(plan: Plan, sweep_dir: Path, backend: Backend, progress: SweepProgress, gpus: int = 0) -> dict[str, Any]:
     """Run every point not finished yet. Returns ``{"failed": [(point, code)], "interrupted": bool,
     "ran": [points]}``; KeyboardInterrupt is caught here, after every running point is stopped."""
@@ -135,7 +151,8 @@ def sweep(plan: Plan, sweep_dir: Path, backend: Backend, steps: int, task: str, 
         if len(left) == len(plan.points):
             print(f"no run of {sweep_dir} finished; nothing to record")
             return 1
-        path, lines = collect(sweep_dir, out_dir, name, allow_dirty, command)
+        with torch_threads(backend.threads):
+            path, lines = collect(sweep_dir, out_dir, name, allow_dirty, command)
         for line in lines:
             print(line)
         print(f"recorded {path}")
