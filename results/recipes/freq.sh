@@ -5,10 +5,10 @@
 # worth of two lanes of one single-thread run (a sweep's unfinished runs resume when rerun, but only on
 # the machine that holds its folder, so each part is sized to finish in one sitting):
 #   bash results/recipes/freq.sh 1   Phased LSTM, 1 ms and asynchronous sampling, seeds 0-4 (the issue's
-#                                    5 seeds x 70 epochs): about 2 h of wall time
+#                                    5 seeds x 70 epochs): about 2 h of wall time, projected
 #   bash results/recipes/freq.sh 2   LSTM, 1 ms and asynchronous sampling, seeds 0-4; and at 0.1 ms seed 0
 #                                    of each model for 7 epochs (sequences 10x longer: the steps of 70
-#                                    epochs at 1 ms), a curve and a projection: about 1.5 h of wall time
+#                                    epochs at 1 ms), a curve and a projection: about 1.5 h of wall time, projected
 # Cost (bench rows, idle, one thread): 0.97 ms a Phased LSTM step, 0.58 ms an LSTM step; 1,373,750 steps
 # a seed: about 22 and 13 min of training a seed, about 6.4 h of one core, 3.5 h of the 2-core machine
 # in all (issue 43's budget is 6 h of the machine). 5 seeds x 70 epochs at 0.1 ms would take about 36 h
