@@ -26,13 +26,13 @@ from nobptt.train.checkpoint import load_checkpoint, save_json
 from nobptt.train.clipping import without_old_clip_state
 from nobptt.train.config import TrainConfig
 from nobptt.train.optim import OptimConfig
-from nobptt.train.trainer import Trainer, seed_everything
+from nobptt.train.trainer import DIVERGED, Trainer, seed_everything
 
 
 LOCK = ".lock"
 # the files nobptt writes atomically into a run folder (through NAME...tmp, then a rename): a
 # temporary file of one of them is left only by a writer killed before its rename
-WRITTEN = ("config.json", "summary.json", "metrics.jsonl", "checkpoint.", "best.pt", "test_reads.json")
+WRITTEN = ("config.json", "summary.json", "metrics.jsonl", "checkpoint.", "best.pt", "test_reads.json", "diverged.json")
 # [task] fields a resume may change: they shape only the held-out stream or where data is read
 # from; every other [task] field and every [model] field is fixed by the checkpoint (its weights,
 # its carried state and its training stream's position were made with them)
@@ -204,6 +204,7 @@ def _prepare(config: dict[str, dict[str, Any]], run_dir: Path, train_cfg: TrainC
                 print(f"note: {run_dir} finished at step {trainer.step} but was stopped before writing "
                       f"summary.json; writing it now", file=sys.stderr)
             trainer.log.truncate_after(trainer.step)
+            (run_dir / DIVERGED).unlink(missing_ok=True)  # continued (a lower rate, say): not diverged now
             at_step = trainer.step
             worked = read_run_config(run_dir)["config"]["train"]["steps"]
             if train_cfg.steps > worked:  # the command that continues with config.json's config

@@ -273,15 +273,20 @@ BAD_OVERRIDES = [
 def test_every_kind_of_bad_override_at_resume_leaves_the_folder_as_it_was(uninterrupted, tmp_path, capsys,
                                                                          override, message):
     """Each is one line naming the field (exit 2); the folder is byte-identical; a diverging learning
-    rate names the command that continues with config.json's config, and that command works."""
+    rate names the command that continues with config.json's config, and that command works. A
+    divergence adds one file, diverged.json (what a sweep reads), which continuing removes."""
     run = _copy(uninterrupted, tmp_path)
     before = _snapshot(run)
     err = _refused(capsys, ["train", "--resume", str(run), "--steps", "200", *override], message)
-    assert _snapshot(run) == before
+    after = _snapshot(run)
+    marker = after.pop("diverged.json", None)
+    assert after == before and (marker is not None) == ("diverged" in message)
     if "diverged" in message:
+        assert json.loads(marker)["message"] in err
         command = f"nobptt train --resume {run} --steps 200"
         assert f"resume with `{command}`" in err
         assert main(command.split()[1:]) == 0
+        assert not (run / "diverged.json").exists()
 
 
 def test_the_docs_table_is_the_soak_records():

@@ -16,7 +16,7 @@ from nobptt.errors import ConfigError
 from nobptt.records.io import load_file
 from nobptt.records.provenance import RepeatedTestReadWarning
 from nobptt.sweep.grid import parse_grid, parse_seeds
-from nobptt.sweep.plan import FINISHED, UNFINISHED, default_sweep_dir, make_plan, run_dir, state, train_args
+from nobptt.sweep.plan import DIVERGED, FINISHED, UNFINISHED, default_sweep_dir, make_plan, run_dir, state, train_args
 
 # add_online (RTRL, 32 streams) cut to 200 steps, a checkpoint and an evaluation every 100
 SETS = ["train.steps=200", "train.epoch_steps=50", "train.eval_every=100", "train.checkpoint_every=100",
@@ -236,6 +236,27 @@ def test_a_probe_chooses_on_validation_and_never_reads_the_test_split(tmp_path, 
     capsys.readouterr()
     assert main(["sweep", "--collect", str(sweep_dir), "--no-test"]) == 2
     assert "--no-test is part of a sweep's plan" in capsys.readouterr().err
+
+
+def test_a_diverged_point_is_an_outcome_left_out_of_the_choice_and_not_rerun(tmp_path, capsys):
+    """A grid's rate too high for the model (issue 43's RHN probe at 3e-2): the run stops with its
+    diverged.json, the sweep still chooses among the other points (exit 0), the record names the
+    diverged point, and a rerun skips it instead of diverging again."""
+    sweep_dir = tmp_path / "probe"
+    sets = [*SETS, "optim.optimizer=sgd", "optim.grad_clip=0"]  # SGD at 1e30 overflows within 50 steps
+    args = ["sweep", "add_online", "--seeds", "0", "--grid", "optim.lr=1e-3,1e30",
+            *[a for s in sets for a in ("--set", s)], "--sweep-dir", str(sweep_dir), "--out", str(tmp_path),
+            "--name", "probe", "--allow-dirty", "--no-test"]
+    assert main(args) == 0
+    out = "".join(capsys.readouterr())  # the points' lines go with the progress bar, to stderr
+    assert "lr=1e30_s0: diverged, left out of the choice: training diverged" in out
+    assert state(sweep_dir / "runs" / "lr=1e30_s0") == DIVERGED
+    record = load_file(tmp_path / "probe.json")
+    assert "diverged, left out of the choice: lr=1e30_s0" in record["note"]
+    (chosen,) = [r for r in record["records"] if r["details"]["sweep"]["selection"]["chosen"]]
+    assert chosen["details"]["sweep"]["point"] == ["optim.lr=1e-3"]
+    assert main(args) == 0
+    assert "lr=1e30_s0: diverged before (diverged.json" in "".join(capsys.readouterr())
 
 
 def test_chosen_prints_the_point_a_sweep_chose_as_set_options_and_refuses_a_record_without_one(tmp_path, capsys):

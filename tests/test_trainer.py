@@ -68,6 +68,7 @@ def test_divergence_stops_with_a_clear_message_and_keeps_the_checkpoint(tmp_path
     with pytest.raises(DivergedError, match="non-finite .* at step 21.*last good checkpoint"):
         trainer.run()
     assert (tmp_path / "checkpoint.pt").read_bytes() == good
+    assert json.loads((tmp_path / "diverged.json").read_text())["step"] == 21  # what a sweep reads
 
 
 def test_gradient_norms_are_logged_and_a_non_finite_one_counts_as_divergence(tmp_path):

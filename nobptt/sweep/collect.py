@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from nobptt.errors import ConfigError, RecordError
-from nobptt.sweep.plan import FINISHED, Plan, Point, read_plan, run_dir, state
+from nobptt.sweep.plan import DIVERGED, FINISHED, Plan, Point, read_plan, run_dir, state
 
 TEST_CACHE = "test_evaluations.json"
 # train.best_metric -> (the record's validation metric, whether lower is better)
@@ -80,10 +80,14 @@ def collect(sweep_dir: Path, out_dir: Path | None = None, name: str | None = Non
     out_dir = Path(out_dir) if out_dir else Path("reports")
     name = name or record_name(sweep_dir)
     _check_not_another_record(out_dir / f"{name}.json", sweep_dir)
-    records, missing, scored = [], [], []
+    records, missing, diverged, scored = [], [], [], []
     for combination, points in groups(plan).items():
         done = [p for p in points if state(run_dir(sweep_dir, p)) == FINISHED]
-        missing += [p.name for p in points if p not in done]
+        # a diverged run is an outcome: its point is left out of the choice (a rate too high for the
+        # model is a result of the grid), and the choice does not wait for it
+        lost = [p for p in points if state(run_dir(sweep_dir, p)) == DIVERGED]
+        missing += [p.name for p in points if p not in done and p not in lost]
+        diverged += [p.name for p in lost]
         if not done:
             continue
         runs = [run_summary(run_dir(sweep_dir, p)) for p in done]
@@ -97,6 +101,7 @@ def collect(sweep_dir: Path, out_dir: Path | None = None, name: str | None = Non
         record["details"]["sweep"] = {
             "folder": str(sweep_dir), "point": list(points[0].overrides), "seeds": [p.seed for p in points],
             "missing_seeds": [p.seed for p in points if p not in done],
+            "diverged_seeds": [p.seed for p in lost],
             "selection": {"metric": metric, "lower_is_better": lower, "value": value, "chosen": False}}
         records.append(record)
         if len(done) == len(points):
@@ -112,9 +117,15 @@ def collect(sweep_dir: Path, out_dir: Path | None = None, name: str | None = Non
     for record in records:
         record["details"]["recorded_from"] = writing
     lines = []
+    left_out = f"; diverged, left out of the choice: {', '.join(diverged)}" if diverged else ""
     if missing:
         note = (f"sweep of {plan.experiment_name}, {len(plan.points)} runs, {len(missing)} unfinished "
-                f"({', '.join(missing)}): nothing chosen and no test split read until every run has finished")
+                f"({', '.join(missing)}): nothing chosen and no test split read until every run has finished"
+                + left_out)
+        lines.append(note)
+    elif not scored:
+        note = (f"sweep of {plan.experiment_name}, {len(plan.points)} runs: every point diverged in at least one "
+                f"seed, nothing chosen and no test split read" + left_out)
         lines.append(note)
     else:
         _, combination, chosen, done, checkpoint = min(scored, key=lambda s: s[0])
@@ -130,7 +141,7 @@ def collect(sweep_dir: Path, out_dir: Path | None = None, name: str | None = Non
                 else "a probe (--no-test): the test split was not read")
         note = (f"sweep of {plan.experiment_name}, {len(plan.points)} runs; chosen on validation "
                 f"({sel['metric']}, {'lower' if sel['lower_is_better'] else 'higher'} is better, mean over seeds "
-                f"{sel['value']:.6g}): {combination or 'the only point'}; " + read)
+                f"{sel['value']:.6g}): {combination or 'the only point'}; " + read + left_out)
         lines.append(note)
     path = out_dir / f"{name}.json"
     write_file(path, {"schema": SCHEMA, "name": name, "note": note, "records": records})

@@ -33,7 +33,7 @@ PLAN = "sweep.json"
 PLAN_SCHEMA = "sweep-1"
 UNSAFE = re.compile(r"[^A-Za-z0-9._+=-]")
 
-NEW, UNFINISHED, FINISHED = "new", "unfinished", "finished"
+NEW, UNFINISHED, FINISHED, DIVERGED = "new", "unfinished", "finished", "diverged"
 
 
 @dataclass
@@ -148,6 +148,10 @@ def log_path(sweep_dir: Path, point: Point) -> Path:
 def state(folder: Path) -> str:
     if (folder / "summary.json").exists():
         return FINISHED
+    # an outcome, like finishing: rerunning would diverge again, so a sweep skips it and leaves its
+    # point out of the choice (nobptt.train.trainer.DIVERGED; a resume by hand removes the file)
+    if (folder / "diverged.json").exists():
+        return DIVERGED
     if (folder / "checkpoint.pt").exists():
         return UNFINISHED
     return NEW

@@ -93,8 +93,17 @@ class SweepProgress:
         self.line(point, f"FAILED (exit {code}): {why}  [log: {log}]")
         self.bar.update(1)
 
-    def skipped(self, point: Point) -> None:
-        self.line(point, "finished before (summary.json), skipped")
+    def skipped(self, point: Point, how: str = "finished") -> None:
+        why = "summary.json" if how == "finished" else "diverged.json; resume it by hand to retry"
+        self.line(point, f"{how} before ({why}), skipped")
+        self.bar.update(1)
+
+    def diverged(self, point: Point, folder: Path) -> None:
+        try:
+            what = json.loads((folder / "diverged.json").read_text())["message"]
+        except (OSError, ValueError, KeyError):
+            what = "see diverged.json"
+        self.line(point, f"diverged, left out of the choice: {what}")
         self.bar.update(1)
 
     def close(self) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from nobptt.errors import RunFolderError
 from nobptt.sweep.backends import Backend
-from nobptt.sweep.plan import FINISHED, UNFINISHED, Plan, Point, log_path, run_dir, state, train_args
+from nobptt.sweep.plan import DIVERGED, FINISHED, UNFINISHED, Plan, Point, log_path, run_dir, state, train_args
 from nobptt.sweep.progress import SweepProgress
 
 POLL_S = 1.0
@@ -58,12 +58,15 @@ def torch_threads(threads: int | None) -> Iterator[None]:
 
 
 def execute(plan: Plan, sweep_dir: Path, backend: Backend, progress: SweepProgress, gpus: int = 0) -> dict[str, Any]:
-    """Run every point not finished yet. Returns ``{"failed": [(point, code)], "interrupted": bool,
-    "ran": [points]}``; KeyboardInterrupt is caught here, after every running point is stopped."""
+    """Run every point not finished (or diverged) yet. Returns ``{"failed": [(point, code)],
+    "interrupted": bool, "ran": [points]}``; KeyboardInterrupt is caught here, after every running
+    point is stopped. A point that diverges is an outcome, not a failure: its run folder says so
+    (``diverged.json``), a rerun skips it, and the choice leaves it out (collect)."""
     queue: list[Point] = []
     for point in plan.points:
-        if state(run_dir(sweep_dir, point)) == FINISHED:
-            progress.skipped(point)
+        before = state(run_dir(sweep_dir, point))
+        if before in (FINISHED, DIVERGED):
+            progress.skipped(point, before)
         else:
             queue.append(point)
     running: dict[str, tuple[Point, Any]] = {}
@@ -89,6 +92,8 @@ def execute(plan: Plan, sweep_dir: Path, backend: Backend, progress: SweepProgre
                 ran.append(point)
                 if code == 0 and state(folder) == FINISHED:
                     progress.finished(point, folder)
+                elif state(folder) == DIVERGED:
+                    progress.diverged(point, folder)
                 else:
                     failed.append((point, code))
                     progress.failed(point, code, log_path(sweep_dir, point))
@@ -139,7 +144,7 @@ def sweep(plan: Plan, sweep_dir: Path, backend: Backend, steps: int, task: str, 
                                  "ran": [p.name for p in outcome["ran"]],
                                  "failed": [p.name for p, _ in outcome["failed"]],
                                  "interrupted": outcome["interrupted"]})
-        left = [p.name for p in plan.points if state(run_dir(sweep_dir, p)) != FINISHED]
+        left = [p.name for p in plan.points if state(run_dir(sweep_dir, p)) not in (FINISHED, DIVERGED)]
         print(f"{len(outcome['ran'])} run(s) in {time.perf_counter() - clock:.1f} s ({backend.name}, {backend.slots} at a "
               f"time, {backend.threads} thread(s) each; kept in {Path(sweep_dir) / SESSIONS})")
         if outcome["interrupted"] and left:
@@ -148,7 +153,7 @@ def sweep(plan: Plan, sweep_dir: Path, backend: Backend, steps: int, task: str, 
             return INTERRUPTED
         for point, code in outcome["failed"]:
             print(f"failed: {point.name} (exit {code}); its output: {log_path(sweep_dir, point)}")
-        if len(left) == len(plan.points):
+        if not any(state(run_dir(sweep_dir, p)) == FINISHED for p in plan.points):
             print(f"no run of {sweep_dir} finished; nothing to record")
             return 1
         with torch_threads(backend.threads):

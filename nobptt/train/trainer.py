@@ -31,6 +31,7 @@ from nobptt.train.optim import OptimConfig, decay_learning_rate, decays_done, ma
 
 CHECKPOINT = "checkpoint.pt"
 BEST = "best.pt"
+DIVERGED = "diverged.json"  # written when a run stops for divergence; a resume removes it (nobptt/run.py)
 BEST_METRICS = {"heldout_nll": min, "heldout_accuracy": max, "heldout_mse": min, "heldout_bce": min}
 # Divergence that stays finite: a logged scalar beyond OVERFLOW, or an epoch's mean loss above
 # EXPLOSION_FACTOR x the median of the last HISTORY epochs' means of that loss (the median, not the
@@ -245,10 +246,13 @@ class Trainer:
         where = (f"the last good checkpoint is {self.checkpoint_path}"
                  if self.checkpoint_path.exists() else "no checkpoint was written yet")
         what = what if " " in what else f"non-finite {what}"
-        raise DivergedError(
-            f"training diverged: {what} at step {step or self.step + 1}; {where}. Lower the "
-            f"learning rate (e.g. --set optim.lr=...) and resume with `{self.resume_hint}` "
-            f"(config.json holds the last config that worked) or start again.")
+        message = (f"training diverged: {what} at step {step or self.step + 1}; {where}. Lower the "
+                   f"learning rate (e.g. --set optim.lr=...) and resume with `{self.resume_hint}` "
+                   f"(config.json holds the last config that worked) or start again.")
+        # the run folder says so too: a sweep counts a diverged point as an outcome (it does not rerun
+        # it, and leaves it out of the choice) rather than as an unfinished run (nobptt/sweep/plan.py)
+        save_json({"step": step or self.step + 1, "what": what, "message": message}, self.run_dir / DIVERGED)
+        raise DivergedError(message)
 
     def _check_divergence(self, row: dict[str, Any]) -> None:
         bad = explosion(row, self.loss_history)
