@@ -62,13 +62,15 @@ def headlines_table(files: dict[str, dict[str, Any]]) -> str:
     return text + ("\n" + FOOTNOTE + "\n" if any(DAGGER in row[2] for row in body) else "")
 
 
-SS, PTB, SAB = "docs/ssmnist.md", "docs/ptb.md", "docs/sab.md"
+SS, PTB, SAB, CELLS = "docs/ssmnist.md", "docs/ptb.md", "docs/sab.md", "docs/cells.md"
 COPY_RECIPE = "SAB, lr 0.001, x0.5 every 1,500 updates from 27,000; T = 100, 32,500 updates"
 
 # The papers' numbers: bRSM (Gordon et al. 2019): PTB 103.5 from the paper, the ssMNIST 88.84% and
 # 86.43% best-mean accuracies from the authors' published notebook output; Zaremba et al. 2014
 # (small LSTM, 114.5); KN5 141.2 from Mikolov's thesis (Table 4.1); SAB (Ke et al. 2018): copying
-# 100% / 31% (truncated BPTT). "not published" where the paper gives none (docs/ssmnist.md, ptb.md, sab.md).
+# 100% / 31% (truncated BPTT); Phased LSTM (Neil et al. 2016): the frequency task's accuracies from the
+# reference notebook's output (A_Freq_Task.ipynb, 5 seeds, the last of 70 epochs; the paper plots them
+# only). "not published" where the paper gives none (docs/ssmnist.md, ptb.md, sab.md, cells.md).
 HEADLINES = [
     Headline("partitioned bRSM", "ssMNIST, prequential accuracy at 10k batches (ceiling 88.89%)",
              "ssmnist_pbrsm_cpu_3seeds", "prequential_accuracy", "about 88% by 5k batches", SS,
@@ -106,4 +108,8 @@ HEADLINES = [
     Headline("LSTM, truncated BPTT (k = 10), SAB's size", "character PTB, test bits per character", "sab_ptb_char",
              "bpc", "not verified", SAB, {"label": "LSTM, truncated BPTT (k = 10), hidden 275", "split": "test"},
              note="2 seeds"),
+    Headline("Phased LSTM, BPTT", "frequency task 1, 1 ms sampling, test accuracy", "freq_plstm_1ms", "accuracy",
+             "99.26 ± 0.23% (reference notebook)", CELLS, {"split": "test"}, note="3 seeds, 70 epochs"),
+    Headline("Phased LSTM, BPTT", "frequency task 1, asynchronous sampling, test accuracy", "freq_plstm_async",
+             "accuracy", "97.89 ± 0.57% (reference notebook)", CELLS, {"split": "test"}, note="3 seeds, 70 epochs"),
 ]
