@@ -7,6 +7,11 @@
 # and used under both protocols: one rate for all, the LSTM's 3e-2, left RHN depth 1 above the
 # unigram level (docs/notebook/2026-12-speed-and-cells.md). Then each run's best.pt is read on the
 # test split once, under the protocol it trained with.
+# Recorded run (results/ptb_char_cells.json, 6aea181): HRHN under the windowed protocol diverged at its
+# stream-chosen 3e-2 (step 6,000), which stops this script before the test reads; it was trained again
+# at 1e-2, the next rate of its probe's grid, and the reads done by hand with the commands below:
+#   python -m nobptt train ptb_char_cells --seed 0 --run-dir runs/ptb_char_cells-hrhn7-windows-lr1e-2-s0 \
+#     --set model.cell=hrhn:7 --set model.hidden=76 --set optim.lr=1e-2 $W --set train.progress=false
 set -o pipefail
 cd "$(dirname "$0")/../.."
 export PYTHONPATH=$PWD
