@@ -71,6 +71,16 @@ def test_divergence_stops_with_a_clear_message_and_keeps_the_checkpoint(tmp_path
     assert json.loads((tmp_path / "diverged.json").read_text())["step"] == 21  # what a sweep reads
 
 
+def test_a_divergence_before_any_checkpoint_does_not_offer_a_resume(tmp_path):
+    trainer = make_trainer(tmp_path, steps=100)
+    with torch.no_grad():
+        trainer.learner.decoder.weight.fill_(float("nan"))
+    with pytest.raises(DivergedError, match="at step 1; no checkpoint was written yet, so there is nothing to "
+                                           "resume. Start again in a new run folder") as caught:
+        trainer.run()
+    assert "--resume" not in str(caught.value) and (tmp_path / "diverged.json").exists()
+
+
 def test_gradient_norms_are_logged_and_a_non_finite_one_counts_as_divergence(tmp_path):
     make_trainer(tmp_path, steps=30, name="lstm", optim={"grad_clip": 0.05}, **LSTM_SMALL).run()
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]

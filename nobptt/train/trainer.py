@@ -243,12 +243,15 @@ class Trainer:
         self.step += 1
 
     def _diverged(self, what: str, step: int | None = None) -> None:
-        where = (f"the last good checkpoint is {self.checkpoint_path}"
-                 if self.checkpoint_path.exists() else "no checkpoint was written yet")
         what = what if " " in what else f"non-finite {what}"
-        message = (f"training diverged: {what} at step {step or self.step + 1}; {where}. Lower the "
-                   f"learning rate (e.g. --set optim.lr=...) and resume with `{self.resume_hint}` "
-                   f"(config.json holds the last config that worked) or start again.")
+        if self.checkpoint_path.exists():
+            advice = (f"the last good checkpoint is {self.checkpoint_path}. Lower the learning rate (e.g. "
+                      f"--set optim.lr=...) and resume with `{self.resume_hint}` (config.json holds the "
+                      f"last config that worked) or start again.")
+        else:  # nothing to resume from
+            advice = (f"no checkpoint was written yet, so there is nothing to resume. Start again in a new "
+                      f"run folder with a lower learning rate (e.g. --set optim.lr=...).")
+        message = f"training diverged: {what} at step {step or self.step + 1}; {advice}"
         # the run folder says so too: a sweep counts a diverged point as an outcome (it does not rerun
         # it, and leaves it out of the choice) rather than as an unfinished run (nobptt/sweep/plan.py)
         save_json({"step": step or self.step + 1, "what": what, "message": message}, self.run_dir / DIVERGED)
