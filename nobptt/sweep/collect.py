@@ -82,10 +82,11 @@ def collect(sweep_dir: Path, out_dir: Path | None = None, name: str | None = Non
     _check_not_another_record(out_dir / f"{name}.json", sweep_dir)
     records, missing, diverged, scored = [], [], [], []
     for combination, points in groups(plan).items():
-        done = [p for p in points if state(run_dir(sweep_dir, p)) == FINISHED]
+        states = {p.name: state(run_dir(sweep_dir, p)) for p in points}
+        done = [p for p in points if states[p.name] == FINISHED]
         # a diverged run is an outcome: its point is left out of the choice (a rate too high for the
         # model is a result of the grid), and the choice does not wait for it
-        lost = [p for p in points if state(run_dir(sweep_dir, p)) == DIVERGED]
+        lost = [p for p in points if states[p.name] == DIVERGED]
         missing += [p.name for p in points if p not in done and p not in lost]
         diverged += [p.name for p in lost]
         if not done:
