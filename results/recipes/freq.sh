@@ -5,10 +5,10 @@
 # worth of two lanes of one single-thread run (a sweep's unfinished runs resume when rerun, but only on
 # the machine that holds its folder, so each part is sized to finish in one sitting):
 #   bash results/recipes/freq.sh 1   Phased LSTM, 1 ms and asynchronous sampling, seeds 0-2: about
-#                                    1.8 h of wall time (projected from the first 4 min of seed 0)
+#                                    1.5 h of wall time (measured at 94c2254)
 #   bash results/recipes/freq.sh 2   LSTM, 1 ms and asynchronous sampling, seeds 0-2; and at 0.1 ms seed 0
 #                                    of each model for 7 epochs (sequences 10x longer: the steps of 70
-#                                    epochs at 1 ms), a curve and a projection: about 1.8 h, projected
+#                                    epochs at 1 ms), a curve and a projection: 1.7 h (measured at 455752f)
 # Cost: 1,373,750 steps a seed; two lanes side by side ran a Phased LSTM step in 1.54 ms with the
 # held-out evaluations (about 35 min a seed; the idle one-thread bench row, results/bench_speed_freq.csv,
 # says 0.97 ms). Three seeds, not the reference's five: five of each model and sampling would take
