@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 
 from nobptt.cli import main
-from nobptt.errors import ConfigError
+from nobptt.errors import ConfigError, DamagedFileError
 from nobptt.records.io import load_file
 from nobptt.records.provenance import RepeatedTestReadWarning
 from nobptt.sweep.grid import parse_grid, parse_seeds
 from nobptt.sweep.plan import DIVERGED, FINISHED, UNFINISHED, default_sweep_dir, make_plan, run_dir, state, train_args
+from nobptt.sweep.sessions import open_session, read_sessions, update_session
 
 # add_online (RTRL, 32 streams) cut to 200 steps, a checkpoint and an evaluation every 100
 SETS = ["train.steps=200", "train.epoch_steps=50", "train.eval_every=100", "train.checkpoint_every=100",
@@ -111,6 +112,7 @@ def test_local_sweep_reports_crashes_stops_on_ctrl_c_and_a_rerun_finishes_only_t
     assert [(len(s["ran"]), len(s["failed"]), s["interrupted"]) for s in sessions][::2] == [(4, 4, False), (4 - len(done), 0, False)]
     assert sessions[1]["interrupted"] and set(sessions[2]["ran"]) == {p.name for p in points} - set(done)
     assert all(s["wall_time_s"] > 0 and s["jobs"] == 2 and s["backend"] == "local" for s in sessions)
+    assert all(s["ended"] and not s["cut_off"] for s in sessions)  # each ended by itself, even the Ctrl-C
 
     # the aggregate record: a training record per grid point, the point chosen on validation, its
     # test split read once per seed
@@ -337,3 +339,27 @@ def test_the_sweeps_own_test_reads_run_at_its_threads_per_run(tmp_path, monkeypa
         assert seen == [1, 1] and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_an_invocation_killed_outright_leaves_its_session_and_the_next_marks_it_cut_off(tmp_path):
+    first = open_session(tmp_path, {"command": "first"})
+    update_session(tmp_path, first, wall_time_s=12.5, ran=["s0"], failed=[])  # a point ended
+    # killed here (kill -9: nothing closes the entry); the next invocation holds the lock and finds it open
+    second = open_session(tmp_path, {"command": "second"})
+    update_session(tmp_path, second, ended=True, wall_time_s=3.0, ran=["s1"], failed=[])
+    sessions = read_sessions(tmp_path)
+    assert [(s["command"], s["cut_off"], bool(s["ended"])) for s in sessions] == [("first", True, False),
+                                                                                 ("second", False, True)]
+    assert sessions[0]["wall_time_s"] == 12.5 and sessions[0]["ran"] == ["s0"]  # up to the last point that ended
+    assert {"commit", "clean", "hardware", "torch"} <= set(sessions[0])
+    # entries from before sessions were opened early (no "ended" field) are left as they are
+    (tmp_path / "sessions.json").write_text(json.dumps([{"command": "old", "wall_time_s": 1.0}]))
+    open_session(tmp_path, {"command": "new"})
+    assert "cut_off" not in read_sessions(tmp_path)[0]
+
+
+def test_a_damaged_sessions_file_is_named_and_left_in_place(tmp_path):
+    (tmp_path / "sessions.json").write_text('[{"command": "cut mid-wri')
+    with pytest.raises(DamagedFileError, match="sessions.json is damaged"):
+        open_session(tmp_path, {"command": "next"})
+    assert (tmp_path / "sessions.json").read_text() == '[{"command": "cut mid-wri'

@@ -16,13 +16,13 @@ Honesty rules (docs/sweep.md, docs/results.md):
 """
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
 
 from nobptt.errors import ConfigError, RecordError
 from nobptt.sweep.plan import DIVERGED, FINISHED, Plan, Point, read_plan, run_dir, state
+from nobptt.sweep.sessions import read_sessions
 
 TEST_CACHE = "test_evaluations.json"
 # train.best_metric -> (the record's validation metric, whether lower is better)
@@ -109,8 +109,7 @@ def collect(sweep_dir: Path, out_dir: Path | None = None, name: str | None = Non
             scored.append((value if lower else -value, combination, record, done, checkpoint))
     if not records:
         raise RecordError(f"{sweep_dir}: no point of the sweep has finished yet; nothing to record")
-    sessions_path = sweep_dir / "sessions.json"  # nobptt.sweep.runner.SESSIONS
-    sessions = json.loads(sessions_path.read_text()) if sessions_path.exists() else []
+    sessions = read_sessions(sweep_dir)
     for record in records:
         record["details"]["sweep"]["sessions"] = sessions
     check_trained_clean([run for r in records for run in r["runs"]], allow_dirty)  # before a test read

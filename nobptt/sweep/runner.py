@@ -6,7 +6,7 @@ from __future__ import annotations
 import fcntl
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -15,9 +15,9 @@ from nobptt.errors import RunFolderError
 from nobptt.sweep.backends import Backend
 from nobptt.sweep.plan import DIVERGED, FINISHED, UNFINISHED, Plan, Point, log_path, run_dir, state, train_args
 from nobptt.sweep.progress import SweepProgress
+from nobptt.sweep.sessions import SESSIONS, open_session, update_session
 
 POLL_S = 1.0
-SESSIONS = "sessions.json"
 INTERRUPTED = 130  # the shell's exit status for Ctrl-C
 
 
@@ -57,11 +57,13 @@ def torch_threads(threads: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def execute(plan: Plan, sweep_dir: Path, backend: Backend, progress: SweepProgress, gpus: int = 0) -> dict[str, Any]:
+def execute(plan: Plan, sweep_dir: Path, backend: Backend, progress: SweepProgress, gpus: int = 0,
+            point_ended: Callable[[list[Point], list[tuple[Point, int | None]]], None] | None = None) -> dict[str, Any]:
     """Run every point not finished (or diverged) yet. Returns ``{"failed": [(point, code)],
     "interrupted": bool, "ran": [points]}``; KeyboardInterrupt is caught here, after every running
     point is stopped. A point that diverges is an outcome, not a failure: its run folder says so
-    (``diverged.json``), a rerun skips it, and the choice leaves it out (collect)."""
+    (``diverged.json``), a rerun skips it, and the choice leaves it out (collect). ``point_ended(ran,
+    failed)`` is called each time a point's process ends."""
     queue: list[Point] = []
     for point in plan.points:
         before = state(run_dir(sweep_dir, point))
@@ -97,28 +99,14 @@ def execute(plan: Plan, sweep_dir: Path, backend: Backend, progress: SweepProgre
                 else:
                     failed.append((point, code))
                     progress.failed(point, code, log_path(sweep_dir, point))
+                if point_ended:
+                    point_ended(ran, failed)
     except KeyboardInterrupt:
         progress.bar.write(f"interrupted: stopping {len(running)} running point(s); each stays resumable",
                            file=progress.file)
         backend.stop([handle for _, handle in running.values()])
         return {"failed": failed, "interrupted": True, "ran": ran}
     return {"failed": failed, "interrupted": False, "ran": ran}
-
-
-def note_session(sweep_dir: Path, session: dict[str, Any]) -> None:
-    """Append one invocation of the sweep (its command, wall time, backend, jobs, threads, what ran)
-    to ``SWEEP/sessions.json``: a sweep's wall time is its own measurement, which no run folder holds."""
-    import json
-
-    from nobptt.environment import environment
-    from nobptt.train.checkpoint import save_json
-
-    path = Path(sweep_dir) / SESSIONS
-    sessions = json.loads(path.read_text()) if path.exists() else []
-    machine = environment()
-    sessions.append({**session, "hardware": machine["hardware"], "commit": machine["commit"],
-                     "clean": machine["clean"], "torch": machine["torch"]})
-    save_json(sessions, path)
 
 
 def sweep(plan: Plan, sweep_dir: Path, backend: Backend, steps: int, task: str, ceilings: dict[str, float],
@@ -132,18 +120,21 @@ def sweep(plan: Plan, sweep_dir: Path, backend: Backend, steps: int, task: str, 
     write_plan(plan, sweep_dir)
     with sweep_lock(sweep_dir):
         progress = SweepProgress(len(plan.points), steps, task, ceilings)
-        started, clock = time.strftime("%Y-%m-%dT%H:%M:%S"), time.perf_counter()
+        clock = time.perf_counter()
+        # written now and kept up to date, so an invocation killed outright still leaves its entry
+        session = open_session(sweep_dir, {"command": command, "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                                           "backend": backend.name, "jobs": backend.slots, "threads": backend.threads})
+
+        def note(ran: list[Point], failed: list[tuple[Point, int | None]], **fields: Any) -> None:
+            update_session(sweep_dir, session, wall_time_s=round(time.perf_counter() - clock, 2),
+                           ran=[p.name for p in ran], failed=[p.name for p, _ in failed], **fields)
+
         try:
-            outcome = execute(plan, sweep_dir, backend, progress, gpus)
+            outcome = execute(plan, sweep_dir, backend, progress, gpus, note)
         finally:
             progress.close()
             backend.close()
-        note_session(sweep_dir, {"command": command, "started": started,
-                                 "wall_time_s": round(time.perf_counter() - clock, 2), "backend": backend.name,
-                                 "jobs": backend.slots, "threads": backend.threads,
-                                 "ran": [p.name for p in outcome["ran"]],
-                                 "failed": [p.name for p, _ in outcome["failed"]],
-                                 "interrupted": outcome["interrupted"]})
+        note(outcome["ran"], outcome["failed"], ended=True, interrupted=outcome["interrupted"])
         left = [p.name for p in plan.points if state(run_dir(sweep_dir, p)) not in (FINISHED, DIVERGED)]
         print(f"{len(outcome['ran'])} run(s) in {time.perf_counter() - clock:.1f} s ({backend.name}, {backend.slots} at a "
               f"time, {backend.threads} thread(s) each; kept in {Path(sweep_dir) / SESSIONS})")
