@@ -26,13 +26,14 @@ from nobptt.train.checkpoint import load_checkpoint, save_json
 from nobptt.train.clipping import without_old_clip_state
 from nobptt.train.config import TrainConfig
 from nobptt.train.optim import OptimConfig
-from nobptt.train.trainer import DIVERGED, Trainer, seed_everything
+from nobptt.train.files import BEST, CHECKPOINT, DIVERGED, SUMMARY
+from nobptt.train.trainer import Trainer, seed_everything
 
 
 LOCK = ".lock"
 # the files nobptt writes atomically into a run folder (through NAME...tmp, then a rename): a
 # temporary file of one of them is left only by a writer killed before its rename
-WRITTEN = ("config.json", "summary.json", "metrics.jsonl", "checkpoint.", "best.pt", "test_reads.json", "diverged.json")
+WRITTEN = ("config.json", SUMMARY, "metrics.jsonl", "checkpoint.", BEST, "test_reads.json", DIVERGED)
 # [task] fields a resume may change: they shape only the held-out stream or where data is read
 # from; every other [task] field and every [model] field is fixed by the checkpoint (its weights,
 # its carried state and its training stream's position were made with them)
@@ -187,12 +188,12 @@ def _prepare(config: dict[str, dict[str, Any]], run_dir: Path, train_cfg: TrainC
         trainer.resume(run_dir / checkpoint if checkpoint else None, truncate_log=False)
         if not read_only:
             finished = trainer.step >= train_cfg.steps or trainer.stopped_early
-            if trainer.stopped_early and (run_dir / "summary.json").exists():
+            if trainer.stopped_early and (run_dir / SUMMARY).exists():
                 raise RunFolderError(
                     f"nothing to do: {run_dir} stopped early at step {trainer.step}, {train_cfg.patience} "
                     f"evaluations after its best {train_cfg.best_metric} (step {trainer.best.get('step')}); "
                     f"to train on, resume with a larger --set train.patience=... or train.patience=0")
-            if finished and (run_dir / "summary.json").exists():
+            if finished and (run_dir / SUMMARY).exists():
                 raise RunFolderError(
                     f"nothing to do: {run_dir} finished at step {trainer.step}; raise --steps above "
                     f"{trainer.step} to continue it (e.g. `nobptt train --resume {run_dir} --steps "
@@ -283,7 +284,7 @@ def _check_fresh_run_dir(run_dir: Path) -> None:
     """A new run may not overwrite one that can be resumed or has finished; a folder left by an
     attempt killed before its first checkpoint is reused, its metrics log started afresh (rows
     from the killed attempt would otherwise precede the new run's in the curves)."""
-    for name in ("checkpoint.pt", "summary.json"):
+    for name in (CHECKPOINT, SUMMARY):
         if (run_dir / name).exists():
             raise ConfigError(f"{run_dir} already holds a run ({name}); continue it with `nobptt train "
                               f"--resume {run_dir}` or choose another --run-dir")

@@ -28,6 +28,7 @@ from typing import Any
 
 from nobptt.errors import ConfigError, DamagedFileError
 from nobptt.sweep.grid import Axis, combinations
+from nobptt.train import files
 
 PLAN = "sweep.json"
 PLAN_SCHEMA = "sweep-1"
@@ -146,13 +147,13 @@ def log_path(sweep_dir: Path, point: Point) -> Path:
 
 
 def state(folder: Path) -> str:
-    if (folder / "summary.json").exists():
+    if (folder / files.SUMMARY).exists():
         return FINISHED
     # an outcome, like finishing: rerunning would diverge again, so a sweep skips it and leaves its
-    # point out of the choice (nobptt.train.trainer.DIVERGED; a resume by hand removes the file)
-    if (folder / "diverged.json").exists():
+    # point out of the choice (a resume by hand removes the file)
+    if (folder / files.DIVERGED).exists():
         return DIVERGED
-    if (folder / "checkpoint.pt").exists():
+    if (folder / files.CHECKPOINT).exists():
         return UNFINISHED
     return NEW
 

@@ -14,6 +14,7 @@ from typing import IO, Any
 
 from nobptt.progress import heldout_parts, is_evaluation
 from nobptt.sweep.plan import Point
+from nobptt.train import files
 
 TAIL_BYTES = 16_384  # enough for the last rows of a metrics log; the log can be long
 
@@ -94,15 +95,15 @@ class SweepProgress:
         self.bar.update(1)
 
     def skipped(self, point: Point, how: str = "finished") -> None:
-        why = "summary.json" if how == "finished" else "diverged.json; resume it by hand to retry"
+        why = files.SUMMARY if how == "finished" else f"{files.DIVERGED}; resume it by hand to retry"
         self.line(point, f"{how} before ({why}), skipped")
         self.bar.update(1)
 
     def diverged(self, point: Point, folder: Path) -> None:
         try:
-            what = json.loads((folder / "diverged.json").read_text())["message"]
+            what = json.loads((folder / files.DIVERGED).read_text())["message"]
         except (OSError, ValueError, KeyError):
-            what = "see diverged.json"
+            what = f"see {files.DIVERGED}"
         self.line(point, f"diverged, left out of the choice: {what}")
         self.bar.update(1)
 

@@ -27,11 +27,9 @@ from nobptt.train.config import TrainConfig
 from nobptt.train import faults
 from nobptt.train.evaluation import evaluate
 from nobptt.train.metrics import MetricsLog, RunningMean, first_non_finite
+from nobptt.train.files import BEST, CHECKPOINT, DIVERGED, SUMMARY
 from nobptt.train.optim import OptimConfig, decay_learning_rate, decays_done, make_optimizer
 
-CHECKPOINT = "checkpoint.pt"
-BEST = "best.pt"
-DIVERGED = "diverged.json"  # written when a run stops for divergence; a resume removes it (nobptt/run.py)
 BEST_METRICS = {"heldout_nll": min, "heldout_accuracy": max, "heldout_mse": min, "heldout_bce": min}
 # Divergence that stays finite: a logged scalar beyond OVERFLOW, or an epoch's mean loss above
 # EXPLOSION_FACTOR x the median of the last HISTORY epochs' means of that loss (the median, not the
@@ -337,5 +335,5 @@ class Trainer:
                 self.save()
             elif progress and not row:
                 progress(self.step, {})
-        save_json(last, self.run_dir / "summary.json")
+        save_json(last, self.run_dir / SUMMARY)
         return last
